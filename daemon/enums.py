@@ -1,0 +1,102 @@
+"""The closed vocabularies of Herald, as ``str`` enums so they serialise as plain text."""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Severity(str, Enum):
+    """How bad it is; P0 is the worst."""
+
+    P0 = "P0"
+    P1 = "P1"
+    P2 = "P2"
+
+    @property
+    def rank(self) -> int:
+        """0 for P0 (most urgent), 2 for P2."""
+        return int(self.value[1])
+
+
+class Phase(str, Enum):
+    """The playbook's phases, in order."""
+
+    TRIAGE = "triage"
+    FIX = "fix"
+    REVIEW = "review"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    RESOLVED = "resolved"
+    POSTMORTEM = "postmortem"
+
+
+class Status(str, Enum):
+    """Whether a hotfix is still running."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+
+
+class EventType(str, Enum):
+    """What a producer can say about a hotfix."""
+
+    DECLARED = "declared"
+    UPDATED = "updated"
+    RESOLVED = "resolved"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+
+
+class MessageName(str, Enum):
+    """The messages Herald sends; one template set each."""
+
+    ANNOUNCEMENT = "announcement"
+    UPDATE = "update"
+    RESOLUTION = "resolution"
+    ROLLBACK = "rollback"
+    CANCELLATION = "cancellation"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    GUARDRAIL = "guardrail"
+    POSTMORTEM = "postmortem"
+
+
+class Channel(str, Enum):
+    """Where a message goes."""
+
+    TEAMS = "teams"
+    EMAIL = "email"
+
+
+class DeliveryStatus(str, Enum):
+    """The outcome of one delivery to one recipient."""
+
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+class Locale(str, Enum):
+    """Languages of the templates."""
+
+    FR = "fr"
+    EN = "en"
+
+
+class TeamsFormat(str, Enum):
+    """Which kind of Teams webhook a channel is."""
+
+    WORKFLOW = "workflow"
+    CONNECTOR = "connector"
+
+
+class SmtpSecurity(str, Enum):
+    """How the SMTP connection is protected."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+TERMINAL_STATUSES = frozenset({Status.RESOLVED, Status.ROLLED_BACK, Status.CANCELLED})

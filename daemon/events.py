@@ -1,0 +1,232 @@
+"""Hotfix events: the JSON producers send (public interface, see DESIGN.md).
+
+``parse_event`` is the single door: it turns raw JSON into a typed event or raises
+``InvalidEvent`` whose message names every bad field.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from daemon.enums import EventType, Phase, Severity
+from daemon.keys import TICKET_PATTERN
+
+Ticket = Annotated[str, Field(pattern=TICKET_PATTERN)]
+Text = Annotated[str, Field(max_length=4000)]
+ShortText = Annotated[str, Field(max_length=500)]
+
+
+class Team(BaseModel):
+    """Who does what: the playbook's four roles (more roles are kept as given)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    coordinator: ShortText | None = None
+    developer: ShortText | None = None
+    reviewer: ShortText | None = None
+    devops: ShortText | None = None
+
+    def roles(self) -> dict[str, str]:
+        """Every role that has a person, the four known ones first."""
+        out = {k: v for k, v in self.model_dump().items() if isinstance(v, str) and v}
+        return out
+
+
+class Fix(BaseModel):
+    """What was changed to fix it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pr: ShortText | None = None
+    commit: ShortText | None = None
+    description: Text | None = None
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    ticket: Ticket
+    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    at: AwareDatetime | None = None
+    source: ShortText | None = None
+    message: Text | None = None
+
+    @property
+    def event_id(self) -> str:
+        """The id, which ``parse_event`` always fills."""
+        assert self.id is not None
+        return self.id
+
+    @property
+    def when(self) -> datetime:
+        """The time, which ``parse_event`` always fills."""
+        assert self.at is not None
+        return self.at
+
+
+class Declared(_Event):
+    """A new hotfix: the announcement."""
+
+    type: Literal[EventType.DECLARED] = EventType.DECLARED
+    title: Annotated[str, Field(min_length=1, max_length=300)]
+    severity: Severity | None = None
+    impact: Text | None = None
+    users_affected: ShortText | None = None
+    team: Team | None = None
+    eta: AwareDatetime | None = None
+    phase: Phase | None = None
+    next_step: Text | None = None
+    link: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _classify(self) -> Declared:
+        if self.severity is None:
+            guess = classify_impact(" ".join(filter(None, [self.impact, self.title])))
+            if guess is None:
+                raise ValueError(
+                    "severity: missing, and impact does not say enough to classify it "
+                    "(give severity P0, P1 or P2)"
+                )
+            self.severity = guess
+        return self
+
+
+class Updated(_Event):
+    """News about a running hotfix."""
+
+    type: Literal[EventType.UPDATED] = EventType.UPDATED
+    next_step: Text | None = None
+    eta: AwareDatetime | None = None
+    phase: Phase | None = None
+    severity: Severity | None = None
+    team: Team | None = None
+    checks: dict[Annotated[str, Field(max_length=64)], bool] | None = None
+    fix: Fix | None = None
+    impact: Text | None = None
+    users_affected: ShortText | None = None
+    title: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+
+
+class Resolved(_Event):
+    """The fix is in production and confirmed."""
+
+    type: Literal[EventType.RESOLVED] = EventType.RESOLVED
+    root_cause: Text | None = None
+    fix: Fix | None = None
+    postmortem_at: AwareDatetime | None = None
+    checks: dict[Annotated[str, Field(max_length=64)], bool] | None = None
+
+
+class RolledBack(_Event):
+    """The change was rolled back."""
+
+    type: Literal[EventType.ROLLED_BACK] = EventType.ROLLED_BACK
+    reason: Text | None = None
+    next_approach: Text | None = None
+
+
+class Cancelled(_Event):
+    """A false alarm."""
+
+    type: Literal[EventType.CANCELLED] = EventType.CANCELLED
+    reason: Text | None = None
+
+
+Event = Annotated[Union[Declared, Updated, Resolved, RolledBack, Cancelled], Field(discriminator="type")]
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+# Playbook classification: P0 service down / data corrupted; P1 major feature; P2 secondary.
+_P0 = re.compile(
+    r"\b(down|outage|unreachable|inaccessible|data (leak|loss|corrupt)|leak|fuite|corromp|"
+    r"payments?|paiements?|site (is )?down|service down|hors service|panne totale)",
+    re.IGNORECASE,
+)
+_P1 = re.compile(
+    r"\b(login|connexion|checkout|commande|main api|api principale|api|blocked|bloqu|"
+    r"cannot|impossible|broken for all|major)",
+    re.IGNORECASE,
+)
+_P2 = re.compile(
+    r"\b(export|display|affichage|slow|lenteur|lent|cosmetic|secondary|secondaire|minor)",
+    re.IGNORECASE,
+)
+
+
+def classify_impact(text: str) -> Severity | None:
+    """The playbook's classification of an impact description, or None when unsure."""
+    for pattern, severity in ((_P0, Severity.P0), (_P1, Severity.P1), (_P2, Severity.P2)):
+        if pattern.search(text):
+            return severity
+    return None
+
+
+class InvalidEvent(ValueError):
+    """An event that cannot be applied; ``str()`` names each bad field."""
+
+    def __init__(self, reason: str, raw: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw = raw
+
+
+def describe_errors(exc: ValidationError, *, drop_first: bool = True) -> str:
+    """One ``field: problem`` clause per error, joined with ``; ``."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if drop_first and loc and loc[0] in {t.value for t in EventType}:
+            loc = loc[1:]  # the discriminator tag is noise for the reader
+        field = ".".join(loc) or "event"
+        msg = err["msg"].removeprefix("Value error, ")
+        if msg.startswith(field + ":") or (not loc and re.match(r"^[a-z_.]+: ", msg)):
+            parts.append(msg)
+        else:
+            parts.append(f"{field}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_event(raw: str | bytes | dict[str, Any], *, default_id: str | None = None,
+                default_at: datetime | None = None) -> Event:
+    """Validate one event; fill ``id`` and ``at`` when absent. Raises ``InvalidEvent``."""
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+    if isinstance(raw, dict):
+        data: Any = raw
+        text = json.dumps(raw, default=str)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidEvent(f"event: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", text)
+    if not isinstance(data, dict):
+        raise InvalidEvent("event: expected a JSON object", text)
+    if "type" not in data:
+        raise InvalidEvent("type: missing (one of declared, updated, resolved, rolled_back, cancelled)", text)
+    if data["type"] not in {t.value for t in EventType}:
+        raise InvalidEvent(
+            f"type: unknown {str(data['type'])[:40]!r} (one of declared, updated, resolved, rolled_back, cancelled)",
+            text,
+        )
+    try:
+        event = _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_errors(exc), text) from None
+    if event.id is None:
+        event.id = default_id or new_event_id()
+    if event.at is None:
+        event.at = default_at or datetime.now(timezone.utc)
+    return event
+
+
+def new_event_id() -> str:
+    """A fresh idempotency key for an event that came without one."""
+    return uuid.uuid4().hex
+
+
+def dump_event(event: Event) -> dict[str, Any]:
+    """The event as plain JSON data (for jobs and the stream)."""
+    return event.model_dump(mode="json", exclude_none=True)

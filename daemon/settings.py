@@ -1,0 +1,295 @@
+"""Typed settings: one TOML file, overridable by ``HOTFIX_…`` environment variables.
+
+Built once by ``load_settings`` and passed down; nothing reads the environment
+deeper in the code. ``ConfigError`` names the file, the key path and what is
+expected; secrets are ``SecretStr`` and never appear in any message.
+"""
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from daemon.durations import Duration
+from daemon.enums import Locale, Severity, SmtpSecurity, TeamsFormat
+
+DEFAULT_CONFIG = Path("config.toml")
+CONFIG_ENV = "HOTFIX_CONFIG"
+#: The playbook's deadlines, used when a severity has no table at all.
+PLAYBOOK_DEADLINES = {Severity.P0: timedelta(hours=1), Severity.P1: timedelta(hours=4), Severity.P2: timedelta(hours=24)}
+#: Where the templates shipped with Herald live.
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisSettings(_Section):
+    """Where Redis is (``redis://``, ``rediss://``, ``redis+sentinel://`` or a Cluster node)."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    socket_timeout: Duration = timedelta(seconds=30)
+
+
+class SmtpSettings(_Section):
+    """The outgoing mail server; without ``host`` emails go to the outbox."""
+
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "Hotfix Desk <hotfix@localhost>"
+    timeout: Duration = timedelta(seconds=10)
+    batch_size: int = Field(100, ge=1, le=10000, description="recipients per job (one SMTP connection each)")
+    validate_certs: bool = True
+
+
+class HttpSettings(_Section):
+    """``hotfix serve``."""
+
+    listen: str = "127.0.0.1:8080"
+    token: SecretStr | None = None
+    viewer_token: SecretStr | None = None
+    tokens: dict[str, SecretStr] = Field(default_factory=dict, description="per-source tokens: alertmanager, grafana, jira, events")
+    max_body: int = Field(1024 * 1024, ge=1024)
+
+
+class AlertmanagerIntake(_Section):
+    """How Alertmanager webhooks become hotfix events."""
+
+    ticket_label: str = "ticket"
+    severity_label: str = "severity"
+    severity_map: dict[str, Severity] = Field(
+        default_factory=lambda: {"critical": Severity.P0, "error": Severity.P1, "high": Severity.P1, "warning": Severity.P2}
+    )
+    default_severity: Severity | None = None
+    resolve_on_recovery: bool = False
+
+
+class GrafanaIntake(AlertmanagerIntake):
+    """Grafana alerting uses the same semantics as Alertmanager."""
+
+
+class JiraIntake(_Section):
+    """How Jira issue webhooks become hotfix events."""
+
+    label: str = "hotfix"
+    priority_map: dict[str, Severity] = Field(
+        default_factory=lambda: {"Highest": Severity.P0, "High": Severity.P1, "Medium": Severity.P2}
+    )
+    root_cause_field: str | None = None
+
+
+class IntakeSettings(_Section):
+    alertmanager: AlertmanagerIntake = Field(default_factory=AlertmanagerIntake)
+    grafana: GrafanaIntake = Field(default_factory=GrafanaIntake)
+    jira: JiraIntake = Field(default_factory=JiraIntake)
+
+
+class OutboxSettings(_Section):
+    """Where messages go when their channel is not configured."""
+
+    dir: Path = Path("outbox")
+
+
+class TeamsChannel(_Section):
+    """One Teams webhook; without ``url`` its messages go to the outbox."""
+
+    url: SecretStr | None = None
+    format: TeamsFormat = TeamsFormat.WORKFLOW
+    rate: float = Field(4.0, gt=0, description="requests per second allowed to this webhook")
+    timeout: Duration = timedelta(seconds=10)
+
+
+class Audience(_Section):
+    """A group of people told together."""
+
+    teams: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    emails_file: Path | None = None
+    locale: Locale | None = None
+    digest: Duration | None = None
+
+
+class Person(_Section):
+    email: str | None = None
+
+
+class SeverityPolicy(_Section):
+    """Who is told of what, and when, for one severity."""
+
+    resolve_within: Duration
+    announce: list[str] = Field(default_factory=list)
+    updates: list[str] = Field(default_factory=list)
+    resolution: list[str] = Field(default_factory=list)
+    update_every: Duration | None = None
+    remind: list[str] = Field(default_factory=list)
+    warn_before: Duration | None = None
+    escalate: list[str] = Field(default_factory=list)
+    postmortem_after: Duration = timedelta(days=2)
+    postmortem_remind_before: Duration = timedelta(hours=1)
+    fallback: list[str] = Field(default_factory=list)
+
+    def audiences(self) -> dict[str, list[str]]:
+        """Each audience list by its key."""
+        return {k: getattr(self, k) for k in ("announce", "updates", "resolution", "remind", "escalate", "fallback")}
+
+
+class WorkerSettings(_Section):
+    """Delivery retries and the worker's housekeeping."""
+
+    max_retries: int = Field(8, ge=0)
+    backoff_base: Duration = timedelta(seconds=2)
+    backoff_cap: Duration = timedelta(minutes=5)
+    p0_backoff_base: Duration = timedelta(seconds=1)
+    p0_backoff_cap: Duration = timedelta(seconds=30)
+    job_timeout: Duration = timedelta(seconds=120)
+
+
+class Settings(BaseSettings):
+    """Everything Herald can be told (see config.example.toml)."""
+
+    model_config = SettingsConfigDict(env_prefix="HOTFIX_", env_nested_delimiter="__", extra="forbid")
+
+    locale: Locale = Locale.FR
+    timezone: str = "Europe/Paris"
+    templates_dir: Path | None = None
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    teams: dict[str, TeamsChannel] = Field(default_factory=dict)
+    audiences: dict[str, Audience] = Field(default_factory=dict)
+    severity: dict[Severity, SeverityPolicy] = Field(default_factory=dict)
+    people: dict[str, Person] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _CONFIG_PATH.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Paris')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Settings:
+        problems: list[str] = []
+        for name, audience in self.audiences.items():
+            for channel in audience.teams:
+                if channel not in self.teams:
+                    known = ", ".join(sorted(self.teams)) or "none"
+                    problems.append(f"audiences.{name}.teams: unknown Teams channel {channel!r} (configured: {known})")
+        for sev, policy in self.severity.items():
+            for key, names in policy.audiences().items():
+                for audience_name in names:
+                    if audience_name not in self.audiences:
+                        known = ", ".join(sorted(self.audiences)) or "none"
+                        problems.append(
+                            f"severity.{sev.value}.{key}: unknown audience {audience_name!r} (configured: {known})"
+                        )
+            if policy.warn_before is not None and policy.warn_before >= policy.resolve_within:
+                problems.append(f"severity.{sev.value}.warn_before: must be shorter than resolve_within")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def policy(self, severity: Severity) -> SeverityPolicy:
+        """The policy of a severity; one that is not configured tells nobody but keeps the playbook deadline."""
+        return self.severity.get(severity) or SeverityPolicy(resolve_within=PLAYBOOK_DEADLINES[severity])
+
+    def audience_locale(self, audience: str) -> Locale:
+        found = self.audiences.get(audience)
+        return found.locale if found is not None and found.locale is not None else self.locale
+
+    def templates_path(self) -> Path:
+        return self.templates_dir or SHIPPED_TEMPLATES
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for tests and log filters that must never show them."""
+        out = [s.get_secret_value() for s in (self.smtp.password, self.http.token, self.http.viewer_token) if s]
+        out += [t.get_secret_value() for t in self.http.tokens.values()]
+        out += [c.url.get_secret_value() for c in self.teams.values() if c.url is not None]
+        return [s for s in out if s]
+
+
+_CONFIG_PATH: ContextVar[Path | None] = ContextVar("hotfix_config_path", default=None)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` holds one line per bad key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def resolve_config_path(path: Path | str | None) -> Path | None:
+    """``--config``, else ``$HOTFIX_CONFIG``, else ``./config.toml`` if it exists."""
+    if path:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def load_settings(path: Path | str | None = None, *, require_file: bool = False, **overrides: Any) -> Settings:
+    """Build the settings from the TOML file (if any) and the environment, or raise ``ConfigError``."""
+    resolved = resolve_config_path(path)
+    source = str(resolved) if resolved else "configuration"
+    if resolved is not None and not resolved.exists():
+        raise ConfigError(source, ["file not found"])
+    if resolved is None and require_file:
+        raise ConfigError(source, ["no config file: pass --config, set HOTFIX_CONFIG or create ./config.toml"])
+    token = _CONFIG_PATH.set(resolved)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(source, config_problems(exc)) from None
+    except ValueError as exc:  # TOML syntax
+        raise ConfigError(source, [f"cannot read: {exc}"]) from None
+    finally:
+        _CONFIG_PATH.reset(token)
+
+
+def config_problems(exc: ValidationError) -> list[str]:
+    """``key.path: what is expected`` for each error, never echoing a secret input."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        if not loc:
+            out.extend(m.strip() for m in msg.split("; "))
+        else:
+            out.append(f"{loc}: {msg}")
+    return out
