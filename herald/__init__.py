@@ -1,0 +1,1 @@
+"""The hotfix command: assembles the daemon and worker sides."""
