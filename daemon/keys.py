@@ -67,3 +67,10 @@ def throttle(channel: str) -> str:
 def queue_for(severity_rank: int) -> str:
     """The RQ queue for a severity rank (0 = P0)."""
     return QUEUE_NAMES[min(max(severity_rank, 0), len(QUEUE_NAMES) - 1)]
+
+
+def intake_group(source: str, group: str) -> str:
+    """What the HTTP intake remembers of one alert group / issue (``group`` is a hash, never raw input)."""
+    if not re.match(r"^[a-z]{1,20}$", source) or not re.match(r"^[A-Za-z0-9._-]{1,80}$", group):
+        raise ValueError("invalid intake group key")
+    return f"{PREFIX}intake:{source}:{group}"
