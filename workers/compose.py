@@ -1,0 +1,83 @@
+"""Build the email of a rendered message: text + HTML, threaded under the hotfix's announcement."""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+
+from workers.content import EmailContent
+
+#: What an email's ``To`` says when the recipients are only in the envelope.
+UNDISCLOSED = "undisclosed-recipients:;"
+#: Characters that end a header line somewhere (CR, LF and the other line breaks).
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
+_DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_MSGID_RE = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+
+
+def one_line(value: str) -> str:
+    """``value`` with every line break turned into a space, so it cannot start a new header."""
+    return " ".join(_LINE_BREAKS.sub(" ", value).split())
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of a sender address (``Desk <desk@example.com>`` → ``example.com``), else ``localhost``."""
+    address = parseaddr(one_line(sender))[1]
+    domain = address.rpartition("@")[2].strip().lower() if "@" in address else ""
+    return domain if _DOMAIN_RE.match(domain) else "localhost"
+
+
+def make_message_id(seed: str, sender: str) -> str:
+    """A deterministic ``<hash@domain-of-sender>`` Message-ID: the same seed always gives the same id."""
+    digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:40]
+    return f"<{digest}@{sender_domain(sender)}>"
+
+
+def thread_message_id(ticket: str, declaration_id: str, sender: str) -> str:
+    """The Message-ID of a hotfix's announcement, which every later email of the hotfix replies to."""
+    return make_message_id(f"hotfix-thread|{ticket}|{declaration_id}", sender)
+
+
+def _message_id(value: str, what: str) -> str:
+    cleaned = one_line(value).replace(" ", "")
+    if not _MSGID_RE.match(cleaned):
+        raise ValueError(f"{what} must look like <id@domain>, got {cleaned[:80]!r}")
+    return cleaned
+
+
+def compose_email(
+    content: EmailContent,
+    *,
+    sender: str,
+    recipients: list[str],
+    message_id: str,
+    thread_id: str | None,
+    ticket: str,
+    locale: str,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """A multipart/alternative (text, then HTML) UTF-8 email; recipients beyond one stay in the envelope only."""
+    if not recipients:
+        raise ValueError("an email needs at least one recipient")
+    message = EmailMessage(policy=SMTP)
+    message["From"] = one_line(sender)
+    message["To"] = one_line(recipients[0]) if len(recipients) == 1 else UNDISCLOSED
+    message["Subject"] = one_line(content.subject)
+    message["Date"] = format_datetime((now or datetime.now(timezone.utc)).astimezone(timezone.utc))
+    message["Message-ID"] = _message_id(message_id, "message_id")
+    if thread_id is not None:
+        parent = _message_id(thread_id, "thread_id")
+        if parent != message["Message-ID"]:
+            message["In-Reply-To"] = parent
+            message["References"] = parent
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Hotfix-Ticket"] = one_line(ticket)
+    message.set_content(content.text, subtype="plain", charset="utf-8")
+    message.add_alternative(content.html, subtype="html", charset="utf-8")
+    # after the parts exist: making the message multipart moves Content-* headers into the first part
+    message["Content-Language"] = one_line(locale)
+    return message
