@@ -26,6 +26,11 @@ ALL_SET = "hotfix:all"
 #: Timers: a sorted set of "<ticket>|<kind>" members scored by due time (epoch seconds).
 TIMERS = "hotfix:timers"
 
+#: Causes whose jobs are committed but maybe not enqueued yet (a sorted set scored by commit time).
+PLANS = "hotfix:plans"
+#: Marks a delivery job that reached its end (sent or failed for good): ``done:<job id>``.
+DONE_PREFIX = "hotfix:done:"
+
 #: RQ queue names, most urgent first; workers listen in this order.
 QUEUE_NAMES = ("hotfix-p0", "hotfix-p1", "hotfix-p2")
 
@@ -52,6 +57,11 @@ def deliveries(ticket: str) -> str:
 def plan(event_id: str) -> str:
     """The jobs an applied event still has to enqueue (deleted once enqueued)."""
     return f"{PREFIX}plan:{event_id}"
+
+
+def done(job_id: str) -> str:
+    """Set once a delivery job has finished for good; later messages of the hotfix wait on it."""
+    return f"{DONE_PREFIX}{job_id}"
 
 
 def digest(ticket: str, audience: str) -> str:

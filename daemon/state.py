@@ -63,6 +63,9 @@ class HotfixState(BaseModel):
     applied_ids: list[str] = Field(default_factory=list)
     pending: list[dict[str, Any]] = Field(default_factory=list)
     announced_to: list[str] = Field(default_factory=list)
+    announcement_jobs: list[str] = Field(default_factory=list)
+    field_at: dict[str, datetime] = Field(default_factory=dict)
+    fired: list[str] = Field(default_factory=list)
     version: int = 0
 
     @property

@@ -1,0 +1,236 @@
+"""The daemon's loop: read the event stream in a consumer group, apply, plan, enqueue, acknowledge.
+
+An entry is acknowledged only after its effects (state, jobs, timers) are in Redis.
+Entries left pending by a dead consumer are reclaimed with XAUTOCLAIM. Invalid
+entries go to the dead-letter stream with the reason and the raw payload. Due
+timers are fired on every turn of the loop. SIGTERM finishes the batch in hand.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from daemon import keys, store
+from daemon.dispatch import JobSpec, build_jobs
+from daemon.enums import MessageName, Severity
+from daemon.events import Event, InvalidEvent, dump_event, parse_event
+from daemon.hotfix import Outcome, Rules, Step, apply
+from daemon.policy import plan
+from daemon.settings import Settings
+from daemon.state import HotfixState
+from daemon.timers import TimerKind, fire
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def rules_of(settings: Settings) -> Rules:
+    """The deadlines and post-mortem delays of the configured policies."""
+    return Rules(resolve_within={s: settings.policy(s).resolve_within for s in Severity},
+                 postmortem_after={s: settings.policy(s).postmortem_after for s in Severity})
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def entry_time(entry_id: str) -> datetime:
+    """The time Redis gave a stream entry (its id's millisecond part): the intake time."""
+    return datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, tz=timezone.utc)
+
+
+class Daemon:
+    """One consumer of the ``hotfix-daemons`` group."""
+
+    def __init__(self, redis: Redis, settings: Settings, *, name: str | None = None, batch: int = 100,
+                 block_ms: int = 1000, claim_idle_ms: int = 30_000, plan_grace_s: float = 30.0,
+                 clock: Clock = utcnow) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.plan_grace_s = plan_grace_s
+        self.clock = clock
+        self.rules = rules_of(settings)
+        self.stopping = threading.Event()
+        self._last_claim = 0.0
+
+    # -- the loop -----------------------------------------------------------------
+    def ensure_group(self) -> None:
+        """Create the consumer group (and the stream) if needed."""
+        try:
+            self.redis.xgroup_create(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def run(self, *, install_signals: bool = True) -> None:
+        """Consume until SIGTERM/SIGINT (or ``stopping`` is set), riding out Redis outages."""
+        if install_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stopping.set())
+        log.info("daemon %s consuming %s", self.name, keys.EVENTS_STREAM)
+        backoff = 0.5
+        group_ready = False
+        while not self.stopping.is_set():
+            try:
+                if not group_ready:
+                    self.ensure_group()
+                    group_ready = True
+                self.turn()
+                backoff = 0.5
+            except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
+                log.warning("Redis unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                group_ready = False
+        log.info("daemon %s stopped", self.name)
+
+    def turn(self) -> int:
+        """One turn: reclaim if due, read and process a batch, fire due timers. Returns entries handled."""
+        handled = 0
+        if time.monotonic() - self._last_claim > self.claim_idle_ms / 2000:
+            handled += self.reclaim()
+            store.sweep_plans(self.redis, self.plan_grace_s, self.settings)
+            self._last_claim = time.monotonic()
+        response = self.redis.xreadgroup(keys.CONSUMER_GROUP, self.name, {keys.EVENTS_STREAM: ">"},
+                                         count=self.batch, block=self.block_ms)
+        for _stream, entries in response or []:
+            for entry_id, fields in entries:
+                self.process(_text(entry_id), fields)
+                handled += 1
+        self.fire_timers()
+        return handled
+
+    def reclaim(self) -> int:
+        """Take over entries another consumer left pending too long, and process them."""
+        start, handled = "0-0", 0
+        while True:
+            result = self.redis.xautoclaim(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, self.name,
+                                           min_idle_time=self.claim_idle_ms, start_id=start, count=self.batch)
+            start, entries = _text(result[0]), result[1]
+            for entry_id, fields in entries:
+                if fields is None:  # deleted from the stream meanwhile
+                    self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
+                    continue
+                log.warning("reclaimed entry %s from a stalled consumer", _text(entry_id))
+                self.process(_text(entry_id), fields)
+                handled += 1
+            if start == "0-0" or not entries:
+                return handled
+
+    # -- one event ----------------------------------------------------------------
+    def process(self, entry_id: str, fields: dict[Any, Any]) -> None:
+        """Validate, apply, plan, store, enqueue, then acknowledge one stream entry."""
+        raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
+        try:
+            if raw is None:
+                raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", _text(fields))
+            event = parse_event(raw if isinstance(raw, (bytes, str)) else str(raw),
+                                default_id=f"x-{entry_id}", default_at=entry_time(entry_id))
+        except InvalidEvent as exc:
+            self.dead_letter(entry_id, exc.reason, exc.raw or _text(raw))
+            return
+        now = self.clock()
+        change = store.commit(self.redis, event.ticket, lambda state: self.decide(state, event, now), self.settings)
+        if change.state is None:  # a duplicate: finish whatever its first delivery left undone
+            store.resume_plan(self.redis, event.event_id, self.settings)
+        self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
+
+    def decide(self, state: HotfixState | None, event: Event, now: datetime) -> store.Change:
+        """Pure: the new state and the jobs an event calls for."""
+        steps = apply(state, event, now, self.rules)
+        if all(s.outcome is Outcome.DUPLICATE for s in steps):
+            log.debug("%s: event %s already applied", event.ticket, event.event_id)
+            return store.Change(None, cause=event.event_id)
+        final = steps[-1].after.model_copy(deep=True)
+        jobs = self._jobs(steps, final, now)
+        for step in steps:
+            log.info("%s: %s %s (%s)", event.ticket, step.event.type.value, step.event.event_id, step.outcome.value)
+        return store.Change(final, jobs, cause=event.event_id)
+
+    def _jobs(self, steps: list[Step], final: HotfixState, now: datetime) -> list[JobSpec]:
+        jobs: list[JobSpec] = []
+        announcement_jobs = list(final.announcement_jobs)
+        for step in steps:
+            deliveries = plan(step, self.settings)
+            announcing = [d for d in deliveries if d.message is MessageName.ANNOUNCEMENT]
+            others = [d for d in deliveries if d.message is not MessageName.ANNOUNCEMENT]
+            event_data = dump_event(step.event)
+            new = build_jobs(announcing, step.after, event_data, self.settings, now)
+            if step.reopened:
+                announcement_jobs = []
+            announcement_jobs += [j.job_id for j in new]
+            jobs += new
+            jobs += build_jobs(others, step.after, event_data, self.settings, now, after=announcement_jobs)
+            final.announced_to = list(dict.fromkeys([*final.announced_to, *(d.audience for d in announcing)]))
+        final.announcement_jobs = announcement_jobs
+        return jobs
+
+    def dead_letter(self, entry_id: str, reason: str, raw: str) -> None:
+        """Keep an invalid entry with its reason, and acknowledge it."""
+        pipe = self.redis.pipeline()
+        pipe.xadd(keys.DEAD_LETTERS, {"id": entry_id, "error": reason, "raw": raw[:65536],
+                                      "at": self.clock().isoformat()}, maxlen=100_000, approximate=True)
+        pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
+        pipe.execute()
+        log.warning("dead-lettered entry %s: %s", entry_id, reason)
+
+    # -- timers -------------------------------------------------------------------
+    def fire_timers(self) -> int:
+        """Fire every due timer once; return how many fired."""
+        now = self.clock()
+        fired = 0
+        for ticket, kind_name in store.due_timers(self.redis, now):
+            try:
+                kind = TimerKind(kind_name)
+            except ValueError:
+                self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
+                continue
+
+            def decide(state: HotfixState | None, kind: TimerKind = kind) -> store.Change:
+                if state is None:
+                    return store.Change(None)
+                result = fire(state, kind, now, self.settings)
+                if result is None:  # fired elsewhere or re-armed: just resync the timer set
+                    return store.Change(state)
+                jobs = build_jobs(result.deliveries, result.state, None, self.settings, now)
+                return store.Change(result.state, jobs, cause=f"timer:{ticket}:{result.occurrence}")
+
+            if not keys_ok(ticket):
+                self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
+                continue
+            change = store.commit(self.redis, ticket, decide, self.settings)
+            if change.state is None:
+                self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
+            elif change.jobs:
+                fired += 1
+                log.info("%s: %s timer fired (%d job(s))", ticket, kind.value, len(change.jobs))
+        return fired
+
+
+def keys_ok(ticket: str) -> bool:
+    try:
+        keys.hotfix(ticket)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,140 @@
+"""From planned deliveries to RQ jobs: one job per (message, audience, channel, recipient batch).
+
+Job ids are a stable hash of (cause, message, audience, channel, batch), and jobs are
+enqueued with ``unique=True``: a redelivered event enqueues nothing new. Jobs carry
+plain JSON (RQ's JSON serializer) and name their function by dotted path, so the
+daemon never imports the workers.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+from daemon import keys
+from daemon.enums import Channel, MessageName, Severity
+from daemon.policy import Delivery
+from daemon.settings import Settings
+from daemon.state import HotfixState
+
+log = logging.getLogger(__name__)
+
+#: The RQ entry point, by dotted name.
+JOB_FUNCTION = "workers.jobs.deliver"
+#: How long RQ keeps finished and failed jobs (so a late duplicate enqueue still finds them).
+RESULT_TTL = 7 * 86400
+#: State fields workers never need; left out of job payloads to keep them small.
+_HEAVY_FIELDS = {"applied_ids", "pending", "field_at", "fired", "announcement_jobs", "guardrails"}
+#: Timeline entries carried in a job (the most recent ones).
+_TIMELINE_IN_JOB = 30
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job to enqueue: its id, its queue and its plain-JSON payload."""
+
+    job_id: str
+    queue: str
+    payload: dict[str, Any]
+
+
+def job_id(cause: str, message: MessageName, audience: str, channel: Channel, batch: str) -> str:
+    """A stable id (letters, digits, ``-`` only, as RQ's ``unique`` needs)."""
+    digest = hashlib.sha256("\x1f".join([cause, message.value, audience, channel.value, batch]).encode()).hexdigest()
+    return f"hf-{digest[:40]}"
+
+
+def read_emails_file(path: Path) -> list[str]:
+    """A stakeholder list kept outside: one address a line; blank lines and ``#`` comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        log.error("cannot read emails_file %s: %s", path, exc.strerror)
+        return []
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def recipients(settings: Settings, audience: str, reader: Callable[[Path], list[str]] = read_emails_file) -> list[str]:
+    """The email addresses of an audience: its list, then its file, without duplicates."""
+    found = settings.audiences.get(audience)
+    if found is None:
+        return []
+    addresses = list(found.emails)
+    if found.emails_file is not None:
+        addresses += reader(found.emails_file)
+    return list(dict.fromkeys(a for a in addresses if a))
+
+
+def snapshot(state: HotfixState) -> dict[str, Any]:
+    """The state as a job carries it."""
+    data = state.model_dump(mode="json", exclude=_HEAVY_FIELDS)
+    data["timeline"] = data["timeline"][-_TIMELINE_IN_JOB:]
+    return data
+
+
+def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[str, Any] | None,
+               settings: Settings, now: datetime, after: list[str] | None = None,
+               reader: Callable[[Path], list[str]] = read_emails_file) -> list[JobSpec]:
+    """Expand deliveries into jobs, batching email recipients by ``[smtp] batch_size``."""
+    severity = state.severity or Severity.P2
+    queue = keys.queue_for(severity.rank)
+    snap = snapshot(state)
+    specs: list[JobSpec] = []
+    for delivery in deliveries:
+        if delivery.channel is Channel.TEAMS:
+            batches = [[delivery.target or ""]]
+        else:
+            addresses = [delivery.target] if delivery.target else recipients(settings, delivery.audience, reader)
+            size = settings.smtp.batch_size
+            batches = [addresses[i:i + size] for i in range(0, len(addresses), size)]
+        for index, batch in enumerate(batches):
+            if not batch:
+                continue
+            label = delivery.target if delivery.channel is Channel.TEAMS else str(index)
+            jid = job_id(delivery.cause, delivery.message, delivery.audience, delivery.channel, label or "")
+            waits = [] if delivery.message is MessageName.ANNOUNCEMENT else list(after or state.announcement_jobs)
+            specs.append(JobSpec(jid, queue, {
+                "job_key": jid, "ticket": state.ticket, "message": delivery.message.value,
+                "audience": delivery.audience, "channel": delivery.channel.value, "recipients": batch,
+                "locale": settings.audience_locale(delivery.audience).value, "severity": severity.value,
+                "cause": delivery.cause, "after": waits, "hotfix": snap, "event": event,
+                "notice": delivery.notice, "created_at": now.isoformat(),
+            }))
+    return specs
+
+
+_QUEUES: dict[tuple[int, str], Queue] = {}
+
+
+def _queue(redis: Redis, name: str) -> Queue:
+    key = (id(redis), name)
+    if key not in _QUEUES:
+        _QUEUES[key] = Queue(name, connection=redis, serializer=JSONSerializer)
+    return _QUEUES[key]
+
+
+def enqueue(redis: Redis, specs: Iterable[JobSpec], settings: Settings) -> int:
+    """Enqueue each job once; return how many were new."""
+    new = 0
+    timeout = int(settings.worker.job_timeout.total_seconds())
+    for spec in specs:
+        try:
+            _queue(redis, spec.queue).enqueue_call(
+                JOB_FUNCTION, kwargs={"payload": spec.payload}, job_id=spec.job_id, unique=True,
+                timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL,
+                description=f"{spec.payload['message']} {spec.payload['ticket']} → {spec.payload['audience']}"
+                            f"/{spec.payload['channel']}",
+            )
+            new += 1
+        except DuplicateJobError:
+            log.debug("job %s already enqueued", spec.job_id)
+    return new

@@ -1,0 +1,232 @@
+"""Applying events to a hotfix: the pure state machine.
+
+``apply(state, event, now, rules)`` does no I/O. It returns one ``Step`` per event
+that took effect: a declaration also flushes the events that arrived before it.
+Rules it keeps:
+
+- an event id already applied (or waiting) is a duplicate and changes nothing;
+- an event for a ticket not yet declared waits in ``pending`` and is applied,
+  in ``at`` order, right after the declaration;
+- the timeline is kept in ``at`` order whatever order events arrive in, and a
+  field is only overwritten by an event at least as recent as the one that set it;
+- a late event for a closed hotfix is recorded but never reopens it;
+- ``declared`` for an open ticket is an update; for a closed one it reopens it.
+"""
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from daemon.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
+from daemon.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, parse_event
+from daemon.settings import PLAYBOOK_DEADLINES
+from daemon.state import REQUIRED_BEFORE_PRODUCTION, HotfixState, TimelineEntry
+
+
+class Outcome(str, Enum):
+    """What applying one event did."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    BUFFERED = "buffered"
+    LATE = "late"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The part of the policy the state machine needs: deadlines and post-mortem delays."""
+
+    resolve_within: Mapping[Severity, timedelta] = field(default_factory=lambda: dict(PLAYBOOK_DEADLINES))
+    postmortem_after: Mapping[Severity, timedelta] = field(
+        default_factory=lambda: {s: timedelta(days=2) for s in Severity}
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event's effect: the state before and after, and what happened."""
+
+    before: HotfixState
+    after: HotfixState
+    event: Event
+    outcome: Outcome
+    reopened: bool = False
+    guardrail: tuple[str, ...] = ()
+
+
+def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules | None = None) -> list[Step]:
+    """Apply ``event`` to ``state`` (None for an unknown ticket); the last step's ``after`` is the new state."""
+    rules = rules or Rules()
+    current = state if state is not None else HotfixState(ticket=event.ticket)
+    if event.event_id in current.applied_ids or any(p.get("id") == event.event_id for p in current.pending):
+        return [Step(current, current, event, Outcome.DUPLICATE)]
+    if not current.declared and not isinstance(event, Declared):
+        after = current.model_copy(deep=True)
+        after.pending.append(dump_event(event))
+        after.pending.sort(key=lambda p: str(p.get("at", "")))
+        after.version += 1
+        return [Step(current, after, event, Outcome.BUFFERED)]
+
+    first = _apply_one(current, event, rules)
+    steps = [first]
+    if isinstance(event, Declared) and first.after.pending:
+        state_now = first.after.model_copy(deep=True)
+        waiting = state_now.pending
+        state_now.pending = []
+        steps[0] = Step(first.before, state_now, event, first.outcome, first.reopened, first.guardrail)
+        for raw in sorted(waiting, key=lambda p: str(p.get("at", ""))):
+            queued = parse_event(raw)
+            step = _apply_one(state_now, queued, rules)
+            steps.append(step)
+            state_now = step.after
+    return steps
+
+
+def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
+    after = before.model_copy(deep=True)
+    after.version += 1
+    after.applied_ids.append(event.event_id)
+    reopened = False
+    guardrail: tuple[str, ...] = ()
+    closed = before.declared and before.status in TERMINAL_STATUSES
+
+    if isinstance(event, Declared):
+        if not before.declared or closed:
+            reopened = closed
+            _declare(after, event, rules)
+        else:
+            _merge(after, event, _fields_of_declared(event))
+            _set_deadline(after, rules)
+    elif closed:
+        _add_timeline(after, event, late=True)
+        return Step(before, after, event, Outcome.LATE)
+    elif isinstance(event, Updated):
+        _merge(after, event, _fields_of_update(event))
+        if event.severity is not None:
+            _set_deadline(after, rules)
+        if event.phase is Phase.PRODUCTION and before.phase is not Phase.PRODUCTION:
+            guardrail = tuple(c for c in REQUIRED_BEFORE_PRODUCTION if not after.checks.get(c))
+            after.guardrails.extend(f"{c}@{event.when.isoformat()}" for c in guardrail)
+    elif isinstance(event, Resolved):
+        _merge(after, event, {"root_cause": event.root_cause, "postmortem_at": event.postmortem_at,
+                              "message": event.message})
+        _merge_fix(after, event.fix, event.when)
+        _merge_checks(after, event.checks)
+        after.status, after.phase, after.closed_at = Status.RESOLVED, Phase.RESOLVED, event.when
+        if after.postmortem_at is None and after.severity is not None:
+            after.postmortem_at = event.when + rules.postmortem_after[after.severity]
+    elif isinstance(event, RolledBack):
+        _merge(after, event, {"reason": event.reason, "next_approach": event.next_approach, "message": event.message})
+        after.status, after.closed_at = Status.ROLLED_BACK, event.when
+    else:  # Cancelled
+        _merge(after, event, {"reason": event.reason, "message": event.message})
+        after.status, after.closed_at = Status.CANCELLED, event.when
+    if event.type is not EventType.DECLARED or before.declared:
+        after.last_update_at = max(filter(None, [after.last_update_at, event.when]))
+    _add_timeline(after, event)
+    return Step(before, after, event, Outcome.APPLIED, reopened, guardrail)
+
+
+def _declare(after: HotfixState, event: Declared, rules: Rules) -> None:
+    after.declared = True
+    after.status = Status.OPEN
+    after.phase = event.phase or Phase.TRIAGE
+    after.declared_at = event.when
+    after.declared_id = event.event_id
+    after.closed_at = None
+    after.last_update_at = event.when
+    after.announcement_jobs = []
+    after.announced_to = []
+    after.fired = []
+    for name, value in _fields_of_declared(event).items():
+        if value is not None:
+            setattr(after, name, value)
+            after.field_at[name] = event.when
+    _set_deadline(after, rules)
+
+
+def _set_deadline(after: HotfixState, rules: Rules) -> None:
+    if after.severity is not None and after.declared_at is not None:
+        after.deadline = after.declared_at + rules.resolve_within[after.severity]
+
+
+def _fields_of_declared(event: Declared) -> dict[str, Any]:
+    return {"title": event.title, "severity": event.severity, "impact": event.impact,
+            "users_affected": event.users_affected, "eta": event.eta, "phase": event.phase,
+            "next_step": event.next_step, "link": event.link, "source": event.source, "message": event.message,
+            "team": event.team}
+
+
+def _fields_of_update(event: Updated) -> dict[str, Any]:
+    fields = {"message": event.message, "next_step": event.next_step, "eta": event.eta, "phase": event.phase,
+              "severity": event.severity, "impact": event.impact, "users_affected": event.users_affected,
+              "title": event.title, "team": event.team}
+    return fields
+
+
+def _merge(after: HotfixState, event: Event, fields: dict[str, Any]) -> None:
+    """Set each given field unless a more recent event already set it."""
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if name == "team":
+            _merge_team(after, value, event.when)
+            continue
+        set_at = after.field_at.get(name)
+        if set_at is None or event.when >= set_at:
+            setattr(after, name, value)
+            after.field_at[name] = event.when
+    if isinstance(event, Updated):
+        _merge_checks(after, event.checks)
+        _merge_fix(after, event.fix, event.when)
+
+
+def _merge_team(after: HotfixState, team: Team, when: datetime) -> None:
+    merged = after.team.model_dump()
+    for role, person in team.roles().items():
+        key = f"team.{role}"
+        if after.field_at.get(key) is None or when >= after.field_at[key]:
+            merged[role] = person
+            after.field_at[key] = when
+    after.team = Team(**merged)
+
+
+def _merge_checks(after: HotfixState, checks: dict[str, bool] | None) -> None:
+    if checks:
+        after.checks = {**after.checks, **checks}
+
+
+def _merge_fix(after: HotfixState, fix: Fix | None, when: datetime) -> None:
+    if fix is None:
+        return
+    merged = after.fix.model_dump()
+    merged.update({k: v for k, v in fix.model_dump().items() if v is not None})
+    after.fix = Fix(**merged)
+
+
+def _add_timeline(after: HotfixState, event: Event, *, late: bool = False) -> None:
+    entry = TimelineEntry(at=event.when, type=event.type.value, id=event.event_id, summary=_summary(event),
+                          phase=getattr(event, "phase", None), late=late)
+    add_timeline_entry(after, entry)
+
+
+def add_timeline_entry(state: HotfixState, entry: TimelineEntry) -> None:
+    """Insert an entry keeping the timeline in ``at`` order (stable for equal times)."""
+    times = [e.at for e in state.timeline]
+    state.timeline.insert(bisect.bisect_right(times, entry.at), entry)
+
+
+def _summary(event: Event) -> str:
+    if isinstance(event, Declared):
+        return event.title
+    if isinstance(event, Updated):
+        parts = [event.message, f"phase → {event.phase.value}" if event.phase else None,
+                 f"severity → {event.severity.value}" if event.severity else None]
+        return " · ".join(p for p in parts if p)
+    if isinstance(event, Resolved):
+        return event.message or event.root_cause or ""
+    return getattr(event, "reason", None) or event.message or ""

@@ -1,0 +1,85 @@
+"""Planning deliveries: who must hear what, from a step and the per-severity policy.
+
+``plan(step, settings)`` is pure: it reads the settings and the step, nothing else.
+It returns one ``Delivery`` per (message, audience, channel); ``dispatch`` turns
+each into jobs, one per recipient batch.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.enums import Channel, EventType, MessageName, Severity
+from daemon.hotfix import Outcome, Step
+from daemon.settings import Settings
+from daemon.state import HotfixState
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to one audience on one channel; ``target`` is a Teams channel name, or None for its emails."""
+
+    message: MessageName
+    audience: str
+    channel: Channel
+    cause: str
+    target: str | None = None
+    notice: dict[str, Any] | None = field(default=None, compare=False)
+
+
+def plan(step: Step, settings: Settings) -> list[Delivery]:
+    """The deliveries one applied event calls for (none for duplicates, buffered or late events)."""
+    if step.outcome is not Outcome.APPLIED:
+        return []
+    after, before, event = step.after, step.before, step.event
+    severity = after.severity or Severity.P2
+    policy = settings.policy(severity)
+    cause = event.event_id
+    out: list[Delivery] = []
+
+    if event.type is EventType.DECLARED and (not before.declared or step.reopened):
+        out += expand(MessageName.ANNOUNCEMENT, policy.announce, settings, cause)
+    elif event.type in (EventType.DECLARED, EventType.UPDATED):
+        out += expand(MessageName.UPDATE, policy.updates, settings, cause)
+        out += _newly_concerned(before, after, settings, cause)
+        if step.guardrail:
+            notice = {"missing": list(step.guardrail), "phase": after.phase.value}
+            out += expand(MessageName.GUARDRAIL, _told(after, policy.announce), settings, cause + ":guardrail", notice)
+    elif event.type is EventType.RESOLVED:
+        out += expand(MessageName.RESOLUTION, policy.resolution, settings, cause)
+    elif event.type is EventType.ROLLED_BACK:
+        out += expand(MessageName.ROLLBACK, _told(after, policy.announce), settings, cause)
+    elif event.type is EventType.CANCELLED:
+        out += expand(MessageName.CANCELLATION, _told(after, policy.announce), settings, cause)
+    return out
+
+
+def _told(state: HotfixState, announce: list[str]) -> list[str]:
+    """The announce audiences plus everyone who heard the announcement, in a stable order."""
+    return list(dict.fromkeys([*announce, *state.announced_to]))
+
+
+def _newly_concerned(before: HotfixState, after: HotfixState, settings: Settings, cause: str) -> list[Delivery]:
+    """A raised severity announces to the audiences it newly concerns, and only to them."""
+    if before.severity is None or after.severity is None or after.severity.rank >= before.severity.rank:
+        return []
+    already = set(before.announced_to) | set(settings.policy(before.severity).announce)
+    fresh = [a for a in settings.policy(after.severity).announce if a not in already]
+    return expand(MessageName.ANNOUNCEMENT, fresh, settings, cause + ":raised",
+                  {"raised_from": before.severity.value})
+
+
+def expand(message: MessageName, audiences: Iterable[str], settings: Settings, cause: str,
+           notice: dict[str, Any] | None = None) -> list[Delivery]:
+    """One delivery per Teams channel of each audience, and one for its emails."""
+    out: list[Delivery] = []
+    for name in dict.fromkeys(audiences):
+        audience = settings.audiences.get(name)
+        if audience is None:
+            continue
+        for channel in audience.teams:
+            out.append(Delivery(message, name, Channel.TEAMS, cause, channel, notice))
+        if audience.emails or audience.emails_file:
+            out.append(Delivery(message, name, Channel.EMAIL, cause, None, notice))
+    return out

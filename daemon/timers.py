@@ -1,0 +1,138 @@
+"""What Herald says when nobody else does: the pure timer schedule.
+
+``schedule(state, policy)`` lists the notices due for a hotfix and when;
+``fire(state, kind, now, settings)`` records one notice on the state and plans
+its deliveries. Each occurrence has an identity (``occurrence``) kept in
+``state.fired`` once fired, so a timer fires once however many daemons look
+at it, and an update (which moves ``last_update_at``) re-arms the reminder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from daemon.enums import Channel, MessageName, Severity, Status
+from daemon.hotfix import add_timeline_entry
+from daemon.policy import Delivery, expand
+from daemon.settings import SeverityPolicy, Settings
+from daemon.state import HotfixState, TimelineEntry
+
+
+class TimerKind(str, Enum):
+    """The notices Herald originates on its own."""
+
+    REMINDER = "reminder"        # no update for update_every → remind the coordinator
+    UNANSWERED = "unanswered"    # still nothing one period later → escalate ("nobody available")
+    AT_RISK = "at_risk"          # warn_before the deadline → escalate with the time left
+    BREACHED = "breached"        # the deadline passed → escalate (P0: propose a rollback)
+    POSTMORTEM = "postmortem"    # before the post-mortem → remind the team
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A notice that fired: the new state and its deliveries."""
+
+    state: HotfixState
+    deliveries: list[Delivery]
+    occurrence: str
+
+
+def _base(state: HotfixState) -> datetime | None:
+    return state.last_update_at or state.declared_at
+
+
+def occurrence(state: HotfixState, kind: TimerKind) -> str:
+    """The identity of this timer's current occurrence."""
+    if kind in (TimerKind.REMINDER, TimerKind.UNANSWERED):
+        anchor = _base(state)
+    elif kind is TimerKind.POSTMORTEM:
+        anchor = state.postmortem_at
+    else:
+        anchor = state.deadline
+    return f"{kind.value}@{anchor.isoformat() if anchor else '-'}"
+
+
+def schedule(state: HotfixState, policy: SeverityPolicy) -> dict[TimerKind, datetime]:
+    """When each pending notice of this hotfix is due (fired ones left out)."""
+    due: dict[TimerKind, datetime] = {}
+    if not state.declared:
+        return due
+    if state.status is Status.OPEN:
+        base = _base(state)
+        if policy.update_every and base is not None and policy.update_every > timedelta(0):
+            due[TimerKind.REMINDER] = base + policy.update_every
+            due[TimerKind.UNANSWERED] = base + 2 * policy.update_every
+        if state.deadline is not None:
+            if policy.warn_before:
+                due[TimerKind.AT_RISK] = state.deadline - policy.warn_before
+            due[TimerKind.BREACHED] = state.deadline
+    elif state.status is Status.RESOLVED and state.postmortem_at is not None:
+        due[TimerKind.POSTMORTEM] = state.postmortem_at - policy.postmortem_remind_before
+    return {k: v for k, v in due.items() if occurrence(state, k) not in state.fired}
+
+
+def fire(state: HotfixState, kind: TimerKind, now: datetime, settings: Settings) -> Fired | None:
+    """Fire ``kind`` if it is due now and not fired yet; None otherwise."""
+    policy = settings.policy(state.severity or Severity.P2)
+    when = schedule(state, policy).get(kind)
+    if when is None or when > now:
+        return None
+    key = occurrence(state, kind)
+    after = state.model_copy(deep=True)
+    after.fired.append(key)
+    after.version += 1
+    cause = f"timer:{state.ticket}:{key}"
+    notice = _notice(state, kind, now, policy)
+    message, audiences = _routing(kind, policy)
+    deliveries = expand(message, audiences, settings, cause, notice)
+    if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM):
+        deliveries += _coordinator(state, settings, message, cause, notice)
+    add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice)))
+    return Fired(after, deliveries, key)
+
+
+def _routing(kind: TimerKind, policy: SeverityPolicy) -> tuple[MessageName, list[str]]:
+    if kind is TimerKind.REMINDER:
+        return MessageName.REMINDER, policy.remind
+    if kind is TimerKind.POSTMORTEM:
+        return MessageName.POSTMORTEM, list(dict.fromkeys([*policy.remind, *policy.resolution]))
+    return MessageName.ESCALATION, policy.escalate
+
+
+def _coordinator(state: HotfixState, settings: Settings, message: MessageName, cause: str,
+                 notice: dict[str, Any]) -> list[Delivery]:
+    """The coordinator in person, when the ``[people]`` table knows their address."""
+    name = state.team.coordinator
+    person = settings.people.get(name) if name else None
+    if person is None or not person.email:
+        return []
+    return [Delivery(message, f"coordinator:{name}", Channel.EMAIL, cause, person.email, notice)]
+
+
+def _notice(state: HotfixState, kind: TimerKind, now: datetime, policy: SeverityPolicy) -> dict[str, Any]:
+    base = _base(state)
+    if kind is TimerKind.REMINDER:
+        every = policy.update_every or timedelta(0)
+        return {"overdue_by": int((now - (base + every)).total_seconds()) if base else 0,
+                "last_update_at": base.isoformat() if base else None, "update_every": int(every.total_seconds())}
+    if kind is TimerKind.POSTMORTEM:
+        return {"postmortem_at": state.postmortem_at.isoformat() if state.postmortem_at else None}
+    left = int((state.deadline - now).total_seconds()) if state.deadline else 0
+    if kind is TimerKind.UNANSWERED:
+        return {"reason": "update_overdue", "time_left": left, "propose_rollback": False,
+                "last_update_at": base.isoformat() if base else None}
+    breached = kind is TimerKind.BREACHED
+    return {"reason": "deadline_breached" if breached else "deadline_at_risk", "time_left": left,
+            "propose_rollback": breached and state.severity is Severity.P0}
+
+
+def _summary(kind: TimerKind, notice: dict[str, Any]) -> str:
+    return {
+        TimerKind.REMINDER: "update overdue: coordinator reminded",
+        TimerKind.UNANSWERED: "no update for two periods: escalated",
+        TimerKind.AT_RISK: f"deadline at risk ({notice.get('time_left', 0) // 60} min left): escalated",
+        TimerKind.BREACHED: "deadline breached: escalated",
+        TimerKind.POSTMORTEM: "post-mortem reminder sent",
+    }[kind]

@@ -1,0 +1,127 @@
+"""The pure state machine: apply(state, event, now)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from daemon.enums import Phase, Severity, Status
+from daemon.events import parse_event
+from daemon.hotfix import Outcome, apply
+from daemon.state import HotfixState
+
+T0 = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
+NOW = T0 + timedelta(minutes=1)
+
+
+def ev(type_: str, minutes: int = 0, id_: str | None = None, **fields: Any):
+    """An event of the ticket INC-1 at T0 + minutes."""
+    data = {"type": type_, "ticket": "INC-1", "at": (T0 + timedelta(minutes=minutes)).isoformat(),
+            "id": id_ or f"{type_}-{minutes}", **fields}
+    if type_ == "declared":
+        data.setdefault("title", "Checkout returns 500")
+        data.setdefault("severity", "P0")
+    return parse_event(data)
+
+
+def run(*events) -> HotfixState:
+    """Apply events in the given order and return the final state."""
+    state = None
+    for event in events:
+        state = apply(state, event, NOW)[-1].after
+    assert state is not None
+    return state
+
+
+def test_declaration_sets_deadline_from_severity() -> None:
+    """A P0 declared at 09:12 must be resolved by 10:12."""
+    state = run(ev("declared"))
+    assert state.declared and state.status is Status.OPEN
+    assert state.deadline == T0 + timedelta(hours=1)
+    assert [e.type for e in state.timeline] == ["declared"]
+
+
+@pytest.mark.parametrize("severity,hours", [("P0", 1), ("P1", 4), ("P2", 24)])
+def test_playbook_deadlines(severity: str, hours: int) -> None:
+    """Each severity gets the playbook's deadline."""
+    assert run(ev("declared", severity=severity)).deadline == T0 + timedelta(hours=hours)
+
+
+def test_duplicate_event_id_changes_nothing() -> None:
+    """Applying the same event id twice is a no-op the second time."""
+    state = run(ev("declared"), ev("updated", 5, message="fix in progress"))
+    steps = apply(state, ev("updated", 5, message="fix in progress"), NOW)
+    assert [s.outcome for s in steps] == [Outcome.DUPLICATE]
+    assert steps[-1].after == state
+
+
+def test_update_before_declaration_waits_and_applies_after() -> None:
+    """An update arriving first is buffered, then applied right after the declaration."""
+    first = apply(None, ev("updated", 3, phase="fix"), NOW)
+    assert [s.outcome for s in first] == [Outcome.BUFFERED]
+    assert not first[-1].after.declared
+    steps = apply(first[-1].after, ev("declared"), NOW)
+    assert [s.outcome for s in steps] == [Outcome.APPLIED, Outcome.APPLIED]
+    assert steps[-1].after.phase is Phase.FIX and steps[-1].after.pending == []
+    assert [e.type for e in steps[-1].after.timeline] == ["declared", "updated"]
+
+
+def test_out_of_order_updates_keep_timeline_and_latest_values() -> None:
+    """An older update arriving late takes its place in the timeline and does not overwrite newer fields."""
+    state = run(ev("declared"), ev("updated", 20, next_step="deploy staging"), ev("updated", 10, next_step="review"))
+    assert [e.id for e in state.timeline] == ["declared-0", "updated-10", "updated-20"]
+    assert state.next_step == "deploy staging"
+
+
+def test_late_update_never_reopens_resolved() -> None:
+    """An update after resolution is recorded as late and leaves the hotfix resolved."""
+    state = run(ev("declared"), ev("resolved", 40, root_cause="bad config"), ev("updated", 30, message="late"))
+    assert state.status is Status.RESOLVED
+    late = [e for e in state.timeline if e.id == "updated-30"]
+    assert late and late[0].late is True
+
+
+def test_declared_again_while_open_is_an_update() -> None:
+    """A second declaration of an open ticket keeps the first declaration time."""
+    state = run(ev("declared"), ev("declared", 5, id_="d2", title="Checkout down"))
+    assert state.declared_at == T0 and state.title == "Checkout down"
+    steps = apply(run(ev("declared")), ev("declared", 5, id_="d2"), NOW)
+    assert steps[-1].reopened is False
+
+
+@pytest.mark.parametrize("type_,status", [("resolved", Status.RESOLVED), ("rolled_back", Status.ROLLED_BACK),
+                                          ("cancelled", Status.CANCELLED)])
+def test_closing_events(type_: str, status: Status) -> None:
+    """Resolution, rollback and cancellation close the hotfix with their time."""
+    state = run(ev("declared"), ev(type_, 30))
+    assert state.status is status and state.closed_at == T0 + timedelta(minutes=30)
+    assert not state.is_open
+
+
+def test_resolution_defaults_postmortem_date() -> None:
+    """A resolution without postmortem_at gets the per-severity default."""
+    state = run(ev("declared"), ev("resolved", 30))
+    assert state.postmortem_at == T0 + timedelta(minutes=30) + timedelta(days=2)
+
+
+def test_severity_raise_moves_deadline() -> None:
+    """Reclassifying P2 → P0 recomputes the deadline from the declaration."""
+    state = run(ev("declared", severity="P2"), ev("updated", 5, severity="P0"))
+    assert state.severity is Severity.P0 and state.deadline == T0 + timedelta(hours=1)
+
+
+def test_production_without_checks_is_a_guardrail() -> None:
+    """Moving to production with no review and no smoke test recorded flags both."""
+    state = run(ev("declared"))
+    steps = apply(state, ev("updated", 20, phase="production", checks={"review": True}), NOW)
+    assert steps[-1].guardrail == ("smoke_test",)
+    ok = apply(state, ev("updated", 20, phase="production", checks={"review": True, "smoke_test": True}), NOW)
+    assert ok[-1].guardrail == ()
+
+
+def test_team_merges_roles() -> None:
+    """A team update changes only the roles it names."""
+    state = run(ev("declared", team={"coordinator": "Alice", "developer": "Bob"}),
+                ev("updated", 5, team={"developer": "Eve"}))
+    assert state.team.coordinator == "Alice" and state.team.developer == "Eve"

@@ -1,0 +1,78 @@
+"""Sending one rendered message over its channel: Teams webhook, SMTP, or the outbox.
+
+Each function returns every recipient's outcome (None = sent) and what carried it;
+errors are the senders' ``TransientError`` / ``PermanentError``. No retry here.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from daemon import keys
+from workers.compose import compose_email, make_message_id
+from workers.content import EmailContent, TeamsContent
+from workers.errors import DeliveryError, PermanentError, TransientError
+from workers.runtime import Runtime
+from workers.senders.teams import build_payload
+from workers.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+Outcomes = dict[str, DeliveryError | None]
+
+
+def _name(payload: dict[str, Any], recipient: str) -> str:
+    return f"{payload['message']}-{payload['audience']}-{payload['job_key'][3:15]}-{recipient}"
+
+
+def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content: TeamsContent) -> tuple[Outcomes, str]:
+    """Post the card to the audience's Teams channel, respecting the shared throttle."""
+    channel = rt.settings.teams.get(channel_name)
+    if channel is None:
+        return {channel_name: PermanentError(f"Teams channel {channel_name!r} is not configured")}, "teams"
+    if channel.url is None:
+        rt.outbox.write_card(build_payload(channel.format, content), channel_name, _name(payload, channel_name))
+        return {channel_name: None}, "outbox"
+    redis = _redis_of(rt)
+    if redis is not None:
+        throttle = Throttle(redis, keys.throttle(channel_name), channel.rate)
+        if not throttle.acquire(channel.timeout.total_seconds()):
+            return {channel_name: TransientError("throttled by Herald: webhook rate limit reached",
+                                                 retry_after=throttle.wait_time())}, "teams"
+    rt.teams.send(channel.url.get_secret_value(), channel.format, content)
+    return {channel_name: None}, "teams"
+
+
+def _redis_of(rt: Runtime) -> Any:
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.connection if job is not None else rt.redis
+
+
+def thread_id(payload: dict[str, Any], sender: str) -> str:
+    """The Message-ID of the hotfix's announcement: every other message replies to it."""
+    hotfix = payload["hotfix"]
+    return make_message_id(f"thread|{payload['ticket']}|{hotfix.get('declared_id') or ''}", sender)
+
+
+def send_email(rt: Runtime, payload: dict[str, Any], recipients: list[str],
+               content: EmailContent) -> tuple[Outcomes, str]:
+    """Send one email to the batch over one SMTP connection, or write it to the outbox."""
+    sender = rt.settings.smtp.sender
+    thread = thread_id(payload, sender)
+    announcing = payload["message"] == "announcement"
+    message_id = thread if announcing else make_message_id(f"{payload['job_key']}|{recipients[0]}", sender)
+    email = compose_email(content, sender=sender, recipients=recipients, message_id=message_id,
+                          thread_id=None if announcing else thread, ticket=payload["ticket"],
+                          locale=payload["locale"])
+    if rt.mail is None:
+        for recipient in recipients:
+            rt.outbox.write_email(email, recipient, _name(payload, recipient))
+        return {r: None for r in recipients}, "outbox"
+    result = rt.mail.send(email, recipients)
+    outcomes: Outcomes = {r: None for r in result.accepted}
+    outcomes.update(result.refused)
+    for r in recipients:
+        outcomes.setdefault(r, None)
+    return outcomes, "smtp"

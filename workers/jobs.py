@@ -1,0 +1,138 @@
+"""The RQ entry point, and the one place that decides retries.
+
+``deliver(payload)`` renders one message for one audience and channel, sends it to
+the recipients of its batch not yet served, and records each outcome. A
+``TransientError`` becomes a retry with exponential backoff (faster for P0, capped,
+honouring Retry-After); a ``PermanentError`` or exhausted retries is recorded as
+failed and kept in the delivery dead letters. A message other than the announcement
+waits until the hotfix's announcement jobs have finished.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from redis import Redis
+from rq import Retry, get_current_job
+
+from daemon import keys, metrics
+from daemon.enums import Channel, DeliveryStatus, Locale, MessageName, Severity
+from daemon.settings import Settings
+from daemon.state import HotfixState
+from workers import receipts
+from workers.delivery import send_email, send_teams
+from workers.errors import DeliveryError, PermanentError, TransientError
+from workers.runtime import Runtime, current
+
+log = logging.getLogger(__name__)
+
+#: RQ's own cap on retries; ours (``[worker] max_retries``) is checked first.
+RQ_RETRY_CAP = 10_000
+#: How many times a message waits (1 s each) for its announcement before going anyway.
+MAX_ORDER_WAITS = 120
+
+
+def backoff(settings: Settings, severity: Severity, attempt: int, retry_after: float | None = None) -> int:
+    """Seconds before the next attempt: exponential, capped, faster for P0, never before Retry-After."""
+    cfg = settings.worker
+    base, cap = (cfg.p0_backoff_base, cfg.p0_backoff_cap) if severity is Severity.P0 else (cfg.backoff_base,
+                                                                                          cfg.backoff_cap)
+    delay = min(base.total_seconds() * (2 ** max(attempt - 1, 0)), cap.total_seconds())
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return max(1, int(round(delay)))
+
+
+def deliver(payload: dict[str, Any]) -> Any:
+    """Deliver one job's message; return a summary, or ``Retry`` when some recipients must be tried again."""
+    rt = current()
+    job = get_current_job()
+    redis: Redis = job.connection if job is not None else rt.redis  # type: ignore[assignment]
+    attempt = (job.number_of_retries or 0) + 1 if job is not None else 1
+
+    if not receipts.all_done(redis, payload.get("after") or []):
+        waits = int(job.meta.get("order_waits", 0)) if job is not None else MAX_ORDER_WAITS
+        if waits < MAX_ORDER_WAITS and job is not None:
+            job.meta["order_waits"] = waits + 1
+            job.save_meta()
+            return Retry(max=RQ_RETRY_CAP, interval=1)
+        log.warning("%s: announcement still not delivered; sending %s anyway", payload["ticket"], payload["message"])
+
+    pending = [r for r in payload["recipients"]
+               if r not in receipts.already_sent(redis, payload["ticket"], payload["job_key"], payload["recipients"])]
+    if not pending:
+        receipts.mark_done(redis, payload["job_key"])
+        return "already sent"
+
+    outcomes, via = _send(rt, payload, pending)
+    return _settle(rt, redis, payload, outcomes, via, attempt)
+
+
+def _send(rt: Runtime, payload: dict[str, Any], pending: list[str]) -> tuple[dict[str, DeliveryError | None], str]:
+    """Render and send; every recipient gets an outcome (None = sent)."""
+    hotfix = HotfixState.model_validate(payload["hotfix"])
+    message = MessageName(payload["message"])
+    locale = Locale(payload["locale"])
+    now = datetime.now(timezone.utc)
+    try:
+        if Channel(payload["channel"]) is Channel.TEAMS:
+            content = rt.renderer.teams(message, locale, hotfix, event=payload.get("event"),
+                                        notice=payload.get("notice"), now=now)
+            return send_teams(rt, payload, pending[0], content)
+        content = rt.renderer.email(message, locale, hotfix, event=payload.get("event"),
+                                    notice=payload.get("notice"), now=now)
+        return send_email(rt, payload, pending, content)
+    except DeliveryError as exc:
+        return {r: exc for r in pending}, "error"
+    except Exception as exc:  # a template or data bug: permanent, with the reason, never a crash loop
+        log.exception("%s: cannot render %s", payload["ticket"], payload["message"])
+        error = PermanentError(f"cannot render {payload['message']}: {type(exc).__name__}: {exc}")
+        return {r: error for r in pending}, "error"
+
+
+def _settle(rt: Runtime, redis: Redis, payload: dict[str, Any], outcomes: dict[str, DeliveryError | None],
+            via: str, attempt: int) -> Any:
+    """Record every outcome and decide: done, or retry those that failed transiently."""
+    settings = rt.settings
+    severity = Severity(payload["severity"])
+    retry_left = attempt <= settings.worker.max_retries
+    rows: list[tuple[str, DeliveryStatus, str | None]] = []
+    dead: list[tuple[str, str]] = []
+    retry_after: float | None = None
+    for recipient, error in outcomes.items():
+        if error is None:
+            rows.append((recipient, DeliveryStatus.SENT, None))
+        elif isinstance(error, TransientError) and retry_left:
+            rows.append((recipient, DeliveryStatus.RETRYING, f"{error.reason} (attempt {attempt})"))
+            retry_after = max(retry_after or 0.0, error.retry_after or 0.0) or None
+        else:
+            reason = error.reason if isinstance(error, PermanentError) else \
+                f"gave up after {attempt} attempts: {error.reason}"
+            rows.append((recipient, DeliveryStatus.FAILED, reason))
+            dead.append((recipient, reason))
+    receipts.record(redis, payload, rows, via=via, attempt=attempt)
+    for _recipient, status, _reason in rows:
+        metrics.deliveries_total.labels(channel=payload["channel"], outcome=status.value).inc()
+    if dead:
+        _dead_letter(redis, payload, dead)
+    retrying = [r for r, s, _ in rows if s is DeliveryStatus.RETRYING]
+    sent = sum(1 for _, s, _ in rows if s is DeliveryStatus.SENT)
+    log.info("%s %s → %s/%s: %d sent, %d retrying, %d failed", payload["ticket"], payload["message"],
+             payload["audience"], payload["channel"], sent, len(retrying), len(dead))
+    if retrying:
+        return Retry(max=RQ_RETRY_CAP, interval=backoff(settings, severity, attempt, retry_after))
+    receipts.mark_done(redis, payload["job_key"])
+    return {"sent": sent, "failed": len(dead)}
+
+
+def _dead_letter(redis: Redis, payload: dict[str, Any], dead: list[tuple[str, str]]) -> None:
+    pipe = redis.pipeline(transaction=False)
+    for recipient, reason in dead:
+        raw = dict(payload, recipients=[recipient])
+        pipe.xadd(keys.DELIVERY_DEAD_LETTERS, {
+            "id": f"{payload['job_key']}|{recipient}", "error": reason, "ticket": payload["ticket"],
+            "message": payload["message"], "audience": payload["audience"], "channel": payload["channel"],
+            "recipient": recipient, "raw": json.dumps(raw)}, maxlen=100_000, approximate=True)
+    pipe.execute()

@@ -1,0 +1,62 @@
+"""Delivery receipts: what reached whom. A receipt saying ``sent`` is written only after a successful send."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from redis import Redis
+
+from daemon import keys
+from daemon.enums import DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+#: How long the "job finished" markers live.
+DONE_TTL = 7 * 86400
+
+
+def _field(job_key: str, recipient: str) -> str:
+    return f"{job_key}|{recipient}"
+
+
+def already_sent(redis: Redis, ticket: str, job_key: str, recipients: list[str]) -> set[str]:
+    """The recipients of this job that a receipt already records as sent."""
+    if not recipients:
+        return set()
+    raws = redis.hmget(keys.deliveries(ticket), [_field(job_key, r) for r in recipients])
+    out = set()
+    for recipient, raw in zip(recipients, raws):
+        if raw and json.loads(raw).get("status") == DeliveryStatus.SENT.value:
+            out.add(recipient)
+    return out
+
+
+def record(redis: Redis, payload: dict[str, Any], outcomes: Iterable[tuple[str, DeliveryStatus, str | None]],
+           *, via: str, attempt: int) -> None:
+    """Write one receipt per (recipient, status, reason) in one round trip."""
+    now = datetime.now(timezone.utc).isoformat()
+    mapping = {}
+    for recipient, status, reason in outcomes:
+        row = {"message": payload["message"], "audience": payload["audience"], "channel": payload["channel"],
+               "recipient": recipient, "status": status.value, "at": now, "via": via, "attempt": attempt,
+               "job": payload["job_key"], "cause": payload.get("cause")}
+        if reason:
+            row["reason"] = reason
+        mapping[_field(payload["job_key"], recipient)] = json.dumps(row)
+    if mapping:
+        redis.hset(keys.deliveries(payload["ticket"]), mapping=mapping)
+
+
+def mark_done(redis: Redis, job_key: str) -> None:
+    """The job has reached its end; messages waiting on it may go."""
+    redis.set(keys.done(job_key), "1", ex=DONE_TTL)
+
+
+def all_done(redis: Redis, job_keys: list[str]) -> bool:
+    """Whether every listed job has finished (sent or failed for good)."""
+    if not job_keys:
+        return True
+    return all(redis.mget([keys.done(k) for k in job_keys]))

@@ -1,0 +1,52 @@
+"""What a worker process builds once and every job reuses: settings, renderer, senders."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import httpx
+from redis import Redis
+
+from daemon.settings import Settings, load_settings
+from workers.render import Renderer
+from workers.senders.mail import MailSender
+from workers.senders.outbox import OutboxSender
+from workers.senders.teams import TeamsSender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The long-lived parts of a worker."""
+
+    settings: Settings
+    renderer: Renderer
+    teams: TeamsSender
+    outbox: OutboxSender
+    mail: MailSender | None
+    redis: Redis | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+_current: Runtime | None = None
+
+
+def configure(settings: Settings, redis: Redis | None = None) -> Runtime:
+    """Build the runtime for this process (``hotfix worker`` and ``hotfix demo`` call it first)."""
+    global _current
+    client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    _current = Runtime(
+        settings=settings,
+        renderer=Renderer(settings.templates_path(), settings.timezone),
+        teams=TeamsSender(client),
+        outbox=OutboxSender(settings.outbox.dir),
+        mail=MailSender(settings.smtp) if settings.smtp.host else None,
+        redis=redis,
+    )
+    return _current
+
+
+def current() -> Runtime:
+    """The configured runtime, or one built from ``$HOTFIX_CONFIG`` / ``./config.toml``."""
+    return _current if _current is not None else configure(load_settings(None))
