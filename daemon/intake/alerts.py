@@ -1,0 +1,228 @@
+"""Alert groups (Alertmanager webhook v4, Grafana alerting) as hotfix events.
+
+One alert group (``groupKey``) is one hotfix. What was last pushed for a group
+is remembered (see ``memory``), and each payload is compared with it:
+
+========================  =============================  ======================================
+remembered                payload                        pushed
+========================  =============================  ======================================
+nothing / closed          firing, severity mapped        ``declared`` (a new generation)
+nothing / closed          firing, severity not mapped    nothing (202, note)
+nothing / closed          resolved                       nothing (202, note)
+open, same firing set     same status                    nothing: a re-send (repeat_interval)
+open, firing              firing set changed             ``updated`` (added / cleared alerts)
+open, recovered           firing again                   ``updated``
+open, firing              resolved                       ``updated`` "monitoring reports recovery",
+                                                         or ``resolved`` with resolve_on_recovery
+========================  =============================  ======================================
+
+Event ids are a hash of (group key, generation, sequence, status, sorted firing
+fingerprints): stable, so concurrent copies of one payload carry the same id
+and the daemon dedupes whatever slips through.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis import Redis
+
+from daemon.enums import EventType, Severity
+from daemon.events import Event, parse_event
+from daemon.intake.memory import Outcome, Plan, push_once
+from daemon.keys import TICKET_PATTERN
+from daemon.settings import AlertmanagerIntake
+
+_TICKET_RE = re.compile(TICKET_PATTERN)
+#: Alert names listed in one message, at most.
+MAX_LISTED = 10
+#: Firing alerts whose names are remembered (to say which ones cleared).
+MAX_REMEMBERED_NAMES = 50
+
+
+class Alert(BaseModel):
+    """One alert of a group, as both Alertmanager and Grafana send it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: str | None = None
+    endsAt: str | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = None
+
+    def key(self) -> str:
+        """The fingerprint, or a hash of the labels when the sender gave none."""
+        if self.fingerprint:
+            return self.fingerprint
+        return _hash("\n".join(f"{k}={v}" for k, v in sorted(self.labels.items())))[:16]
+
+    def name(self) -> str:
+        """``alertname`` plus the instance/job that tells it apart, for messages."""
+        base = self.labels.get("alertname", "alert")
+        where = self.labels.get("instance") or self.labels.get("job") or self.labels.get("service")
+        return f"{base} ({where})" if where else base
+
+
+class AlertGroup(BaseModel):
+    """The common part of the Alertmanager v4 and Grafana webhook bodies."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: str | None = None
+    groupKey: str = Field(min_length=1, max_length=10_000)
+    truncatedAlerts: int = 0
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[Alert] = Field(min_length=1)
+
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "firing"]
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def group_id(source: str, group: AlertGroup) -> str:
+    """The memory key part of a group (a hash: the raw group key never reaches a Redis key)."""
+    return _hash(f"{source}\n{group.groupKey}")[:32]
+
+
+def handle(redis: Redis, source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup,
+           now: datetime) -> Outcome:
+    """Push what the payload changes for its group (nothing for a re-send)."""
+    return push_once(redis, source, group_id(source, group), lambda prev: plan(source, prefix, cfg, group, prev, now))
+
+
+def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, prev: dict[str, Any] | None,
+         now: datetime) -> Plan:
+    """The pure decision: what ``group`` means given ``prev`` (the remembered state, or None)."""
+    firing = group.firing()
+    status = "firing" if firing else "resolved"
+    fps = sorted({a.key() for a in firing})
+    notes = [f"{group.truncatedAlerts} alert(s) truncated by the sender"] if group.truncatedAlerts else []
+    if prev is None or prev.get("closed"):
+        gen = int(prev["gen"]) + 1 if prev else 1
+        if status == "resolved":
+            return Plan(notes=notes + ["group resolved and not open here: nothing to announce"],
+                        ticket=prev.get("ticket") if prev else None, duplicate=prev is not None)
+        severity = _severity(cfg, group, firing) or cfg.default_severity
+        if severity is None:
+            found = sorted({a.labels.get(cfg.severity_label, "") for a in firing} - {""})
+            return Plan(notes=notes + [
+                f"not a hotfix: label {cfg.severity_label}={'/'.join(found) or '(none)'} is not in the severity map "
+                "and no default_severity is set"])
+        ticket = _ticket(cfg, group, prefix, gen, notes)
+        event_id = _event_id(prefix, group.groupKey, gen, 0, status, fps)
+        raw: dict[str, Any] = {
+            "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
+            "source": source, "severity": severity.value, "title": _title(group, firing),
+            "message": _listing("firing", firing),
+        }
+        impact = group.commonAnnotations.get("description") or firing[0].annotations.get("description")
+        if impact:
+            raw["impact"] = impact[:4000]
+        link = _link(group, firing)
+        if link:
+            raw["link"] = link
+        return _planned(raw, ticket, notes, gen, 0, status, fps, severity, _names(firing), closed=False)
+
+    gen, seq, ticket = int(prev["gen"]), int(prev["seq"]) + 1, str(prev["ticket"])
+    if prev.get("status") == status and prev.get("fps") == fps:
+        return Plan(notes=notes + ["unchanged since the last announcement: a re-send"], ticket=ticket, duplicate=True)
+    names: dict[str, str] = dict(prev.get("names", {}))
+    event_id = _event_id(prefix, group.groupKey, gen, seq, status, fps)
+    base: dict[str, Any] = {"ticket": ticket, "id": event_id, "at": now.isoformat(), "source": source}
+    severity = Severity(prev["severity"])
+    if status == "resolved":
+        recovery = "monitoring reports recovery"
+        if cfg.resolve_on_recovery:
+            raw = base | {"type": EventType.RESOLVED.value, "message": recovery}
+            return _planned(raw, ticket, notes, gen, seq, status, fps, severity, names, closed=True)
+        raw = base | {"type": EventType.UPDATED.value, "message": recovery}
+        return _planned(raw, ticket, notes, gen, seq, status, fps, severity, names, closed=False)
+    current = {a.key(): a.name() for a in firing}
+    added = [current[fp] for fp in fps if fp not in prev.get("fps", [])]
+    cleared = [names.get(fp, fp) for fp in prev.get("fps", []) if fp not in current]
+    if prev.get("status") == "resolved":
+        message = "monitoring reports the alerts firing again: " + _listing("firing", firing)
+    else:
+        parts = [f"{len(fps)} alert(s) firing"]
+        if added:
+            parts.append("new: " + ", ".join(added[:MAX_LISTED]))
+        if cleared:
+            parts.append("cleared: " + ", ".join(cleared[:MAX_LISTED]))
+        message = "firing alerts changed: " + "; ".join(parts)
+    raw = base | {"type": EventType.UPDATED.value, "message": message[:4000]}
+    mapped = _severity(cfg, group, firing)
+    if mapped is not None and mapped != severity:
+        raw["severity"] = mapped.value  # re-classification: the daemon tells the audiences newly concerned
+        severity = mapped
+    names.update(current)
+    return _planned(raw, ticket, notes, gen, seq, status, fps, severity, names, closed=False)
+
+
+def _planned(raw: dict[str, Any], ticket: str, notes: list[str], gen: int, seq: int, status: str, fps: list[str],
+             severity: Severity, names: dict[str, str], *, closed: bool) -> Plan:
+    event: Event = parse_event(raw)
+    kept = dict(list(names.items())[-MAX_REMEMBERED_NAMES:])
+    state = {"sig": raw["id"], "ticket": ticket, "gen": gen, "seq": seq, "status": status, "fps": fps,
+             "severity": severity.value, "names": kept, "closed": closed}
+    return Plan(events=[event], state=state, notes=notes, ticket=ticket)
+
+
+def _event_id(prefix: str, group_key: str, gen: int, seq: int, status: str, fps: list[str]) -> str:
+    digest = _hash("\n".join([group_key, str(gen), str(seq), status, *fps]))
+    return f"{prefix.lower()}-{digest[:24]}"
+
+
+def _severity(cfg: AlertmanagerIntake, group: AlertGroup, firing: list[Alert]) -> Severity | None:
+    """The most severe mapped severity among the firing alerts (label looked up case-insensitively)."""
+    table = {k.lower(): v for k, v in cfg.severity_map.items()}
+    values = [a.labels.get(cfg.severity_label) for a in firing] + [group.commonLabels.get(cfg.severity_label)]
+    found = [table[v.lower()] for v in values if v and v.lower() in table]
+    return min(found, key=lambda s: s.rank) if found else None
+
+
+def _ticket(cfg: AlertmanagerIntake, group: AlertGroup, prefix: str, gen: int, notes: list[str]) -> str:
+    label = group.groupLabels.get(cfg.ticket_label) or group.commonLabels.get(cfg.ticket_label)
+    if label:
+        if _TICKET_RE.match(label):
+            return label
+        notes.append(f"label {cfg.ticket_label} is not a valid ticket: using an id derived from the group key")
+    derived = f"{prefix}-{_hash(group.groupKey)[:10].upper()}"
+    return derived if gen == 1 else f"{derived}-{gen}"
+
+
+def _title(group: AlertGroup, firing: list[Alert]) -> str:
+    title = (group.commonAnnotations.get("summary") or firing[0].annotations.get("summary")
+             or group.commonLabels.get("alertname") or group.groupLabels.get("alertname")
+             or firing[0].labels.get("alertname") or f"Alert group of {group.receiver or 'monitoring'}")
+    return title.strip()[:300] or "Alert group"
+
+
+def _link(group: AlertGroup, firing: list[Alert]) -> str | None:
+    for url in (firing[0].generatorURL, group.externalURL):
+        if url and len(url) <= 500:
+            return url
+    return None
+
+
+def _listing(what: str, alerts: list[Alert]) -> str:
+    shown = ", ".join(a.name() for a in alerts[:MAX_LISTED])
+    more = f" and {len(alerts) - MAX_LISTED} more" if len(alerts) > MAX_LISTED else ""
+    return f"{len(alerts)} alert(s) {what}: {shown}{more}"[:4000]
+
+
+def _names(alerts: list[Alert]) -> dict[str, str]:
+    return {a.key(): a.name() for a in alerts}

@@ -1,0 +1,236 @@
+"""The FastAPI application of ``hotfix serve`` and its uvicorn runner.
+
+Every POST goes through the same gate, in this order: bearer token of its
+source (401) → body size, by Content-Length and by the bytes actually read
+(413) → JSON and payload validation (422) → the source's adapter, whose Redis
+work runs in a worker thread so that the event loop stays free → 202 with the
+pushed event ids once ``XADD`` succeeded, or 503 when Redis is not reachable.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from redis import Redis
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from daemon import metrics
+from daemon.events import Event, InvalidEvent, describe_errors, parse_event
+from daemon.intake import alertmanager, grafana, jira
+from daemon.intake.auth import check_token, read_body
+from daemon.intake.errors import Invalid, Rejected, split_reason
+from daemon.intake.memory import Outcome
+from daemon.producer import push
+from daemon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Seconds a Redis connection attempt may take before the request answers 503.
+CONNECT_TIMEOUT_S = 3.0
+
+
+class Accepted(BaseModel):
+    """The answer to an accepted POST: the ids of the events put on the stream (empty when nothing was new)."""
+
+    ids: list[str]
+    ticket: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Problem(BaseModel):
+    """An error answer; ``errors`` lists each bad field of a 422."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "missing or wrong bearer token, or no token configured"},
+    413: {"model": Problem, "description": "body larger than [http] max_body"},
+    422: {"model": Problem, "description": "invalid payload; one entry per bad field"},
+    503: {"model": Problem, "description": "Redis unreachable: nothing was accepted, retry"},
+}
+_Adapter = Callable[[Redis, dict[str, Any], datetime], Outcome]
+
+
+def connect(settings: Settings) -> Redis:
+    """The intake's Redis client (fails fast, so that an outage answers 503 rather than hanging)."""
+    timeout = settings.redis.socket_timeout.total_seconds()
+    return Redis.from_url(settings.redis.url, socket_timeout=timeout, socket_connect_timeout=CONNECT_TIMEOUT_S)
+
+
+def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
+    """The intake application; ``redis`` defaults to a client on ``[redis] url``."""
+    client = redis if redis is not None else connect(settings)
+    http = settings.http
+    app = FastAPI(title="Hotfix Herald intake", version="1",
+                  description="Hotfix events and monitoring/ticket webhooks in; the Redis stream hotfix:events out.")
+
+    async def gate(request: Request, source: str) -> Any:
+        """Token, size, JSON: the parsed body, or ``Rejected``."""
+        metrics.intake_received.labels(source).inc()
+        check_token(http, source, request.headers.get("authorization"))
+        body = await read_body(request, http.max_body)
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise Invalid([{"field": "body", "message": f"not valid JSON ({exc})"}]) from None
+
+    async def run(source: str, request: Request, work: Callable[[Any], Awaitable[Accepted]]) -> Response:
+        try:
+            data = await gate(request, source)
+            answer = await work(data)
+        except Rejected as exc:
+            return _refuse(source, exc)
+        except RedisError as exc:
+            log.warning("%s: Redis unavailable (%s): answered 503", source, type(exc).__name__)
+            return _refuse(source, Rejected(503, "unavailable", "Redis is not reachable: nothing was accepted, retry",
+                                            headers={"Retry-After": "5"}))
+        return JSONResponse(answer.model_dump(exclude_none=True), status_code=202)
+
+    @app.post("/events", status_code=202, response_model=Accepted, responses=_ERRORS,
+              openapi_extra=_event_body(), summary="Push one event or a list of events")
+    async def post_events(request: Request) -> Response:
+        async def work(data: Any) -> Accepted:
+            events = _parse_events(data)
+            ids = await run_in_threadpool(push, client, events)
+            for event in events:
+                metrics.intake_events_pushed.labels("events", event.type.value).inc()
+            return Accepted(ids=ids)
+
+        return await run("events", request, work)
+
+    def hook(source: str, adapter: _Adapter) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            async def work(data: Any) -> Accepted:
+                if not isinstance(data, dict):
+                    raise Invalid([{"field": "body", "message": "expected a JSON object"}])
+                try:
+                    outcome = await run_in_threadpool(adapter, client, data, datetime.now(timezone.utc))
+                except ValidationError as exc:
+                    raise Invalid(split_reason(describe_errors(exc, drop_first=False))) from None
+                except InvalidEvent as exc:
+                    raise Invalid(split_reason(exc.reason)) from None
+                _count(source, outcome)
+                return Accepted(ids=outcome.ids, ticket=outcome.ticket, notes=outcome.notes)
+
+            return await run(source, request, work)
+
+        return endpoint
+
+    for source, adapter, doc in (
+        ("alertmanager", lambda r, d, n: alertmanager.receive(r, settings.intake.alertmanager, d, n),
+         "Alertmanager webhook (version 4): one hotfix per alert group"),
+        ("grafana", lambda r, d, n: grafana.receive(r, settings.intake.grafana, d, n),
+         "Grafana alerting webhook: one hotfix per alert group"),
+        ("jira", lambda r, d, n: jira.receive(r, settings.intake.jira, d, n),
+         "Jira issue webhook: labelled issues are hotfixes"),
+    ):
+        app.add_api_route(f"/hooks/{source}", hook(source, adapter), methods=["POST"], status_code=202,
+                          response_model=Accepted, responses=_ERRORS, summary=doc,
+                          openapi_extra={"requestBody": {"required": True, "content": {
+                              "application/json": {"schema": {"type": "object"}}}}})
+
+    @app.get("/healthz", responses={503: {"model": Problem}}, summary="Ready when Redis answers")
+    async def healthz() -> Response:
+        try:
+            await run_in_threadpool(client.ping)
+        except RedisError as exc:
+            return JSONResponse({"status": "unavailable", "detail": f"Redis: {type(exc).__name__}"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def get_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    _openapi_components(app)
+    return app
+
+
+def _parse_events(data: Any) -> list[Event]:
+    """One event or a list, all valid, or ``Invalid`` naming each bad field (``[i].field`` in a list)."""
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise Invalid([{"field": "body", "message": "an empty list: expected at least one event"}])
+    events: list[Event] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        prefix = f"[{index}]." if isinstance(data, list) else ""
+        if not isinstance(item, dict):
+            errors.append({"field": prefix + "event", "message": "expected a JSON object"})
+            continue
+        try:
+            events.append(parse_event(item))
+        except InvalidEvent as exc:
+            errors.extend(split_reason(exc.reason, prefix))
+    if errors:
+        raise Invalid(errors)
+    return events
+
+
+def _count(source: str, outcome: Outcome) -> None:
+    for event in outcome.events:
+        metrics.intake_events_pushed.labels(source, event.type.value).inc()
+    if outcome.duplicate:
+        metrics.intake_duplicates.labels(source).inc()
+    elif not outcome.ids:
+        metrics.intake_ignored.labels(source).inc()
+
+
+def _refuse(source: str, exc: Rejected) -> Response:
+    metrics.intake_rejected.labels(source, exc.reason).inc()
+    log.info("%s: refused with %d: %s", source, exc.status, exc.detail)
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _event_body() -> dict[str, Any]:
+    """The request body of ``POST /events`` for the OpenAPI schema: an event or a list of events."""
+    schema = TypeAdapter(Event | list[Event]).json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _openapi_components(app: FastAPI) -> None:
+    """Add the event models' schemas to the components that ``_event_body`` refers to."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            defs = TypeAdapter(Event | list[Event]).json_schema(
+                ref_template="#/components/schemas/{model}").get("$defs", {})
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8080`` for IPv6) as (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"[http] listen: expected host:port, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def serve(settings: Settings) -> None:
+    """Run the intake with uvicorn on ``[http] listen`` until interrupted."""
+    host, port = parse_listen(settings.http.listen)
+    app = create_app(settings)
+    if not settings.http.token and not settings.http.tokens:
+        log.warning("[http] token is not set: every POST will be refused with 401")
+    log.info("hotfix intake listening on %s:%d", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)

@@ -1,0 +1,226 @@
+"""``POST /hooks/jira``: Jira issue webhooks as hotfix events. The ticket is the issue key.
+
+- ``jira:issue_created`` / ``jira:issue_updated`` of an unresolved issue carrying the
+  configured label (``[intake.jira] label``) whose priority is mapped
+  (``priority_map``) → ``declared`` (once per issue: later payloads are updates).
+- On an open hotfix: changelog items (status, priority, assignee) and comments
+  (``comment_created``, or ``jira:issue_updated`` carrying a ``comment``) → ``updated``;
+  a resolution (changelog ``resolution`` or ``fields.resolution``) → ``resolved``,
+  with ``root_cause`` read from the field ``root_cause_field``.
+- Anything else → 202 with a note, nothing pushed.
+
+Bodies: https://developer.atlassian.com/server/jira/platform/webhooks/
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis import Redis
+
+from daemon.enums import EventType, Severity
+from daemon.events import parse_event
+from daemon.intake.memory import Outcome, Plan, push_once
+from daemon.keys import TICKET_PATTERN
+from daemon.settings import JiraIntake
+
+SOURCE = "jira"
+CREATED = "jira:issue_created"
+UPDATED = "jira:issue_updated"
+COMMENT_CREATED = "comment_created"
+#: Ids (events, comments) remembered per issue to drop re-deliveries.
+MAX_RECENT = 100
+#: Characters of a comment quoted in an update.
+MAX_COMMENT = 1500
+
+
+class ChangeItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    field: str = ""
+    fromString: str | None = None
+    toString: str | None = None
+    to: str | None = None
+
+
+class Changelog(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    items: list[ChangeItem] = Field(default_factory=list)
+
+
+class Comment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    body: Any = None
+    author: dict[str, Any] | None = None
+
+
+class Issue(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str | None = None
+    key: str = Field(pattern=TICKET_PATTERN)
+    self_url: str | None = Field(None, alias="self")
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class JiraPayload(BaseModel):
+    """A Jira webhook body (only the parts Herald reads)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    webhookEvent: str = Field(min_length=1)
+    timestamp: int | None = None
+    issue: Issue | None = None
+    changelog: Changelog | None = None
+    comment: Comment | None = None
+
+
+def receive(redis: Redis, cfg: JiraIntake, body: dict[str, Any], now: datetime) -> Outcome:
+    """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes."""
+    payload = JiraPayload.model_validate(body)
+    if payload.issue is None:
+        return Outcome([], None, [f"{payload.webhookEvent}: no issue in the payload, nothing to do"], [])
+    group = _hash(payload.issue.key)[:32]
+    return push_once(redis, SOURCE, group, lambda prev: plan(cfg, payload, prev, now))
+
+
+def plan(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Plan:
+    """The pure decision: what ``payload`` means given ``prev`` (the remembered state of its issue, or None)."""
+    assert payload.issue is not None
+    issue, fields = payload.issue, payload.issue.fields
+    ticket = issue.key
+    labels = [str(x).lower() for x in fields.get("labels") or []]
+    priority = _name(fields.get("priority"))
+    severity = _priority(cfg, priority)
+    if prev is None or prev.get("closed"):
+        if payload.webhookEvent not in (CREATED, UPDATED):
+            return Plan(notes=[f"{payload.webhookEvent} on {ticket}: not an open hotfix here, nothing to do"])
+        if cfg.label.lower() not in labels:
+            return Plan(notes=[f"{ticket} has no label {cfg.label!r}: not a hotfix"])
+        if fields.get("resolution"):
+            return Plan(notes=[f"{ticket} is already resolved: nothing to announce"], ticket=ticket)
+        if severity is None:
+            return Plan(notes=[f"{ticket}: priority {priority or '(none)'!r} is not in [intake.jira] priority_map"])
+        gen = int(prev["gen"]) + 1 if prev else 1
+        event_id = "jira-" + _hash(f"{ticket}\n{gen}\ndeclared")[:24]
+        raw: dict[str, Any] = {
+            "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
+            "source": SOURCE, "severity": severity.value,
+            "title": (_text(fields.get("summary")) or ticket)[:300],
+        }
+        impact = _text(fields.get("description"))
+        if impact:
+            raw["impact"] = impact[:4000]
+        link = _browse_url(issue)
+        if link:
+            raw["link"] = link
+        assignee = _name(fields.get("assignee"))
+        if assignee:
+            raw["team"] = {"developer": assignee[:500]}
+        recent = [event_id] + (["c:" + payload.comment.id] if payload.comment and payload.comment.id else [])
+        state = {"sig": event_id, "ticket": ticket, "gen": gen, "closed": False, "severity": severity.value,
+                 "recent": recent}
+        return Plan(events=[parse_event(raw)], state=state, ticket=ticket)
+
+    recent: list[str] = list(prev.get("recent", []))
+    parts = [ticket, str(prev["gen"]), payload.webhookEvent, str(payload.timestamp or ""),
+             payload.changelog.id if payload.changelog and payload.changelog.id else "",
+             payload.comment.id if payload.comment and payload.comment.id else ""]
+    event_id = "jira-" + _hash("\n".join(parts))[:24]
+    if event_id in recent:
+        return Plan(notes=[f"{ticket}: this webhook was already received"], ticket=ticket, duplicate=True)
+    lines: list[str] = []
+    extra: dict[str, Any] = {}
+    resolved = bool(fields.get("resolution"))
+    current = Severity(prev["severity"])
+    for item in payload.changelog.items if payload.changelog else []:
+        name = item.field.lower()
+        if name == "status":
+            lines.append(f"Status: {item.fromString or '?'} → {item.toString or '?'}")
+        elif name == "resolution":
+            resolved = resolved or bool(item.to or item.toString)
+        elif name == "priority":
+            lines.append(f"Priority: {item.fromString or '?'} → {item.toString or '?'}")
+            mapped = _priority(cfg, item.toString)
+            if mapped is not None and mapped != current:
+                extra["severity"] = current = mapped
+        elif name == "assignee" and item.toString:
+            lines.append(f"Assignee: {item.toString}")
+            extra["team"] = {"developer": item.toString[:500]}
+    comment = payload.comment
+    if comment is not None and (comment.id is None or "c:" + comment.id not in recent):
+        author = _name(comment.author) or "someone"
+        text = _text(comment.body)
+        if text:
+            lines.append(f"Comment by {author}: {text[:MAX_COMMENT]}")
+        if comment.id:
+            recent.append("c:" + comment.id)
+    base: dict[str, Any] = {"ticket": ticket, "id": event_id, "at": now.isoformat(), "source": SOURCE}
+    if resolved:
+        raw = base | {"type": EventType.RESOLVED.value}
+        resolution = _name(fields.get("resolution"))
+        raw["message"] = ("\n".join(lines) or f"Resolved in Jira{': ' + resolution if resolution else ''}")[:4000]
+        root_cause = _text(fields.get(cfg.root_cause_field)) if cfg.root_cause_field else ""
+        if root_cause:
+            raw["root_cause"] = root_cause[:4000]
+    elif lines or extra:
+        raw = base | {"type": EventType.UPDATED.value, "message": "\n".join(lines)[:4000]} | {
+            k: (v.value if isinstance(v, Severity) else v) for k, v in extra.items()}
+    else:
+        return Plan(notes=[f"{payload.webhookEvent} on {ticket}: nothing to announce"], ticket=ticket)
+    state = dict(prev) | {"sig": event_id, "closed": resolved, "severity": current.value,
+                          "recent": (recent + [event_id])[-MAX_RECENT:]}
+    return Plan(events=[parse_event(raw)], state=state, ticket=ticket)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _priority(cfg: JiraIntake, name: str | None) -> Severity | None:
+    table = {k.lower(): v for k, v in cfg.priority_map.items()}
+    return table.get(name.lower()) if name else None
+
+
+def _name(value: Any) -> str:
+    """The display name of a Jira object (priority, user, resolution), or the value itself when plain text."""
+    if isinstance(value, dict):
+        for key in ("displayName", "name", "value"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _text(value: Any) -> str:
+    """Plain text of a field: a string, an option (``{"value": ...}``), a list, or an ADF document."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return "\n".join(t for t in (_text(v) for v in value) if t)
+    if isinstance(value, dict):
+        if value.get("type") == "text":
+            return str(value.get("text", ""))
+        if "content" in value:  # Atlassian Document Format: paragraphs hold text nodes
+            sep = "" if value.get("type") == "paragraph" else "\n"
+            return sep.join(t for t in (_text(v) for v in value["content"]) if t).strip()
+        return _name(value)
+    return ""
+
+
+def _browse_url(issue: Issue) -> str | None:
+    """``https://x.atlassian.net/browse/KEY`` from the issue's REST ``self`` URL."""
+    if issue.self_url and "/rest/api/" in issue.self_url:
+        url = issue.self_url.split("/rest/api/", 1)[0] + "/browse/" + issue.key
+        return url if len(url) <= 500 else None
+    return None
