@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from daemon import keys, store
+from daemon import keys, metrics, store
 from daemon.dispatch import JobSpec, build_jobs
 from daemon.enums import MessageName, Severity
 from daemon.events import Event, InvalidEvent, dump_event, parse_event
@@ -166,6 +166,8 @@ class Daemon:
         jobs = self._jobs(steps, final, now)
         for step in steps:
             log.info("%s: %s %s (%s)", event.ticket, step.event.type.value, step.event.event_id, step.outcome.value)
+            if step.outcome is Outcome.APPLIED:
+                metrics.events_applied.labels(type=step.event.type.value).inc()
         return store.Change(final, jobs, cause=event.event_id)
 
     def _jobs(self, steps: list[Step], final: HotfixState, now: datetime) -> list[JobSpec]:
@@ -193,6 +195,7 @@ class Daemon:
                                       "at": self.clock().isoformat()}, maxlen=100_000, approximate=True)
         pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
         pipe.execute()
+        metrics.events_dead_lettered.inc()
         log.warning("dead-lettered entry %s: %s", entry_id, reason)
 
     # -- timers -------------------------------------------------------------------

@@ -31,7 +31,8 @@ def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content:
     if channel is None:
         return {channel_name: PermanentError(f"Teams channel {channel_name!r} is not configured")}, "teams"
     if channel.url is None:
-        rt.outbox.write_card(build_payload(channel.format, content), channel_name, _name(payload, channel_name))
+        rt.outbox.write_card(build_payload(channel.format, content), channel_name, _name(payload, channel_name),
+                            ticket=payload["ticket"])
         return {channel_name: None}, "outbox"
     redis = _redis_of(rt)
     if redis is not None:
@@ -68,7 +69,7 @@ def send_email(rt: Runtime, payload: dict[str, Any], recipients: list[str],
                           locale=payload["locale"])
     if rt.mail is None:
         for recipient in recipients:
-            rt.outbox.write_email(email, recipient, _name(payload, recipient))
+            rt.outbox.write_email(email, recipient, _name(payload, recipient), ticket=payload["ticket"])
         return {r: None for r in recipients}, "outbox"
     result = rt.mail.send(email, recipients)
     outcomes: Outcomes = {r: None for r in result.accepted}

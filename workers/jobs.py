@@ -114,7 +114,7 @@ def _settle(rt: Runtime, redis: Redis, payload: dict[str, Any], outcomes: dict[s
             dead.append((recipient, reason))
     receipts.record(redis, payload, rows, via=via, attempt=attempt)
     for _recipient, status, _reason in rows:
-        metrics.deliveries_total.labels(channel=payload["channel"], outcome=status.value).inc()
+        metrics.deliveries.labels(channel=payload["channel"], outcome=status.value).inc()
     if dead:
         _dead_letter(redis, payload, dead)
     retrying = [r for r, s, _ in rows if s is DeliveryStatus.RETRYING]

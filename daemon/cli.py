@@ -1,0 +1,247 @@
+"""The ``hotfix`` command, daemon side: daemon, serve, push, list, show, dead-letters, check-config.
+
+``workers.cli`` adds ``worker`` and ``preview``; ``herald.cli`` adds ``demo`` and runs the app.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from daemon import keys, store
+from daemon.connection import connect
+from daemon.enums import EventType, Locale, Phase, Severity
+from daemon.events import InvalidEvent, parse_event
+from daemon.producer import push as push_events
+from daemon.settings import ConfigError, Settings, load_settings
+from daemon.views import document_md, list_row, show_data
+
+app = typer.Typer(help="Hotfix Herald: tells the right people, on time, every time.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+
+class Format(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+    MD = "md"
+
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config (default $HOTFIX_CONFIG, then ./config.toml)")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (terminal), json or md")]
+
+
+def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
+    """Load the settings or print each bad key and exit 2."""
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error[/red] in {exc.source}:", highlight=False)
+        for problem in exc.problems:
+            err.print(f"  - {problem}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@app.command()
+def daemon(config: ConfigOpt = None, name: Annotated[Optional[str], typer.Option(help="consumer name")] = None,
+           batch: int = 100, claim_idle: Annotated[float, typer.Option(help="seconds before reclaiming a stalled consumer's entries")] = 30.0,
+           verbose: bool = False) -> None:
+    """Consume hotfix events from the stream and enqueue deliveries."""
+    from daemon.consumer import Daemon
+
+    setup_logging(verbose)
+    settings = settings_or_exit(config)
+    Daemon(connect(settings), settings, name=name, batch=batch, claim_idle_ms=int(claim_idle * 1000)).run()
+
+
+@app.command()
+def serve(config: ConfigOpt = None, verbose: bool = False) -> None:
+    """The HTTP intake: /events, /hooks/alertmanager, /hooks/grafana, /hooks/jira, status pages."""
+    from daemon.intake.app import serve as run_server
+
+    setup_logging(verbose)
+    run_server(settings_or_exit(config))
+
+
+def _flag_event(type_: EventType, ticket: str, values: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": type_.value, "ticket": ticket}
+    team = {k: values.pop(k) for k in ("coordinator", "developer", "reviewer", "devops") if values.get(k)}
+    fix = {k: values.pop(k) for k in ("pr", "commit", "fix_description") if values.get(k)}
+    checks = values.pop("check") or []
+    for k in ("coordinator", "developer", "reviewer", "devops", "pr", "commit", "fix_description"):
+        values.pop(k, None)
+    data.update({k: (v.value if isinstance(v, Enum) else v) for k, v in values.items() if v not in (None, [], "")})
+    if team:
+        data["team"] = team
+    if fix:
+        data["fix"] = {("description" if k == "fix_description" else k): v for k, v in fix.items()}
+    if checks:
+        data["checks"] = {c: True for c in checks}
+    return data
+
+
+@app.command()
+def push(
+    type_: Annotated[Optional[EventType], typer.Argument(metavar="[TYPE]", help="declared|updated|resolved|rolled_back|cancelled")] = None,
+    file: Annotated[Optional[str], typer.Option("--file", help="JSON object or JSON lines; - for stdin")] = None,
+    ticket: Optional[str] = None, title: Optional[str] = None, severity: Optional[Severity] = None,
+    impact: Optional[str] = None, users_affected: Optional[str] = None, message: Optional[str] = None,
+    next_step: Optional[str] = None, eta: Optional[str] = None, phase: Optional[Phase] = None,
+    reason: Optional[str] = None, root_cause: Optional[str] = None, postmortem_at: Optional[str] = None,
+    coordinator: Optional[str] = None, developer: Optional[str] = None, reviewer: Optional[str] = None,
+    devops: Optional[str] = None, pr: Optional[str] = None, commit: Optional[str] = None,
+    fix_description: Optional[str] = None,
+    check: Annotated[Optional[list[str]], typer.Option(help="a verification done (review, smoke_test, …); repeatable")] = None,
+    id_: Annotated[Optional[str], typer.Option("--id", help="idempotency key")] = None,
+    config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
+) -> None:
+    """Push events: from a file / stdin (one JSON object or JSON lines), or one from flags."""
+    settings = settings_or_exit(config)
+    payloads: list[tuple[str, Any]] = []
+    if file is not None:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        stripped = text.strip()
+        if stripped.startswith("{") and "\n{" not in stripped:
+            payloads.append(("1", stripped))
+        elif stripped.startswith("["):
+            payloads += [(str(i + 1), item) for i, item in enumerate(json.loads(stripped))]
+        else:
+            payloads += [(str(i + 1), line) for i, line in enumerate(text.splitlines()) if line.strip()]
+    elif type_ is not None:
+        if not ticket:
+            err.print("ticket: required (--ticket)")
+            raise typer.Exit(2)
+        values = dict(title=title, severity=severity, impact=impact, users_affected=users_affected, message=message,
+                      next_step=next_step, eta=eta, phase=phase, reason=reason, root_cause=root_cause,
+                      postmortem_at=postmortem_at, coordinator=coordinator, developer=developer, reviewer=reviewer,
+                      devops=devops, pr=pr, commit=commit, fix_description=fix_description, check=check, id=id_,
+                      source="cli")
+        payloads.append(("flags", _flag_event(type_, ticket, values)))
+    else:
+        err.print("give an event TYPE with flags, or --file PATH (- for stdin)")
+        raise typer.Exit(2)
+    events, bad = [], 0
+    for where, payload in payloads:
+        try:
+            events.append(parse_event(payload))
+        except InvalidEvent as exc:
+            bad += 1
+            err.print(f"event {where}: {exc.reason}", markup=False, highlight=False)
+    ids = push_events(connect(settings), events) if events else []
+    if format_ is Format.JSON:
+        emit_json({"pushed": ids, "rejected": bad})
+    else:
+        console.print(f"pushed {len(ids)} event(s)" + (f", rejected {bad}" if bad else ""), highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
+          all_: Annotated[bool, typer.Option("--all", help="closed hotfixes too")] = False) -> None:
+    """Open hotfixes, most severe first."""
+    settings = settings_or_exit(config)
+    redis = connect(settings)
+    tickets = store.all_tickets(redis) if all_ else store.open_tickets(redis)
+    states = [s for s in store.load_many(redis, tickets) if s.declared]
+    states.sort(key=lambda s: (s.severity.rank if s.severity else 9, s.deadline or now()))
+    rows = [list_row(s, now()) for s in states]
+    if format_ is Format.JSON:
+        emit_json(rows)
+        return
+    table = Table("ticket", "sev", "status", "phase", "title", "time left", "coordinator")
+    for row in rows:
+        left = row["time_left_s"]
+        shown = "—" if left is None else (f"{left // 60} min" if left >= 0 else f"[red]overdue {-left // 60} min[/red]")
+        table.add_row(row["ticket"], row["severity"] or "—", row["status"], row["phase"], row["title"], shown,
+                      row["coordinator"] or "—")
+    console.print(table if rows else "no open hotfix")
+
+
+@app.command()
+def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD,
+         locale: Annotated[Optional[Locale], typer.Option(help="fr or en (default: the configured locale)")] = None) -> None:
+    """The coordination document of one hotfix (md), or all its data (json)."""
+    settings = settings_or_exit(config)
+    redis = connect(settings)
+    try:
+        state = store.load(redis, ticket)
+    except ValueError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    if state is None or not state.declared:
+        err.print(f"no hotfix {ticket!r}" + (" (events are waiting for its declaration)" if state else ""),
+                  markup=False)
+        raise typer.Exit(1)
+    deliveries = store.receipts(redis, ticket)
+    if format_ is Format.JSON:
+        emit_json(show_data(state, deliveries, now()))
+    else:
+        typer.echo(document_md(state, deliveries, settings, now(), locale))
+
+
+@app.command("dead-letters")
+def dead_letters(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
+                 replay: Annotated[Optional[str], typer.Option(help="put this dead letter back")] = None,
+                 deliveries: Annotated[bool, typer.Option("--deliveries", help="failed deliveries instead of events")] = False) -> None:
+    """Invalid events (or failed deliveries) with their reasons; --replay ID puts one back."""
+    from daemon.deadletters import list_dead, replay_delivery, replay_event
+
+    settings = settings_or_exit(config)
+    redis = connect(settings)
+    stream = keys.DELIVERY_DEAD_LETTERS if deliveries else keys.DEAD_LETTERS
+    if replay is not None:
+        done = replay_delivery(redis, replay, settings) if deliveries else replay_event(redis, replay)
+        if not done:
+            err.print(f"no dead letter {replay!r}", markup=False)
+            raise typer.Exit(1)
+        console.print(f"replayed {replay}", highlight=False)
+        return
+    rows = list_dead(redis, stream)
+    if format_ is Format.JSON:
+        emit_json(rows)
+        return
+    table = Table("id", "error", "raw")
+    for row in rows:
+        table.add_row(row["id"], row["error"], row["raw"][:80])
+    console.print(table if rows else "no dead letters")
+
+
+@app.command("check-config")
+def check_config(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
+                 explain: Annotated[Optional[Severity], typer.Option(help="print who is told what, and when, for this severity")] = None) -> None:
+    """Validate the configuration; exit non-zero naming each bad key."""
+    from daemon.explain import explain_policy, summary
+
+    settings = settings_or_exit(config)
+    if explain is not None:
+        text = explain_policy(settings, explain)
+        emit_json(text) if format_ is Format.JSON else typer.echo(text["text"])
+        return
+    info = summary(settings)
+    if format_ is Format.JSON:
+        emit_json(info)
+    else:
+        typer.echo(info["text"])

@@ -1,0 +1,40 @@
+"""Connecting to Redis: a plain URL, TLS (``rediss://``) or Sentinel (``redis+sentinel://``)."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from redis import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from daemon.settings import Settings
+
+
+def connect(settings: Settings) -> Redis:
+    """A client for ``[redis] url`` that retries connection errors with jittered backoff.
+
+    ``redis+sentinel://host1:26379,host2:26379/mymaster/0`` asks the Sentinels for the master.
+    """
+    url = settings.redis.url
+    timeout = settings.redis.socket_timeout.total_seconds()
+    retry = Retry(ExponentialWithJitterBackoff(base=0.2, cap=5.0), retries=5)
+    if url.startswith("redis+sentinel://"):
+        parsed = urlparse(url)
+        hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
+                 for h in parsed.netloc.split("@")[-1].split(",")]
+        parts = [p for p in parsed.path.split("/") if p]
+        service = parts[0] if parts else "mymaster"
+        db = int(parts[1]) if len(parts) > 1 else 0
+        sentinel = Sentinel(hosts, socket_timeout=timeout, password=parsed.password)
+        return sentinel.master_for(service, db=db, socket_timeout=timeout, password=parsed.password, retry=retry)
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=5, retry=retry,
+                          health_check_interval=30)
+
+
+def answering(redis: Redis) -> bool:
+    """Whether Redis answers a PING now."""
+    try:
+        return bool(redis.ping())
+    except Exception:
+        return False

@@ -1,0 +1,64 @@
+"""``check-config``: a summary of a valid configuration, and the policy of one severity in words."""
+from __future__ import annotations
+
+from typing import Any
+
+from daemon.durations import format_duration
+from daemon.enums import Severity
+from daemon.settings import Settings
+
+
+def _channels(settings: Settings, audience: str) -> str:
+    found = settings.audiences.get(audience)
+    if found is None:
+        return audience
+    parts = []
+    for channel in found.teams:
+        configured = settings.teams[channel].url is not None
+        parts.append(f"Teams {channel}" + ("" if configured else " (outbox)"))
+    count = len(found.emails) + (1 if found.emails_file else 0)
+    if count:
+        via = "SMTP" if settings.smtp.host else "outbox"
+        parts.append(f"email {', '.join(found.emails) or ''}{' + ' + str(found.emails_file) if found.emails_file else ''} ({via})")
+    locale = (found.locale or settings.locale).value
+    return f"{audience} [{locale}]: " + ("; ".join(parts) or "no channel")
+
+
+def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
+    """Who is told of what, on which channel, and when reminders and escalations fire."""
+    policy = settings.policy(severity)
+    lines = [f"{severity.value}: resolve within {format_duration(policy.resolve_within)}"
+             + ("" if severity in settings.severity else " (not configured: nobody is told)")]
+    for label, names in (("announcement", policy.announce), ("updates", policy.updates),
+                         ("resolution, rollback and cancellation", policy.resolution),
+                         ("reminders", policy.remind), ("escalations", policy.escalate)):
+        lines.append(f"  {label}:")
+        lines += [f"    - {_channels(settings, n)}" for n in names] or ["    - nobody"]
+    if policy.update_every:
+        every = format_duration(policy.update_every)
+        lines.append(f"  no update for {every} → reminder to {', '.join(policy.remind) or 'nobody'}; "
+                     f"for {format_duration(2 * policy.update_every)} → escalation to {', '.join(policy.escalate) or 'nobody'}")
+    if policy.warn_before:
+        lines.append(f"  {format_duration(policy.warn_before)} before the deadline → at-risk escalation")
+    lines.append("  at the deadline → breach escalation" + (" proposing a rollback" if severity is Severity.P0 else ""))
+    lines.append(f"  post-mortem {format_duration(policy.postmortem_after)} after resolution (unless given); "
+                 f"reminder {format_duration(policy.postmortem_remind_before)} before")
+    return {"severity": severity.value, "text": "\n".join(lines), "policy": policy.model_dump(mode="json")}
+
+
+def summary(settings: Settings) -> dict[str, Any]:
+    """What a valid configuration contains (never a secret value)."""
+    teams = ", ".join(f"{n} ({c.format.value}{'' if c.url else ', outbox'})" for n, c in settings.teams.items())
+    text = [
+        "configuration OK",
+        f"  locale {settings.locale.value}, time zone {settings.timezone}",
+        f"  Teams channels: {teams or 'none'}",
+        f"  SMTP: {settings.smtp.host + ':' + str(settings.smtp.port) if settings.smtp.host else 'not configured (outbox)'}",
+        f"  audiences: {', '.join(settings.audiences) or 'none'}",
+        f"  severities: {', '.join(s.value for s in settings.severity) or 'none'}",
+    ]
+    missing = [s.value for s in Severity if s not in settings.severity]
+    if missing:
+        text.append(f"  note: no policy for {', '.join(missing)}: those hotfixes are tracked but nobody is told")
+    return {"ok": True, "text": "\n".join(text), "audiences": sorted(settings.audiences),
+            "teams": sorted(settings.teams), "severities": [s.value for s in settings.severity]}

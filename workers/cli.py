@@ -1,0 +1,79 @@
+"""The ``hotfix`` command, worker side: ``worker`` and ``preview`` (registered on the daemon's app)."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rq import SimpleWorker, Worker
+from rq.serializers import JSONSerializer
+
+from daemon import keys
+from daemon.cli import ConfigOpt, app, settings_or_exit, setup_logging
+from daemon.connection import connect
+from daemon.enums import Channel, Locale, MessageName, Severity
+from workers import runtime
+
+log = logging.getLogger(__name__)
+
+
+def make_worker(redis, queues: list[str], *, fork: bool = False, name: str | None = None) -> Worker:
+    """An RQ worker on Herald's queues, most urgent first, with the JSON serializer."""
+    cls = Worker if fork else SimpleWorker
+    return cls(queues, connection=redis, serializer=JSONSerializer, name=name, job_monitoring_interval=5)
+
+
+@app.command()
+def worker(config: ConfigOpt = None,
+           burst: Annotated[bool, typer.Option(help="exit when the queues are empty")] = False,
+           queues: Annotated[str, typer.Option(help="comma-separated, most urgent first")] = ",".join(keys.QUEUE_NAMES),
+           fork: Annotated[bool, typer.Option(help="fork a process per job (isolation) instead of running in-process")] = False,
+           name: Optional[str] = None, verbose: bool = False) -> None:
+    """Deliver messages: take jobs from hotfix-p0, then hotfix-p1, then hotfix-p2."""
+    setup_logging(verbose)
+    settings = settings_or_exit(config)
+    redis = connect(settings)
+    runtime.configure(settings, redis)
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in names if q not in keys.QUEUE_NAMES]
+    if unknown:
+        raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(keys.QUEUE_NAMES)}")
+    make_worker(redis, names, fork=fork, name=name).work(burst=burst, with_scheduler=True,
+                                                         logging_level="DEBUG" if verbose else "INFO")
+
+
+@app.command()
+def preview(message: MessageName,
+            channel: Annotated[Channel, typer.Option(help="teams or email")] = Channel.EMAIL,
+            severity: Severity = Severity.P0, locale: Optional[Locale] = None,
+            part: Annotated[str, typer.Option(help="email: html|text|subject; teams: json|html")] = "",
+            out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
+            config: ConfigOpt = None) -> None:
+    """Render a message from sample data, as it would be sent."""
+    from workers.cards import card_to_html
+    from workers.render import Renderer
+    from workers.samples import sample_event, sample_hotfix, sample_notice
+
+    settings = settings_or_exit(config)
+    now = datetime.now(timezone.utc)
+    renderer = Renderer(settings.templates_path(), settings.timezone)
+    hotfix = sample_hotfix(severity, now=now)
+    kwargs = dict(event=sample_event(message), notice=sample_notice(message), now=now)
+    loc = locale or settings.locale
+    if channel is Channel.TEAMS:
+        content = renderer.teams(message, loc, hotfix, **kwargs)
+        text = card_to_html(content.card) if part == "html" else json.dumps(content.card, ensure_ascii=False, indent=2)
+    else:
+        mail = renderer.email(message, loc, hotfix, **kwargs)
+        chosen = part or ("html" if out is not None and out.suffix in (".html", ".htm") else "text")
+        text = {"html": mail.html, "text": f"Subject: {mail.subject}\n\n{mail.text}", "subject": mail.subject}.get(chosen)
+        if text is None:
+            raise typer.BadParameter("--part for email is html, text or subject")
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text)
