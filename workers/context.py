@@ -1,0 +1,305 @@
+"""The template context: pre-computed, channel-neutral data that the message templates read.
+
+No wording lives here (that is the templates' job): only times, durations, the SLA clock,
+the theme colours and the ``Doc`` that a message's content template fills and a channel
+layout (text, HTML, Adaptive Card) draws.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from daemon.enums import TERMINAL_STATUSES, Locale, MessageName, Severity, Status
+from daemon.state import HotfixState
+
+log = logging.getLogger(__name__)
+
+#: Every key an event may carry (DESIGN.md): absent ones are None so templates can test them.
+EVENT_KEYS = (
+    "type", "ticket", "id", "at", "source", "message", "title", "severity", "impact", "users_affected",
+    "team", "eta", "phase", "next_step", "link", "checks", "fix", "root_cause", "postmortem_at",
+    "reason", "next_approach",
+)
+#: Every key a daemon notice may carry, across all messages.
+NOTICE_KEYS = (
+    "digest", "raised_from", "overdue_by", "last_update_at", "update_every", "reason", "time_left",
+    "propose_rollback", "missing", "phase", "postmortem_at",
+)
+#: Hex theme colours: by severity, and for the good-news messages.
+SEVERITY_COLORS = {Severity.P0: "D13438", Severity.P1: "F7630C", Severity.P2: "FFB900"}
+GOOD_COLOR = "107C10"
+NEUTRAL_COLOR = "8A8886"
+#: Adaptive Card container styles matching those colours.
+SEVERITY_STYLES = {Severity.P0: "attention", Severity.P1: "warning", Severity.P2: "warning"}
+
+_WEEKDAYS = {
+    Locale.FR: ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."),
+    Locale.EN: ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAY_UNIT = {Locale.FR: "j", Locale.EN: "d"}
+
+
+@dataclass
+class Block:
+    """One piece of a message: a labelled fact, a paragraph or a list of items."""
+
+    kind: str
+    label: str = ""
+    text: str = ""
+    items: list[str] = field(default_factory=list)
+    tone: str = ""
+
+
+@dataclass
+class Section:
+    """Consecutive blocks drawn together (facts are grouped into one table or FactSet)."""
+
+    kind: str
+    blocks: list[Block]
+
+
+@dataclass
+class Link:
+    """A button or link (http/https only)."""
+
+    label: str
+    url: str
+
+
+class Doc:
+    """What one message says, channel-neutral: content templates fill it, layouts draw it.
+
+    Every string in it is plain text (no markup): layouts escape it for their channel.
+    """
+
+    def __init__(self) -> None:
+        self.headline = ""
+        self.subtitle = ""
+        self.footer = ""
+        self.blocks: list[Block] = []
+        self.links: list[Link] = []
+
+    def head(self, headline: Any, subtitle: Any = "") -> str:
+        """Set the headline (e.g. "🚨 HOTFIX EN COURS") and the line under it."""
+        self.headline, self.subtitle = str(headline), str(subtitle)
+        return ""
+
+    def fact(self, label: Any, value: Any, tone: str = "") -> str:
+        """Add ``label: value``; a None or empty value adds nothing."""
+        if value is not None and str(value).strip():
+            self.blocks.append(Block("fact", label=str(label), text=str(value), tone=tone))
+        return ""
+
+    def para(self, text: Any, tone: str = "") -> str:
+        """Add a paragraph; empty text adds nothing."""
+        if text is not None and str(text).strip():
+            self.blocks.append(Block("para", text=str(text), tone=tone))
+        return ""
+
+    def items(self, label: Any, items: Any, tone: str = "") -> str:
+        """Add a labelled list (oldest first); an empty list adds nothing."""
+        values = [str(i) for i in (items or []) if i is not None and str(i).strip()]
+        if values:
+            self.blocks.append(Block("items", label=str(label), items=values, tone=tone))
+        return ""
+
+    def link(self, label: Any, url: Any) -> str:
+        """Add a link when ``url`` is an http(s) URL; anything else is dropped."""
+        if isinstance(url, str) and safe_url(url):
+            self.links.append(Link(str(label), url))
+        return ""
+
+    def end(self, footer: Any) -> str:
+        """Set the footer line."""
+        self.footer = str(footer)
+        return ""
+
+    def sections(self) -> list[Section]:
+        """The blocks, consecutive facts grouped together."""
+        out: list[Section] = []
+        for block in self.blocks:
+            if block.kind == "fact" and out and out[-1].kind == "facts":
+                out[-1].blocks.append(block)
+            else:
+                out.append(Section("facts" if block.kind == "fact" else block.kind, [block]))
+        return out
+
+    def facts(self) -> list[tuple[str, str]]:
+        """Every fact as ``(label, value)``, in order."""
+        return [(b.label, b.text) for b in self.blocks if b.kind == "fact"]
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """The deadline seen from ``reference`` (now, or the closing time of a closed hotfix)."""
+
+    deadline: datetime | None
+    reference: datetime
+    left: timedelta | None
+    overdue: bool
+    eta: datetime | None
+    eta_late: bool
+    eta_margin: timedelta | None
+    eta_passed: bool
+    closed: bool
+    resolved: bool
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Colours of a message: hex for email and MessageCard, a container style for the card."""
+
+    color: str
+    style: str
+
+
+def safe_url(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL (no ``javascript:`` and the like)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.netloc) and not any(c in url for c in "\r\n\t \"'<>")
+
+
+def sla_clock(hotfix: HotfixState, now: datetime) -> SlaClock:
+    """The SLA clock of a hotfix at ``now``."""
+    closed = hotfix.status in TERMINAL_STATUSES
+    reference = hotfix.closed_at if closed and hotfix.closed_at is not None else now
+    left = None if hotfix.deadline is None else hotfix.deadline - reference
+    margin = None if hotfix.eta is None or hotfix.deadline is None else hotfix.deadline - hotfix.eta
+    return SlaClock(
+        deadline=hotfix.deadline,
+        reference=reference,
+        left=left,
+        overdue=left is not None and left < timedelta(0),
+        eta=hotfix.eta,
+        eta_late=hotfix.eta_past_deadline(),
+        eta_margin=margin,
+        eta_passed=not closed and hotfix.eta is not None and hotfix.eta < now,
+        closed=closed,
+        resolved=hotfix.status is Status.RESOLVED,
+    )
+
+
+def elapsed(hotfix: HotfixState, now: datetime) -> timedelta | None:
+    """Declaration to closing (or to ``now`` while open): the playbook's "Durée totale"."""
+    if hotfix.declared_at is None:
+        return None
+    end = hotfix.closed_at if hotfix.closed_at is not None else now
+    return max(end - hotfix.declared_at, timedelta(0))
+
+
+def theme(message: MessageName, severity: Severity | None) -> Theme:
+    """Red/orange/yellow by severity; green for a resolution; grey for a false alarm."""
+    if message is MessageName.RESOLUTION:
+        return Theme(GOOD_COLOR, "good")
+    if message is MessageName.CANCELLATION:
+        return Theme(NEUTRAL_COLOR, "emphasis")
+    sev = severity or Severity.P2
+    return Theme(SEVERITY_COLORS[sev], SEVERITY_STYLES[sev])
+
+
+def with_keys(data: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``data`` where every known key exists (None when absent)."""
+    out: dict[str, Any] = dict.fromkeys(keys)
+    out.update(data or {})
+    return out
+
+
+def build_context(
+    message: MessageName,
+    locale: Locale,
+    hotfix: HotfixState,
+    *,
+    event: dict[str, Any] | None,
+    notice: dict[str, Any] | None,
+    now: datetime,
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """Everything a template may read; pure (same input, same context)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    notice_data = with_keys(notice, NOTICE_KEYS)
+    digest = [with_keys(e, EVENT_KEYS) for e in (notice_data.get("digest") or []) if isinstance(e, dict)]
+    notice_data["digest"] = digest
+    return {
+        "message": message.value,
+        "locale": locale.value,
+        "hotfix": hotfix,
+        "event": with_keys(event, EVENT_KEYS),
+        "has_event": event is not None,
+        "notice": notice_data,
+        "now": now.astimezone(tz),
+        "timezone": tz.key,
+        "sla": sla_clock(hotfix, now),
+        "elapsed": elapsed(hotfix, now),
+        "theme": theme(message, hotfix.severity),
+        "doc": Doc(),
+    }
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A datetime from a datetime or an ISO-8601 string (``Z`` accepted); None otherwise."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def format_time(value: Any, tz: ZoneInfo, now: datetime, locale: Locale, *, full: bool = False) -> str:
+    """``HH:MM`` in ``tz``, with the date when not today (or when ``full``); '' for nothing."""
+    when = to_datetime(value)
+    if when is None:
+        return "" if value is None else str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    local, today = when.astimezone(tz), now.astimezone(tz).date()
+    hhmm = local.strftime("%H:%M")
+    if not full and local.date() == today:
+        return hhmm
+    day = _WEEKDAYS[locale][local.weekday()]
+    if locale is Locale.FR:
+        return f"{day} {local:%d/%m} {hhmm}"
+    return f"{day} {local.day} {_MONTHS_EN[local.month - 1]} {hhmm}"
+
+
+def format_span(value: Any, locale: Locale) -> str:
+    """A duration (timedelta or seconds), unsigned: ``45 min``, ``1 h 05 min``, ``2 j 3 h``, ``30 s``."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, timedelta):
+        seconds = abs(int(value.total_seconds()))
+    else:
+        try:
+            seconds = abs(int(float(value)))
+        except (TypeError, ValueError):
+            return str(value)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = (seconds + 30) // 60
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} {_DAY_UNIT[locale]} {hours} h" if hours else f"{days} {_DAY_UNIT[locale]}"
+    if hours:
+        return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def seconds(value: Any) -> float | None:
+    """Seconds of a timedelta or a number (signed); None otherwise."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None

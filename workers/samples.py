@@ -1,0 +1,144 @@
+"""Realistic sample data for ``hotfix preview`` and the tests: one P0 checkout outage, told end to end."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from daemon.enums import MessageName, Phase, Severity, Status
+from daemon.events import Fix, Team
+from daemon.settings import PLAYBOOK_DEADLINES
+from daemon.state import HotfixState, TimelineEntry
+
+log = logging.getLogger(__name__)
+
+TICKET = "INC-1042"
+#: How long before ``now`` the sample hotfix was declared.
+DECLARED_AGO = timedelta(minutes=25)
+#: How far past its deadline the sample of an escalation is (matches ``sample_notice``).
+BREACHED_BY = timedelta(minutes=7)
+_CLOSING = {
+    MessageName.RESOLUTION: Status.RESOLVED,
+    MessageName.POSTMORTEM: Status.RESOLVED,
+    MessageName.ROLLBACK: Status.ROLLED_BACK,
+    MessageName.CANCELLATION: Status.CANCELLED,
+}
+
+
+def _now(now: datetime | None) -> datetime:
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def sample_hotfix(severity: Severity = Severity.P0, now: datetime | None = None,
+                  message: MessageName | None = None) -> HotfixState:
+    """A hotfix declared 25 minutes before ``now``, in review; closed (or late) the way ``message`` implies."""
+    now = _now(now)
+    within = PLAYBOOK_DEADLINES[Severity(severity)]
+    breached = message is not None and MessageName(message) is MessageName.ESCALATION
+    declared = now - (within + BREACHED_BY if breached else DECLARED_AGO)
+    deadline = declared + within
+    state = HotfixState(
+        ticket=TICKET,
+        declared=True,
+        severity=Severity(severity),
+        title="Checkout returns 500",
+        impact="No order can be paid",
+        users_affected="all EU customers",
+        source="alertmanager",
+        link="https://tickets.example.com/browse/INC-1042",
+        team=Team(coordinator="Alice", developer="Bob", reviewer="Chloé", devops="Dan"),
+        phase=Phase.REVIEW,
+        eta=deadline - (deadline - declared) / 4,
+        declared_at=declared,
+        declared_id="am-7f3a",
+        deadline=deadline,
+        last_update_at=now - timedelta(minutes=8),
+        message="Root cause found: the payment client timeout was set to 0 by the last release",
+        next_step="Review of PR #4711, then deploy to staging",
+        checks={"review": False, "staging": False},
+        fix=Fix(pr="4711", commit="9c1e2ab", description="Restore the payment client timeout to 10 s"),
+        timeline=[
+            TimelineEntry(at=declared, type="declared", id="am-7f3a", summary="Problème détecté", phase=Phase.TRIAGE),
+            TimelineEntry(at=declared + timedelta(minutes=5), type="updated", id="u-1", summary="Fix en cours",
+                          phase=Phase.FIX),
+            TimelineEntry(at=now - timedelta(minutes=8), type="updated", id="u-2", summary="Review",
+                          phase=Phase.REVIEW),
+        ],
+        version=3,
+    )
+    status = _CLOSING.get(MessageName(message)) if message is not None else None
+    if status is not None:
+        state.status = status
+        state.closed_at = now - timedelta(minutes=2)
+        state.phase = Phase.RESOLVED if status is Status.RESOLVED else state.phase
+    if status is Status.RESOLVED:
+        state.root_cause = "A config change set the payment client timeout to 0"
+        state.postmortem_at = (now + timedelta(days=2)).replace(hour=14, minute=0, second=0)
+        state.checks = {"review": True, "staging": True, "smoke_test": True, "production": True}
+    elif status is Status.ROLLED_BACK:
+        state.reason = "The fix broke the refund flow"
+        state.next_approach = "Patch the timeout in the payment client only, behind a flag"
+    elif status is Status.CANCELLED:
+        state.reason = "False alarm: a synthetic probe was misconfigured"
+    return state
+
+
+def sample_event(message: MessageName, now: datetime | None = None) -> dict[str, Any] | None:
+    """The event that triggers ``message`` as plain JSON; None for daemon-originated messages."""
+    now = _now(now)
+    hotfix = sample_hotfix(now=now)
+    base = {"ticket": TICKET, "id": f"sample-{MessageName(message).value}", "at": _iso(now), "source": "sample"}
+    events: dict[MessageName, dict[str, Any]] = {
+        MessageName.ANNOUNCEMENT: {
+            "type": "declared", "at": _iso(now - DECLARED_AGO), "severity": hotfix.severity, "title": hotfix.title,
+            "impact": hotfix.impact, "users_affected": hotfix.users_affected,
+            "team": hotfix.team.model_dump(exclude_none=True), "eta": _iso(hotfix.eta or now),
+        },
+        MessageName.UPDATE: {
+            "type": "updated", "message": hotfix.message, "next_step": hotfix.next_step,
+            "eta": _iso(hotfix.eta or now), "phase": Phase.REVIEW.value,
+        },
+        MessageName.RESOLUTION: {
+            "type": "resolved", "root_cause": "A config change set the payment client timeout to 0",
+            "fix": {"pr": "4711", "commit": "9c1e2ab"},
+            "postmortem_at": _iso((now + timedelta(days=2)).replace(hour=14, minute=0, second=0)),
+        },
+        MessageName.ROLLBACK: {"type": "rolled_back", "reason": "The fix broke the refund flow",
+                               "next_approach": "Patch the timeout in the payment client only, behind a flag"},
+        MessageName.CANCELLATION: {"type": "cancelled", "reason": "False alarm: a synthetic probe was misconfigured"},
+    }
+    found = events.get(MessageName(message))
+    if found is None:
+        return None
+    out = {**base, **found}
+    if isinstance(out.get("severity"), Severity):
+        out["severity"] = out["severity"].value
+    return out
+
+
+def sample_notice(message: MessageName, now: datetime | None = None) -> dict[str, Any] | None:
+    """The data of a daemon-originated ``message``; None for messages triggered by an event."""
+    now = _now(now)
+    notices: dict[MessageName, dict[str, Any]] = {
+        MessageName.REMINDER: {"overdue_by": 300, "last_update_at": _iso(now - timedelta(minutes=20)),
+                               "update_every": 900},
+        MessageName.ESCALATION: {"reason": "deadline_breached", "time_left": -BREACHED_BY.total_seconds(), "propose_rollback": True},
+        MessageName.GUARDRAIL: {"missing": ["review", "smoke_test"], "phase": Phase.PRODUCTION.value},
+        MessageName.POSTMORTEM: {"postmortem_at": _iso((now + timedelta(hours=1)).replace(second=0))},
+    }
+    return notices.get(MessageName(message))
+
+
+def sample_digest(now: datetime | None = None, count: int = 3) -> dict[str, Any]:
+    """An update notice folding ``count`` updates, oldest first."""
+    now = _now(now)
+    steps = ["Reproduced on staging", "Fix written, PR #4711 open", "Review in progress"]
+    return {"digest": [
+        {"type": "updated", "ticket": TICKET, "id": f"d-{i}", "at": _iso(now - timedelta(minutes=5 * (count - i))),
+         "message": steps[i % len(steps)] if count <= len(steps) else f"{steps[i % len(steps)]} ({i + 1})"}
+        for i in range(count)
+    ]}
