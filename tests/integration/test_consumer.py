@@ -1,0 +1,147 @@
+"""The daemon on the real Redis: consumer group, dedupe, dead letters, reclaim, concurrency."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from daemon import dispatch, keys, store
+from daemon.enums import Status
+from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
+
+
+def queued(redis: Redis, name: str = "hotfix-p0") -> list[dict]:
+    """The payloads waiting in one RQ queue."""
+    q = Queue(name, connection=redis, serializer=JSONSerializer)
+    return [job.kwargs["payload"] for job in q.get_jobs()]
+
+
+def test_declaration_stores_state_and_enqueues_announcements(redis: Redis, make_daemon) -> None:
+    """A P0 declaration is stored, acknowledged, and enqueues one job per audience channel batch on hotfix-p0."""
+    daemon = make_daemon()
+    xadd(redis, event("declared"))
+    drain(daemon)
+    state = store.load(redis, "INC-1")
+    assert state is not None and state.status is Status.OPEN
+    jobs = queued(redis)
+    assert sorted((j["message"], j["audience"], j["channel"]) for j in jobs) == [
+        ("announcement", "management", "email"), ("announcement", "oncall", "email"),
+        ("announcement", "oncall", "teams"), ("announcement", "stakeholders", "email")]
+    assert {j["locale"] for j in jobs if j["audience"] == "stakeholders"} == {"en"}
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
+    assert queued(redis, "hotfix-p2") == []
+
+
+def test_same_event_id_twice_enqueues_nothing_new(redis: Redis, make_daemon) -> None:
+    """Pushing the same event id again changes nothing and enqueues no job."""
+    daemon = make_daemon()
+    xadd(redis, event("declared"))
+    drain(daemon)
+    before = len(queued(redis))
+    version = store.load(redis, "INC-1").version
+    xadd(redis, event("declared"))
+    drain(daemon)
+    assert len(queued(redis)) == before
+    assert store.load(redis, "INC-1").version == version
+
+
+def test_malformed_event_is_dead_lettered_and_daemon_goes_on(redis: Redis, make_daemon) -> None:
+    """Invalid JSON and an unknown severity go to the dead letters with their reason; later events still apply."""
+    daemon = make_daemon()
+    xadd(redis, "{not json", event("declared", severity="P9"), event("declared", ticket="INC-2"))
+    drain(daemon)
+    dead = redis.xrange(keys.DEAD_LETTERS)
+    errors = [fields[b"error"].decode() for _, fields in dead]
+    assert len(dead) == 2
+    assert "not valid JSON" in errors[0]
+    assert "severity" in errors[1]
+    assert dead[0][1][b"raw"] == b"{not json"
+    assert store.load(redis, "INC-2") is not None
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
+
+
+def test_pending_entries_of_a_dead_consumer_are_reclaimed(redis: Redis, make_daemon) -> None:
+    """An entry read but never acknowledged by a crashed consumer is processed by another one."""
+    xadd(redis, event("declared"))
+    make_daemon()  # creates the group
+    redis.xreadgroup(keys.CONSUMER_GROUP, "crashed", {keys.EVENTS_STREAM: ">"}, count=10)
+    survivor = make_daemon(claim_idle_ms=0)
+    drain(survivor)
+    assert store.load(redis, "INC-1") is not None
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
+
+
+def test_update_before_declaration_is_applied_after_it(redis: Redis, make_daemon) -> None:
+    """An update taken before its declaration is kept, then applied; its job waits on the announcement jobs."""
+    daemon = make_daemon()
+    xadd(redis, event("updated", minutes=5, phase="fix", message="on it"))
+    drain(daemon)
+    assert queued(redis) == []
+    xadd(redis, event("declared"))
+    drain(daemon)
+    jobs = queued(redis)
+    announcements = {j["job_key"] for j in jobs if j["message"] == "announcement"}
+    updates = [j for j in jobs if j["message"] == "update"]
+    assert updates and all(set(j["after"]) == announcements for j in updates)
+    assert store.load(redis, "INC-1").phase.value == "fix"
+
+
+def test_two_daemons_apply_each_event_exactly_once(redis: Redis, make_daemon) -> None:
+    """Two daemons consuming one stream concurrently apply 200 updates of one ticket once each."""
+    xadd(redis, event("declared"))
+    xadd(redis, *[event("updated", minutes=1 + i / 100, message=f"u{i}") for i in range(200)])
+    a, b = make_daemon(name="a"), make_daemon(name="b")
+    threads = [threading.Thread(target=drain, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    state = store.load(redis, "INC-1")
+    assert len(state.applied_ids) == 201 == len(set(state.applied_ids))
+    applied = [e for e in state.timeline if e.type in ("declared", "updated")]
+    assert len(applied) == 201
+    assert [e.at for e in state.timeline] == sorted(e.at for e in state.timeline)
+
+
+def test_committed_plan_is_enqueued_after_a_crash(redis: Redis, make_daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the daemon dies between storing the state and enqueueing, the redelivered event enqueues the jobs."""
+    daemon = make_daemon(claim_idle_ms=0)
+    xadd(redis, event("declared"))
+
+    def crash(*_args, **_kwargs):
+        raise SystemExit("daemon killed")
+
+    monkeypatch.setattr(store, "enqueue", crash)
+    with pytest.raises(SystemExit):
+        drain(daemon)
+    assert queued(redis) == [] and store.load(redis, "INC-1") is not None
+    monkeypatch.setattr(store, "enqueue", dispatch.enqueue)
+    drain(daemon)
+    assert len(queued(redis)) == 4
+    assert not redis.exists(keys.plan("INC-1-declared-0"))
+
+
+def test_ticket_cannot_escape_key_prefix() -> None:
+    """A ticket with separators or wildcards is refused before it reaches a key."""
+    for bad in ["../x", "a:b", "a*", "", "x" * 65]:
+        with pytest.raises(ValueError):
+            keys.hotfix(bad)
+
+
+def test_dead_letter_replay_puts_event_back(redis: Redis, make_daemon) -> None:
+    """Replaying a dead letter puts its raw payload back on the stream and removes it from the dead letters."""
+    from daemon.deadletters import list_dead, replay_event
+
+    daemon = make_daemon()
+    xadd(redis, json.dumps({"type": "declared", "ticket": "INC-9"}))
+    drain(daemon)
+    rows = list_dead(redis, keys.DEAD_LETTERS)
+    assert len(rows) == 1 and "title" in rows[0]["error"]
+    assert replay_event(redis, rows[0]["id"])
+    assert list_dead(redis, keys.DEAD_LETTERS) == []
+    drain(daemon)
+    assert len(list_dead(redis, keys.DEAD_LETTERS)) == 1  # still invalid: back with its reason, never lost
