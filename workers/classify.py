@@ -10,10 +10,11 @@ Every function returns the error (or ``None``); the sender raises it.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import ssl
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiosmtplib
@@ -106,9 +107,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 
@@ -117,7 +118,8 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     if headers is None:
         return None
     if isinstance(headers, httpx.Headers):
-        return headers.get(name)
+        found: str | None = headers.get(name)
+        return found
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
@@ -168,7 +170,7 @@ def classify_smtp(code: int, message: str, *, what: str = "") -> DeliveryError:
     """The error for an SMTP reply: 4xx transient, 5xx permanent (anything else transient)."""
     meaning = SMTP_CODES.get(code)
     if meaning is None:
-        meaning = "temporary failure" if 400 <= code <= 499 else "permanent failure" if 500 <= code <= 599 else "unexpected reply"
+        meaning = {4: "temporary failure", 5: "permanent failure"}.get(code // 100, "unexpected reply")
     text = f"{what + ': ' if what else ''}SMTP {code}: {meaning}"
     snippet = redact(message)
     if snippet:

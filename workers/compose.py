@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
@@ -66,7 +66,7 @@ def compose_email(
     message["From"] = one_line(sender)
     message["To"] = one_line(recipients[0]) if len(recipients) == 1 else UNDISCLOSED
     message["Subject"] = one_line(content.subject)
-    message["Date"] = format_datetime((now or datetime.now(timezone.utc)).astimezone(timezone.utc))
+    message["Date"] = format_datetime((now or datetime.now(UTC)).astimezone(UTC))
     message["Message-ID"] = _message_id(message_id, "message_id")
     if thread_id is not None:
         parent = _message_id(thread_id, "thread_id")

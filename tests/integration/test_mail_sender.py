@@ -5,7 +5,7 @@ import asyncio
 import email
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
@@ -93,7 +93,7 @@ def test_multipart_alternative_utf8() -> None:
 
 def test_automation_headers() -> None:
     """The email says it is automatic, suppresses auto-replies and names its ticket, date and language."""
-    fixed = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
+    fixed = datetime(2026, 11, 25, 9, 12, tzinfo=UTC)
     message = compose_email(CONTENT, sender=SENDER, recipients=["a@herald.test"], message_id="<a@b>", thread_id=None,
                             ticket="INC-1042", locale="en", now=fixed)
     assert message["Auto-Submitted"] == "auto-generated"

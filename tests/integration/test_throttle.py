@@ -1,6 +1,7 @@
 """The Redis token bucket shared by every worker posting to one Teams webhook."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -97,7 +98,7 @@ def test_two_workers_never_exceed_rate(redis: Redis, teams_server: FakeTeams) ->
         thread.join(timeout=20)
     assert not errors
     arrivals = sorted(r.at for r in teams_server.wait_for_requests(2 * per_thread, "/hook"))
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= 1 / rate - JITTER, gaps
     # any run of k + 1 requests spans at least k / rate seconds: no window holds more than the rate allows
     for k in range(1, len(arrivals)):

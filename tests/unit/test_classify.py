@@ -1,9 +1,8 @@
 """The classification tables: which answers are delivered, retried or given up on."""
 from __future__ import annotations
 
-import asyncio
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import aiosmtplib
@@ -33,7 +32,7 @@ TEAMS_CASES = [
     (200, " 1\n", C, {}, None, ""),
     (202, "", C, {}, None, ""),
     (200, CONNECTOR_THROTTLED, C, {}, TransientError, "throttled"),
-    (200, "Webhook message delivery failed with error: ... returned HTTP error 413", C, {}, PermanentError, "too large"),
+    (200, "Webhook message delivery failed: ... returned HTTP error 413", C, {}, PermanentError, "too large"),
     (200, "Summary or Text is required.", C, {}, PermanentError, "connector answered 200"),
     (200, "", C, {}, PermanentError, "empty body"),
     (200, "anything", W, {}, None, ""),
@@ -75,7 +74,7 @@ def test_teams_429_retry_after_seconds() -> None:
 
 def test_teams_429_retry_after_http_date() -> None:
     """A 429's Retry-After as an HTTP date becomes the seconds until then."""
-    when = datetime.now(timezone.utc) + timedelta(seconds=90)
+    when = datetime.now(UTC) + timedelta(seconds=90)
     error = classify_teams(429, "", W, {"Retry-After": format_datetime(when, usegmt=True)})
     assert isinstance(error, TransientError) and error.retry_after is not None
     assert 85 <= error.retry_after <= 91
@@ -165,7 +164,7 @@ SMTP_EXCEPTION_CASES = [
     (aiosmtplib.SMTPHeloError(501, "bad hostname"), TransientError, "EHLO/HELO"),
     (aiosmtplib.SMTPException("SMTP STARTTLS extension not supported by server."), TransientError, "STARTTLS"),
     (ssl.SSLError("certificate verify failed"), TransientError, "TLS"),
-    (asyncio.TimeoutError(), TransientError, "timed out"),
+    (TimeoutError(), TransientError, "timed out"),
     (ConnectionResetError("reset"), TransientError, "connection"),
     (aiosmtplib.SMTPAuthenticationError(535, "5.7.8 Authentication credentials invalid"), PermanentError,
      "authentication failed"),

@@ -62,7 +62,7 @@ class MailSender:
                 refusals, _ = await client.send_message(message, sender=envelope_from, recipients=batch)
             finally:
                 await self._close(client)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is classified, never chained (secrets)
             error = classify_smtp_exception(exc, secrets=self._secrets)
             logger.warning(
                 "mail to %d recipient(s) via %s:%d failed: %s", len(batch), self.smtp.host, self.smtp.port, error.reason
@@ -97,5 +97,5 @@ class MailSender:
             return
         try:
             await client.quit()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()

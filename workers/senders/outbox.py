@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ class OutboxSender:
         if folder.parent != root:  # pragma: no cover - safe_part already forbids separators and dot names
             raise ValueError("outbox path escapes its directory")
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         target = folder / f"{stamp}-{secrets.token_hex(3)}-{filename}"
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
         try:

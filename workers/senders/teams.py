@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx
 import pymsteams
@@ -104,10 +104,10 @@ class TeamsSender:
             response = self._client.post(
                 url, content=body, headers={"Content-Type": "application/json"}, timeout=self.timeout
             )
-        except Exception as exc:  # classified below; the original may name the URL, so it is not chained
-            error = classify_teams_exception(exc)
-            logger.warning("teams %s post failed: %s", fmt.value, error.reason)
-            raise error from None
+        except Exception as exc:  # noqa: BLE001 - every failure is classified; the original may name the URL
+            failure = classify_teams_exception(exc)
+            logger.warning("teams %s post failed: %s", fmt.value, failure.reason)
+            raise failure from None
         error = classify_teams(response.status_code, response.text, fmt, response.headers)
         if error is not None:
             logger.warning("teams %s post refused: %s", fmt.value, error.reason)
@@ -119,7 +119,7 @@ class TeamsSender:
         if self._own_client:
             self._client.close()
 
-    def __enter__(self) -> TeamsSender:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
