@@ -159,3 +159,13 @@ def test_grafana_resolve_on_recovery_resolves(make_client: Callable[..., TestCli
     client.post("/hooks/grafana", json=grafana_payload(), headers=AUTH)
     client.post("/hooks/grafana", json=grafana_payload("resolved"), headers=AUTH)
     assert [e["type"] for e in stream_events(redis)] == ["declared", "resolved"]
+
+
+def test_failed_push_is_not_remembered(make_client: Callable[..., TestClient], redis: Redis) -> None:
+    """When XADD fails the answer is 503 and nothing is remembered, so the next re-send declares."""
+    client = make_client()
+    redis.set("hotfix:events", "not a stream")  # every XADD now fails with WRONGTYPE
+    assert client.post(HOOK, json=am_payload(), headers=AUTH).status_code == 503
+    redis.delete("hotfix:events")
+    assert client.post(HOOK, json=am_payload(), headers=AUTH).status_code == 202
+    assert [e["type"] for e in stream_events(redis)] == ["declared"]
