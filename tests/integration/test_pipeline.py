@@ -1,0 +1,118 @@
+"""Events to inboxes: daemon and worker on the real Redis, a real SMTP server and a local Teams stand-in."""
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+from redis import Redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from daemon import keys, store
+from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
+from tests.fixtures.smtp_server import smtp_server  # noqa: F401
+from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
+from workers import runtime
+
+
+@pytest.fixture
+def herald(redis: Redis, make_settings, make_daemon, smtp_server, teams_server):
+    """A configured daemon, a worker runner, the SMTP server and the Teams stand-in."""
+    smtp = smtp_server()
+    teams_server.script("/engineering", [Reply.accepted()] * 50)
+    settings = make_settings(smtp=smtp.settings().model_dump(), teams={"engineering": {"url": teams_server.url("/engineering")}})
+    runtime.configure(settings, redis)
+    daemon = make_daemon(settings)
+
+    def work() -> None:
+        drain(daemon)
+        SimpleWorker(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer).work(burst=True)
+
+    return daemon, work, smtp, teams_server
+
+
+def by_subject(smtp) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for m in smtp.messages:
+        parsed = message_from_bytes(m.data, policy=policy.default)
+        out.setdefault(str(parsed["Subject"]), []).append((m, parsed))
+    return out
+
+
+def test_p0_lifecycle_reaches_every_recipient_once_in_its_locale(redis: Redis, herald) -> None:
+    """Declared → updated → resolved: each recipient gets each message once, stakeholders in English."""
+    _daemon, work, smtp, teams = herald
+    xadd(redis, event("declared", team={"coordinator": "Alice", "developer": "Bob"}))
+    work()
+    xadd(redis, event("updated", minutes=10, phase="fix", message="Branch created", next_step="Review"))
+    work()
+    xadd(redis, event("resolved", minutes=40, root_cause="bad timeout", fix={"pr": "#42"}))
+    work()
+    rcpts: dict[str, int] = {}
+    for m in smtp.messages:
+        for r in m.rcpt_tos:
+            rcpts[r] = rcpts.get(r, 0) + 1
+    # announcement + resolution to all 5; update only to oncall (2) and stakeholders (2)
+    assert rcpts == {"oncall@example.com": 3, "dev@example.com": 3, "cto@example.com": 3,
+                     "support@example.com": 3, "boss@example.com": 2}
+    assert len(teams.requests("/engineering")) == 3
+    subjects = [message_from_bytes(m.data, policy=policy.default)["Subject"] for m in smtp.messages
+                if "cto@example.com" in m.rcpt_tos]
+    fr = [message_from_bytes(m.data, policy=policy.default)["Subject"] for m in smtp.messages
+          if "boss@example.com" in m.rcpt_tos]
+    assert any("HOTFIX" in s for s in subjects) and not any("RÉSOLU" in s for s in subjects)
+    assert any("RÉSOLU" in s for s in fr)
+    card = teams.requests("/engineering")[0].json
+    assert card["type"] == "message"
+    assert card["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    statuses = {d["status"] for d in store.receipts(redis, "INC-1")}
+    assert statuses == {"sent"}
+
+
+def test_emails_of_a_hotfix_form_one_thread(redis: Redis, herald) -> None:
+    """Every later email replies to the announcement's Message-ID and is marked auto-generated."""
+    _daemon, work, smtp, _teams = herald
+    xadd(redis, event("declared"))
+    work()
+    xadd(redis, event("updated", minutes=5, message="progress"))
+    work()
+    parsed = [message_from_bytes(m.data, policy=policy.default) for m in smtp.messages
+              if "oncall@example.com" in m.rcpt_tos]
+    announcement, update = parsed[0], parsed[1]
+    assert update["In-Reply-To"] == announcement["Message-ID"]
+    assert announcement["Message-ID"] in update["References"]
+    assert update["Auto-Submitted"] == "auto-generated"
+    assert update.get_body(("html",)) is not None and update.get_body(("plain",)) is not None
+
+
+def test_same_event_id_again_sends_nothing(redis: Redis, herald) -> None:
+    """Pushing an already-delivered event id again sends no email and no card."""
+    _daemon, work, smtp, teams = herald
+    xadd(redis, event("declared"))
+    work()
+    count, cards = len(smtp.messages), len(teams.requests("/engineering"))
+    xadd(redis, event("declared"))
+    work()
+    assert (len(smtp.messages), len(teams.requests("/engineering"))) == (count, cards)
+
+
+def test_redelivered_job_does_not_resend(redis: Redis, herald) -> None:
+    """A job run again (e.g. after a worker crash) sends only to recipients without a sent receipt."""
+    from rq import Queue
+
+    from workers.jobs import deliver
+
+    _daemon, work, smtp, _teams = herald
+    xadd(redis, event("declared"))
+    work()
+    sent = len(smtp.messages)
+    q = Queue("hotfix-p0", connection=redis, serializer=JSONSerializer)
+    jobs = [q.fetch_job(j) for j in q.finished_job_registry.get_job_ids()]
+    payload = next(j.kwargs["payload"] for j in jobs if j.kwargs["payload"]["audience"] == "oncall"
+                   and j.kwargs["payload"]["channel"] == "email")
+    assert deliver(payload) == "already sent"
+    assert len(smtp.messages) == sent
+    redis.hdel(keys.deliveries("INC-1"), f"{payload['job_key']}|dev@example.com")
+    deliver(payload)
+    assert len(smtp.messages) == sent + 1
+    assert smtp.messages[-1].rcpt_tos == ["dev@example.com"]
