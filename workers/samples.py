@@ -126,7 +126,8 @@ def sample_notice(message: MessageName, now: datetime | None = None) -> dict[str
     notices: dict[MessageName, dict[str, Any]] = {
         MessageName.REMINDER: {"overdue_by": 300, "last_update_at": _iso(now - timedelta(minutes=20)),
                                "update_every": 900},
-        MessageName.ESCALATION: {"reason": "deadline_breached", "time_left": -BREACHED_BY.total_seconds(), "propose_rollback": True},
+        MessageName.ESCALATION: {"reason": "deadline_breached", "time_left": -BREACHED_BY.total_seconds(),
+                                 "propose_rollback": True},
         MessageName.GUARDRAIL: {"missing": ["review", "smoke_test"], "phase": Phase.PRODUCTION.value},
         MessageName.POSTMORTEM: {"postmortem_at": _iso((now + timedelta(hours=1)).replace(second=0))},
     }

