@@ -271,13 +271,34 @@ def load_settings(path: Path | str | None = None, *, require_file: bool = False,
         raise ConfigError(source, ["no config file: pass --config, set HOTFIX_CONFIG or create ./config.toml"])
     token = _CONFIG_PATH.set(resolved)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(source, config_problems(exc)) from None
     except ValueError as exc:  # TOML syntax
         raise ConfigError(source, [f"cannot read: {exc}"]) from None
     finally:
         _CONFIG_PATH.reset(token)
+    problems = _relative_files(settings, resolved.parent if resolved else Path.cwd())
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def _relative_files(settings: Settings, base: Path) -> list[str]:
+    """Resolve ``emails_file`` and ``templates_dir`` against the config file's folder; name missing ones."""
+    problems = []
+    for name, audience in settings.audiences.items():
+        if audience.emails_file is not None:
+            if not audience.emails_file.is_absolute():
+                audience.emails_file = base / audience.emails_file
+            if not audience.emails_file.is_file():
+                problems.append(f"audiences.{name}.emails_file: file not found ({audience.emails_file})")
+    if settings.templates_dir is not None:
+        if not settings.templates_dir.is_absolute():
+            settings.templates_dir = base / settings.templates_dir
+        if not settings.templates_dir.is_dir():
+            problems.append(f"templates_dir: folder not found ({settings.templates_dir})")
+    return problems
 
 
 def config_problems(exc: ValidationError) -> list[str]:
