@@ -395,3 +395,13 @@ def test_minimal_hotfix_renders_everything(renderer: Renderer) -> None:
         for locale in LOCALES:
             assert renderer.email(message, locale, hotfix, now=NOW).subject
             assert renderer.teams(message, locale, hotfix, now=NOW).card["body"]
+
+
+def test_unanswered_escalation_says_since_when(renderer: Renderer) -> None:
+    """An "update overdue" escalation gives the last update time from the notice and how long ago it was."""
+    notice = {"reason": "update_overdue", "time_left": 900, "propose_rollback": False,
+              "last_update_at": "2026-11-25T09:10:00+00:00"}
+    text = renderer.email(MessageName.ESCALATION, Locale.EN, sample_hotfix(now=NOW), notice=notice, now=NOW).text
+    assert "🔺 ESCALATION — update overdue" in text
+    assert "No update since 10:10 (30 min ago)." in text
+    assert "Rollback" not in text
