@@ -111,6 +111,16 @@ def test_hang_bounded_by_timeout(teams_server: FakeTeams, sender: TeamsSender) -
     assert time.monotonic() - started < 2.0
 
 
+def test_per_call_timeout_overrides(teams_server: FakeTeams) -> None:
+    """A channel's own timeout passed to ``send`` bounds the call instead of the sender's default."""
+    teams_server.script("/slow", [Reply.hanging(30)])
+    with TeamsSender(timeout=30) as sender:
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="timed out"):
+            sender.send(teams_server.url("/slow"), TeamsFormat.WORKFLOW, CONTENT, timeout=0.3)
+    assert time.monotonic() - started < 2.0
+
+
 def test_connection_refused_is_transient(sender: TeamsSender) -> None:
     """Nobody listening is transient (the webhook may come back)."""
     with pytest.raises(TransientError, match="cannot connect"):

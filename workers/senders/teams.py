@@ -92,8 +92,8 @@ class TeamsSender:
         self.timeout = timeout
         _install_log_redaction()
 
-    def send(self, url: str, fmt: TeamsFormat, content: TeamsContent) -> None:
-        """Post ``content`` to the webhook at ``url`` in its format; return once Teams accepted it."""
+    def send(self, url: str, fmt: TeamsFormat, content: TeamsContent, *, timeout: float | None = None) -> None:
+        """Post ``content`` to the webhook at ``url`` in its format (``timeout`` overrides the sender's)."""
         fmt = TeamsFormat(fmt)
         body = encode_payload(build_payload(fmt, content, url))
         if len(body) > self.max_body_bytes:
@@ -102,7 +102,7 @@ class TeamsSender:
             )
         try:
             response = self._client.post(
-                url, content=body, headers={"Content-Type": "application/json"}, timeout=self.timeout
+                url, content=body, headers={"Content-Type": "application/json"}, timeout=timeout or self.timeout
             )
         except Exception as exc:  # noqa: BLE001 - every failure is classified; the original may name the URL
             failure = classify_teams_exception(exc)
