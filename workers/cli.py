@@ -36,7 +36,7 @@ def worker(config: ConfigOpt = None,
     setup_logging(verbose)
     settings = settings_or_exit(config)
     redis = connect(settings)
-    runtime.configure(settings, redis)
+    runtime.configure(settings, redis).renderer.preload()
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in keys.QUEUE_NAMES]
     if unknown:
@@ -60,8 +60,8 @@ def preview(message: MessageName,
     settings = settings_or_exit(config)
     now = datetime.now(timezone.utc)
     renderer = Renderer(settings.templates_path(), settings.timezone)
-    hotfix = sample_hotfix(severity, now=now)
-    kwargs = dict(event=sample_event(message), notice=sample_notice(message), now=now)
+    hotfix = sample_hotfix(severity, now=now, message=message)
+    kwargs = dict(event=sample_event(message, now=now), notice=sample_notice(message, now=now), now=now)
     loc = locale or settings.locale
     if channel is Channel.TEAMS:
         content = renderer.teams(message, loc, hotfix, **kwargs)
