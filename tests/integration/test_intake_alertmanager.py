@@ -137,7 +137,7 @@ def test_storm_of_identical_posts_declares_once(redis: Redis, redis_url: str) ->
     assert time.monotonic() - started < 10
     assert health_latency < 2
     assert statuses == [202] * 1000
-    assert [e["type"] for e in stream_events(redis)] == ["declared"]
+    assert [(e["type"], e["source"]) for e in stream_events(redis)] == [("declared", "alertmanager")], stream_events(redis)
 
 
 def test_grafana_group_declares_once_and_recovers(make_client: Callable[..., TestClient], redis: Redis) -> None:
