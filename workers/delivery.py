@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from daemon import keys
-from workers.compose import compose_email, make_message_id
+from workers.compose import compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent, TeamsContent
 from workers.errors import DeliveryError, PermanentError, TransientError
 from workers.runtime import Runtime
@@ -40,7 +40,7 @@ def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content:
         if not throttle.acquire(channel.timeout.total_seconds()):
             return {channel_name: TransientError("throttled by Herald: webhook rate limit reached",
                                                  retry_after=throttle.wait_time())}, "teams"
-    rt.teams.send(channel.url.get_secret_value(), channel.format, content)
+    rt.teams.send(channel.url.get_secret_value(), channel.format, content, timeout=channel.timeout.total_seconds())
     return {channel_name: None}, "teams"
 
 
@@ -51,17 +51,11 @@ def _redis_of(rt: Runtime) -> Any:
     return job.connection if job is not None else rt.redis
 
 
-def thread_id(payload: dict[str, Any], sender: str) -> str:
-    """The Message-ID of the hotfix's announcement: every other message replies to it."""
-    hotfix = payload["hotfix"]
-    return make_message_id(f"thread|{payload['ticket']}|{hotfix.get('declared_id') or ''}", sender)
-
-
 def send_email(rt: Runtime, payload: dict[str, Any], recipients: list[str],
                content: EmailContent) -> tuple[Outcomes, str]:
     """Send one email to the batch over one SMTP connection, or write it to the outbox."""
     sender = rt.settings.smtp.sender
-    thread = thread_id(payload, sender)
+    thread = thread_message_id(payload["ticket"], payload["hotfix"].get("declared_id") or "", sender)
     announcing = payload["message"] == "announcement"
     message_id = thread if announcing else make_message_id(f"{payload['job_key']}|{recipients[0]}", sender)
     email = compose_email(content, sender=sender, recipients=recipients, message_id=message_id,

@@ -85,7 +85,7 @@ def _send(rt: Runtime, payload: dict[str, Any], pending: list[str]) -> tuple[dic
                                     notice=payload.get("notice"), now=now)
         return send_email(rt, payload, pending, content)
     except DeliveryError as exc:
-        return {r: exc for r in pending}, "error"
+        return {r: exc.recipients.get(r, exc) for r in pending}, "error"
     except Exception as exc:  # a template or data bug: permanent, with the reason, never a crash loop
         log.exception("%s: cannot render %s", payload["ticket"], payload["message"])
         error = PermanentError(f"cannot render {payload['message']}: {type(exc).__name__}: {exc}")

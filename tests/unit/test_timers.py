@@ -1,0 +1,109 @@
+"""The pure timer schedule: reminders, escalations and post-mortem, with an injected clock."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from daemon.events import parse_event
+from daemon.enums import Severity
+from daemon.hotfix import Rules, apply
+from daemon.settings import Settings
+from daemon.state import HotfixState
+from daemon.timers import TimerKind, fire, schedule
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """P0: 20 s deadline, update every 3 s, warn 10 s before; the coordinator has an address."""
+    return Settings(
+        audiences={"oncall": {"emails": ["oncall@example.com"]}, "management": {"emails": ["boss@example.com"]}},
+        severity={"P0": {"resolve_within": "20s", "announce": ["oncall"], "updates": ["oncall"],
+                         "resolution": ["oncall"], "update_every": "3s", "remind": ["oncall"],
+                         "warn_before": "10s", "escalate": ["management"]}},
+        people={"Alice": {"email": "alice@example.com"}},
+    )
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def state_after(*events: dict[str, Any]) -> HotfixState:
+    rules = Rules(resolve_within={s: timedelta(seconds=20) for s in Severity})
+    state = None
+    for data in events:
+        state = apply(state, parse_event({"ticket": "INC-1", **data}), T0, rules)[-1].after
+    assert state is not None
+    return state
+
+
+DECLARED = {"type": "declared", "id": "d", "title": "Down", "severity": "P0", "at": T0.isoformat(),
+            "team": {"coordinator": "Alice"}}
+
+
+def run_clock(state: HotfixState, settings: Settings, until: float, step: float = 0.5) -> list[tuple[float, str, set]]:
+    """Advance a fake clock, firing whatever is due; return (time, kind, audiences) of each notice."""
+    fired = []
+    t = 0.0
+    while t <= until:
+        for kind in TimerKind:
+            result = fire(state, kind, at(t), settings)
+            if result is not None:
+                state = result.state
+                fired.append((t, kind.value, {d.audience for d in result.deliveries}))
+        t += step
+    return fired
+
+
+def test_p0_left_alone_reminds_escalates_warns_and_breaches_once_each(settings: Settings) -> None:
+    """With no update: reminder at 3 s, escalation at 6 s, at-risk at 10 s, breach at 20 s — each once."""
+    fired = run_clock(state_after(DECLARED), settings, until=30)
+    assert [(t, k) for t, k, _ in fired] == [(3.0, "reminder"), (6.0, "unanswered"), (10.0, "at_risk"),
+                                            (20.0, "breached")]
+    assert fired[0][2] == {"oncall", "coordinator:Alice"}
+    assert fired[1][2] == {"management"} and fired[3][2] == {"management"}
+
+
+def test_update_resets_the_reminder(settings: Settings) -> None:
+    """An update at 2 s moves the reminder to 5 s."""
+    state = state_after(DECLARED, {"type": "updated", "id": "u", "at": at(2).isoformat(), "message": "on it"})
+    due = schedule(state, settings.policy(state.severity))
+    assert due[TimerKind.REMINDER] == at(5)
+    assert due[TimerKind.UNANSWERED] == at(8)
+
+
+def test_breach_of_a_p0_proposes_rollback(settings: Settings) -> None:
+    """The breach escalation of a P0 carries propose_rollback."""
+    result = fire(state_after(DECLARED), TimerKind.BREACHED, at(21), settings)
+    assert result is not None
+    assert result.deliveries[0].notice == {"reason": "deadline_breached", "time_left": -1, "propose_rollback": True}
+
+
+def test_resolution_clears_timers_and_arms_postmortem(settings: Settings) -> None:
+    """After resolution only the post-mortem reminder is scheduled, one hour before the post-mortem."""
+    pm = at(3600 * 48)
+    state = state_after(DECLARED, {"type": "resolved", "id": "r", "at": at(5).isoformat(),
+                                   "postmortem_at": pm.isoformat()})
+    assert schedule(state, settings.policy(state.severity)) == {TimerKind.POSTMORTEM: pm - timedelta(hours=1)}
+
+
+@pytest.mark.parametrize("closing", ["rolled_back", "cancelled"])
+def test_rollback_and_cancellation_clear_every_timer(settings: Settings, closing: str) -> None:
+    """A rolled-back or cancelled hotfix has no timer left."""
+    state = state_after(DECLARED, {"type": closing, "id": "c", "at": at(1).isoformat()})
+    assert schedule(state, settings.policy(state.severity)) == {}
+
+
+def test_not_due_yet_fires_nothing(settings: Settings) -> None:
+    """A timer asked to fire early does nothing."""
+    assert fire(state_after(DECLARED), TimerKind.REMINDER, at(2.9), settings) is None
+
+
+def test_fired_notice_is_in_the_timeline(settings: Settings) -> None:
+    """A fired reminder adds a timeline entry of type reminder."""
+    result = fire(state_after(DECLARED), TimerKind.REMINDER, at(3), settings)
+    assert result is not None and result.state.timeline[-1].type == "reminder"
