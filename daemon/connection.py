@@ -11,14 +11,15 @@ from redis.sentinel import Sentinel
 from daemon.settings import Settings
 
 
-def connect(settings: Settings) -> Redis:
+def connect(settings: Settings, *, fail_fast: bool = False) -> Redis:
     """A client for ``[redis] url`` that retries connection errors with jittered backoff.
 
     ``redis+sentinel://host1:26379,host2:26379/mymaster/0`` asks the Sentinels for the master.
+    ``fail_fast`` (the HTTP intake) gives up at once, so that an outage answers 503 instead of hanging.
     """
     url = settings.redis.url
     timeout = settings.redis.socket_timeout.total_seconds()
-    retry = Retry(ExponentialWithJitterBackoff(base=0.2, cap=5.0), retries=5)
+    retry = Retry(ExponentialWithJitterBackoff(base=0.2, cap=5.0), retries=0 if fail_fast else 5)
     if url.startswith("redis+sentinel://"):
         parsed = urlparse(url)
         hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
@@ -28,7 +29,7 @@ def connect(settings: Settings) -> Redis:
         db = int(parts[1]) if len(parts) > 1 else 0
         sentinel = Sentinel(hosts, socket_timeout=timeout, password=parsed.password)
         return sentinel.master_for(service, db=db, socket_timeout=timeout, password=parsed.password, retry=retry)
-    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=5, retry=retry,
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=3 if fail_fast else 5, retry=retry,
                           health_check_interval=30)
 
 

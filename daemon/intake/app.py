@@ -28,13 +28,13 @@ from daemon.intake import alertmanager, grafana, jira
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import Outcome
+from daemon.connection import connect as connect_redis
 from daemon.producer import push
 from daemon.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: Seconds a Redis connection attempt may take before the request answers 503.
-CONNECT_TIMEOUT_S = 3.0
 
 
 class Accepted(BaseModel):
@@ -63,8 +63,7 @@ _Adapter = Callable[[Redis, dict[str, Any], datetime], Outcome]
 
 def connect(settings: Settings) -> Redis:
     """The intake's Redis client (fails fast, so that an outage answers 503 rather than hanging)."""
-    timeout = settings.redis.socket_timeout.total_seconds()
-    return Redis.from_url(settings.redis.url, socket_timeout=timeout, socket_connect_timeout=CONNECT_TIMEOUT_S)
+    return connect_redis(settings, fail_fast=True)
 
 
 def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+
+from tests.fixtures.system import require_binary
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
@@ -87,7 +89,7 @@ def alertmanager(intake: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
                  ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real Alertmanager whose only receiver is the intake's webhook, with second-scale intervals."""
     if ALERTMANAGER is None:
-        pytest.skip("prometheus-alertmanager is not installed (apt-get install -y prometheus-alertmanager)")
+        require_binary("prometheus-alertmanager", "alertmanager")
     intake_url, _ = intake
     port = free_port()
     config = tmp_path / "alertmanager.yml"
