@@ -131,11 +131,13 @@ def demo(config: ConfigOpt = None, ticket: Optional[str] = None) -> None:
     start = datetime.now(timezone.utc).replace(microsecond=0)
     ticket = ticket or f"DEMO-{start.strftime('%H%M%S')}"
     console.print(f"Hotfix Herald demo — ticket [bold]{ticket}[/bold], Redis: {where}, outbox: {settings.outbox.dir}")
-    daemon = Daemon(redis, settings, name="demo", block_ms=1)
+    story_now = [start]
+    daemon = Daemon(redis, settings, name="demo", block_ms=1, clock=lambda: story_now[0])
     daemon.ensure_group()
     worker = make_worker(redis, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], name=f"demo-{start.timestamp():.0f}")
     story = lifecycle(ticket, start - timedelta(minutes=50))
     for number, (label, data) in enumerate(story, 1):
+        story_now[0] = datetime.fromisoformat(data["at"]) + timedelta(seconds=30)  # timers run on story time
         push(redis, [parse_event({**data, "ticket": ticket, "id": f"{ticket}-{label}"})])
         while daemon.turn():
             pass
