@@ -27,10 +27,10 @@ from daemon.dispatch import JobSpec, build_jobs
 from daemon.enums import MessageName, Severity
 from daemon.events import Event, InvalidEvent, dump_event, parse_event
 from daemon.hotfix import Outcome, Rules, Step, apply
-from daemon.policy import plan
+from daemon.policy import Delivery, plan
 from daemon.settings import Settings
 from daemon.state import HotfixState
-from daemon.timers import TimerKind, fire
+from daemon.timers import digest_windows, fire, flush_digest, fold, timer_names
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Daemon:
     """One consumer of the ``hotfix-daemons`` group."""
 
     def __init__(self, redis: Redis, settings: Settings, *, name: str | None = None, batch: int = 100,
-                 block_ms: int = 1000, claim_idle_ms: int = 30_000, plan_grace_s: float = 30.0,
+                 block_ms: int | None = 1000, claim_idle_ms: int = 30_000, plan_grace_s: float = 30.0,
                  clock: Clock = utcnow) -> None:
         self.redis = redis
         self.settings = settings
@@ -173,8 +173,11 @@ class Daemon:
     def _jobs(self, steps: list[Step], final: HotfixState, now: datetime) -> list[JobSpec]:
         jobs: list[JobSpec] = []
         announcement_jobs = list(final.announcement_jobs)
+        digests = digest_windows(self.settings)
         for step in steps:
             deliveries = plan(step, self.settings)
+            if digests:
+                deliveries = self._fold(step, final, deliveries, digests, now)
             announcing = [d for d in deliveries if d.message is MessageName.ANNOUNCEMENT]
             others = [d for d in deliveries if d.message is not MessageName.ANNOUNCEMENT]
             event_data = dump_event(step.event)
@@ -187,6 +190,24 @@ class Daemon:
             final.announced_to = list(dict.fromkeys([*final.announced_to, *(d.audience for d in announcing)]))
         final.announcement_jobs = announcement_jobs
         return jobs
+
+    def _fold(self, step: Step, final: HotfixState, deliveries: list[Delivery], digests: dict[str, Any],
+              now: datetime) -> list[Delivery]:
+        """Keep updates for digest audiences; a closing event flushes every digest first."""
+        event = dump_event(step.event)
+        kept: list[Delivery] = []
+        folded: set[str] = set()
+        for d in deliveries:
+            if d.message is MessageName.UPDATE and d.audience in digests:
+                if d.audience not in folded:
+                    fold(final, d.audience, event, now)
+                    folded.add(d.audience)
+            else:
+                kept.append(d)
+        if not final.is_open:
+            flushed = [d for audience in list(final.digest) for d in flush_digest(final, audience, self.settings)]
+            kept = flushed + kept
+        return kept
 
     def dead_letter(self, entry_id: str, reason: str, raw: str) -> None:
         """Keep an invalid entry with its reason, and acknowledge it."""
@@ -204,13 +225,11 @@ class Daemon:
         now = self.clock()
         fired = 0
         for ticket, kind_name in store.due_timers(self.redis, now):
-            try:
-                kind = TimerKind(kind_name)
-            except ValueError:
+            if kind_name not in timer_names(self.settings):
                 self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
                 continue
 
-            def decide(state: HotfixState | None, kind: TimerKind = kind) -> store.Change:
+            def decide(state: HotfixState | None, kind: str = kind_name) -> store.Change:
                 if state is None:
                     return store.Change(None)
                 result = fire(state, kind, now, self.settings)
@@ -227,7 +246,7 @@ class Daemon:
                 self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
             elif change.jobs:
                 fired += 1
-                log.info("%s: %s timer fired (%d job(s))", ticket, kind.value, len(change.jobs))
+                log.info("%s: %s timer fired (%d job(s))", ticket, kind_name, len(change.jobs))
         return fired
 
 

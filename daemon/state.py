@@ -66,6 +66,8 @@ class HotfixState(BaseModel):
     announcement_jobs: list[str] = Field(default_factory=list)
     field_at: dict[str, datetime] = Field(default_factory=dict)
     fired: list[str] = Field(default_factory=list)
+    digest: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    digest_since: dict[str, datetime] = Field(default_factory=dict)
     version: int = 0
 
     @property

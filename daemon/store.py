@@ -24,7 +24,7 @@ from daemon.dispatch import JobSpec, enqueue
 from daemon.enums import Severity
 from daemon.settings import Settings
 from daemon.state import HotfixState
-from daemon.timers import TimerKind, schedule
+from daemon.timers import digest_windows, schedule, timer_names
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,11 @@ def _write(pipe: Pipeline, state: HotfixState, change: Change, settings: Setting
 
 def sync_timers(pipe: Pipeline, state: HotfixState, settings: Settings) -> None:
     """Make the timer set say exactly what ``schedule`` says for this hotfix."""
-    due = schedule(state, settings.policy(state.severity or Severity.P2))
-
-    for kind in TimerKind:
-        member = _timer_member(state.ticket, kind.value)
-        if kind in due:
-            pipe.zadd(keys.TIMERS, {member: due[kind].timestamp()})
+    due = schedule(state, settings.policy(state.severity or Severity.P2), digest_windows(settings))
+    for name in timer_names(settings):
+        member = _timer_member(state.ticket, name)
+        if name in due:
+            pipe.zadd(keys.TIMERS, {member: due[name].timestamp()})
         else:
             pipe.zrem(keys.TIMERS, member)
 

@@ -30,6 +30,10 @@ class TimerKind(str, Enum):
     POSTMORTEM = "postmortem"    # before the post-mortem → remind the team
 
 
+#: Timer names of digests are ``digest:<audience>``.
+DIGEST = "digest:"
+
+
 @dataclass(frozen=True)
 class Fired:
     """A notice that fired: the new state and its deliveries."""
@@ -54,9 +58,23 @@ def occurrence(state: HotfixState, kind: TimerKind) -> str:
     return f"{kind.value}@{anchor.isoformat() if anchor else '-'}"
 
 
-def schedule(state: HotfixState, policy: SeverityPolicy) -> dict[TimerKind, datetime]:
-    """When each pending notice of this hotfix is due (fired ones left out)."""
-    due: dict[TimerKind, datetime] = {}
+def digest_windows(settings: Settings) -> dict[str, timedelta]:
+    """The audiences that fold updates, and their window."""
+    return {name: a.digest for name, a in settings.audiences.items() if a.digest}
+
+
+def timer_names(settings: Settings) -> list[str]:
+    """Every timer name a hotfix can have under these settings."""
+    return [k.value for k in TimerKind] + [DIGEST + a for a in digest_windows(settings)]
+
+
+def schedule(state: HotfixState, policy: SeverityPolicy,
+             digests: dict[str, timedelta] | None = None) -> dict[str, datetime]:
+    """When each pending notice of this hotfix is due (fired ones left out), by timer name."""
+    due: dict[str, datetime] = {}
+    for audience, since in state.digest_since.items():
+        if state.digest.get(audience):
+            due[DIGEST + audience] = since + (digests or {}).get(audience, timedelta(0))
     if not state.declared:
         return due
     if state.status is Status.OPEN:
@@ -70,15 +88,20 @@ def schedule(state: HotfixState, policy: SeverityPolicy) -> dict[TimerKind, date
             due[TimerKind.BREACHED] = state.deadline
     elif state.status is Status.RESOLVED and state.postmortem_at is not None:
         due[TimerKind.POSTMORTEM] = state.postmortem_at - policy.postmortem_remind_before
-    return {k: v for k, v in due.items() if occurrence(state, k) not in state.fired}
+    return {k: v for k, v in due.items() if k.startswith(DIGEST) or occurrence(state, TimerKind(k)) not in state.fired}
 
 
-def fire(state: HotfixState, kind: TimerKind, now: datetime, settings: Settings) -> Fired | None:
-    """Fire ``kind`` if it is due now and not fired yet; None otherwise."""
+def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fired | None:
+    """Fire the timer ``name`` if it is due now and not fired yet; None otherwise."""
     policy = settings.policy(state.severity or Severity.P2)
-    when = schedule(state, policy).get(kind)
+    when = schedule(state, policy, digest_windows(settings)).get(name)
     if when is None or when > now:
         return None
+    if name.startswith(DIGEST):
+        after = state.model_copy(deep=True)
+        deliveries = flush_digest(after, name[len(DIGEST):], settings)
+        return Fired(after, deliveries, f"{name}@{when.isoformat()}")
+    kind = TimerKind(name)
     key = occurrence(state, kind)
     after = state.model_copy(deep=True)
     after.fired.append(key)
@@ -91,6 +114,24 @@ def fire(state: HotfixState, kind: TimerKind, now: datetime, settings: Settings)
         deliveries += _coordinator(state, settings, message, cause, notice)
     add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice)))
     return Fired(after, deliveries, key)
+
+
+def fold(state: HotfixState, audience: str, event: dict[str, Any], now: datetime) -> None:
+    """Keep an update for an audience's digest instead of sending it now."""
+    if not state.digest.get(audience):
+        state.digest_since[audience] = now
+    state.digest.setdefault(audience, []).append(event)
+
+
+def flush_digest(state: HotfixState, audience: str, settings: Settings) -> list[Delivery]:
+    """One update carrying every folded event to ``audience``; the digest is emptied."""
+    events = state.digest.pop(audience, [])
+    since = state.digest_since.pop(audience, None)
+    if not events:
+        return []
+    state.version += 1
+    cause = f"digest:{state.ticket}:{audience}:{since.isoformat() if since else ''}"
+    return expand(MessageName.UPDATE, [audience], settings, cause, {"digest": events})
 
 
 def _routing(kind: TimerKind, policy: SeverityPolicy) -> tuple[MessageName, list[str]]:

@@ -1,0 +1,262 @@
+"""The read-only status pages of ``hotfix serve``, behind the viewer token.
+
+``GET /`` lists the open hotfixes (severity colour, SLA countdown, phase stepper,
+age of the last update, team); ``GET /hotfix/{ticket}`` shows one hotfix with its
+timeline and delivery receipts; ``GET /api/hotfixes`` and ``GET /api/hotfixes/{ticket}``
+give the same data as JSON. Every route only reads Redis, and every one needs
+``[http] viewer_token`` as ``Authorization: Bearer`` or ``?token=`` (compared in
+constant time). A ticket that fails ``keys.TICKET_PATTERN`` is a 404 before any key
+is built from it. Pages are Jinja templates of ``templates/status/`` with autoescape,
+inline CSS and JS only (they work offline), and refresh themselves in place.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from redis import Redis
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from daemon import keys, store
+from daemon.enums import Phase, Severity
+from daemon.intake.errors import Rejected
+from daemon.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
+from daemon.state import HotfixState
+from daemon.views import list_row, show_data
+
+log = logging.getLogger(__name__)
+
+#: The phases the stepper shows, in the playbook's order (a post-mortem counts as resolved).
+STEPS = (Phase.TRIAGE, Phase.FIX, Phase.REVIEW, Phase.STAGING, Phase.PRODUCTION, Phase.RESOLVED)
+#: Badge colour of each severity: P0 red, P1 orange, P2 yellow.
+SEVERITY_COLOURS = {Severity.P0: "#d32f2f", Severity.P1: "#ef6c00", Severity.P2: "#fbc02d"}
+#: Seconds between two in-place refreshes of a page, unless ``?refresh=`` says otherwise (clamped).
+REFRESH_SECONDS = 15
+REFRESH_RANGE = (2, 600)
+_TICKET_RE = re.compile(keys.TICKET_PATTERN)
+_BEARER = "bearer "
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY"}
+
+
+def check_viewer(http: HttpSettings, authorization: str | None, query_token: str | None) -> None:
+    """Raise ``Rejected`` (401) unless the Bearer header, else ``?token=``, is ``[http] viewer_token``."""
+    secret = http.viewer_token.get_secret_value() if http.viewer_token is not None else ""
+    if not secret:
+        raise Rejected(401, "unauthorized",
+                       "[http] viewer_token is not set: the status pages are closed until one is configured")
+    presented = ""
+    if authorization and authorization[: len(_BEARER)].lower() == _BEARER:
+        presented = authorization[len(_BEARER):].strip()
+    elif query_token:
+        presented = query_token
+    if not presented or not hmac.compare_digest(presented.encode("utf-8"), secret.encode("utf-8")):
+        raise Rejected(401, "unauthorized", "missing or wrong viewer token (Authorization: Bearer <token> or ?token=)")
+
+
+def status_router(settings: Settings, redis: Redis) -> APIRouter:
+    """The status routes, reading ``redis`` with ``settings`` (viewer token, time zone, policies)."""
+    router = APIRouter(tags=["status"])
+    env = _environment(settings)
+    zone = ZoneInfo(settings.timezone)
+
+    def refused(request: Request, exc: Rejected, *, html: bool) -> Response:
+        headers = {**_HEADERS, **exc.headers}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if not html:
+            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        nonce = secrets.token_urlsafe(16)
+        page = env.get_template("error.html.j2").render(status=exc.status, detail=exc.detail, nonce=nonce)
+        return HTMLResponse(page, status_code=exc.status, headers=headers | _csp(nonce))
+
+    def gate(request: Request, ticket: str | None = None) -> None:
+        check_viewer(settings.http, request.headers.get("authorization"), request.query_params.get("token"))
+        if ticket is not None and not _TICKET_RE.match(ticket):
+            raise Rejected(404, "not_found", "no such hotfix")
+
+    def page(request: Request, name: str, **context: Any) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        query = request.query_params.get("token")
+        token_qs = f"?token={quote(query, safe='')}" if query and not request.headers.get("authorization") else ""
+        html = env.get_template(name).render(nonce=nonce, token_qs=token_qs, refresh=_refresh(request),
+                                             timezone=settings.timezone, **context)
+        return HTMLResponse(html, headers=_HEADERS | _csp(nonce))
+
+    async def guarded(request: Request, work: Any, *, html: bool, ticket: str | None = None) -> Response:
+        try:
+            gate(request, ticket)
+            return await work()
+        except Rejected as exc:
+            return refused(request, exc, html=html)
+        except RedisError as exc:
+            log.warning("status page: Redis unavailable (%s): answered 503", type(exc).__name__)
+            return refused(request, Rejected(503, "unavailable", "Redis is not reachable: retry in a moment",
+                                             headers={"Retry-After": "5"}), html=html)
+
+    @router.get("/", response_class=HTMLResponse, summary="Status page: the open hotfixes")
+    async def overview_page(request: Request) -> Response:
+        async def work() -> Response:
+            now = datetime.now(timezone.utc)
+            rows = await run_in_threadpool(open_rows, redis, settings, now)
+            return page(request, "index.html.j2", rows=rows, now=now.isoformat(), shown_at=_local(now, zone))
+        return await guarded(request, work, html=True)
+
+    @router.get("/hotfix/{ticket}", response_class=HTMLResponse, summary="Status page of one hotfix")
+    async def hotfix_page(request: Request, ticket: str) -> Response:
+        async def work() -> Response:
+            now = datetime.now(timezone.utc)
+            found = await run_in_threadpool(_load_with_receipts, redis, ticket)
+            if found is None:
+                raise Rejected(404, "not_found", "no such hotfix")
+            state, receipts = found
+            return page(request, "hotfix.html.j2", h=hotfix_view(state, settings, now), now=now.isoformat(),
+                        shown_at=_local(now, zone), timeline=_timeline(state, zone),
+                        receipts=[_receipt(r, zone) for r in receipts])
+        return await guarded(request, work, html=True, ticket=ticket)
+
+    @router.get("/api/hotfixes", summary="The open hotfixes as JSON (viewer token)")
+    async def overview_json(request: Request) -> Response:
+        async def work() -> Response:
+            now = datetime.now(timezone.utc)
+            rows = await run_in_threadpool(open_rows, redis, settings, now)
+            return JSONResponse({"now": now.isoformat(), "timezone": settings.timezone, "hotfixes": rows},
+                                headers=_HEADERS)
+        return await guarded(request, work, html=False)
+
+    @router.get("/api/hotfixes/{ticket}", summary="One hotfix as JSON, like `hotfix show --format json`")
+    async def hotfix_json(request: Request, ticket: str) -> Response:
+        async def work() -> Response:
+            now = datetime.now(timezone.utc)
+            found = await run_in_threadpool(_load_with_receipts, redis, ticket)
+            if found is None:
+                raise Rejected(404, "not_found", "no such hotfix")
+            state, receipts = found
+            return JSONResponse(show_data(state, receipts, now) | hotfix_view(state, settings, now), headers=_HEADERS)
+        return await guarded(request, work, html=False, ticket=ticket)
+
+    return router
+
+
+def open_rows(redis: Redis, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """The open hotfixes, most urgent first (severity, then deadline), as the status page shows them."""
+    states = [s for s in store.load_many(redis, store.open_tickets(redis)) if s.is_open]
+    far = now + timedelta(days=3650)
+    states.sort(key=lambda s: (s.severity.rank if s.severity else 9, s.deadline or far, s.ticket))
+    return [hotfix_view(s, settings, now) for s in states]
+
+
+def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[str, Any]:
+    """``hotfix list``'s row plus what the page draws: colour, SLA, stepper, update age, team."""
+    zone = ZoneInfo(settings.timezone)
+    row = list_row(state, now)
+    severity = state.severity
+    policy = settings.policy(severity) if severity is not None else None
+    total = policy.resolve_within.total_seconds() if policy is not None else None
+    left = row["time_left_s"]
+    since = state.last_update_at or state.declared_at
+    age = int((now - since).total_seconds()) if since is not None else None
+    every = policy.update_every.total_seconds() if policy is not None and policy.update_every else None
+    current = STEPS.index(state.phase) if state.phase in STEPS else len(STEPS) - 1
+    row.update({
+        "url": f"/hotfix/{quote(state.ticket, safe='')}",
+        "colour": SEVERITY_COLOURS.get(severity, "#757575") if severity is not None else "#757575",
+        "is_open": state.is_open,
+        "sla_total_s": int(total) if total else None,
+        "sla_fraction": max(0.0, min(1.0, left / total)) if left is not None and total else None,
+        "overdue": left is not None and left < 0,
+        "sla_text": _sla_text(left),
+        "deadline_local": _local(state.deadline, zone),
+        "eta_local": _local(state.eta, zone),
+        "declared_local": _local(state.declared_at, zone),
+        "closed_local": _local(state.closed_at, zone),
+        "update_since": since.isoformat() if since is not None else None,
+        "update_since_local": _local(since, zone),
+        "update_age_s": age,
+        "update_age_text": f"{_span(age)} ago" if age is not None else "—",
+        "update_every_s": int(every) if every else None,
+        "update_overdue": age is not None and every is not None and age > every,
+        "steps": [{"phase": p.value, "state": "done" if i < current or state.phase is Phase.RESOLVED
+                   else "current" if i == current else "todo"} for i, p in enumerate(STEPS)],
+        "team": state.team.roles(),
+    })
+    return row
+
+
+def _load_with_receipts(redis: Redis, ticket: str) -> tuple[HotfixState, list[dict[str, Any]]] | None:
+    state = store.load(redis, ticket)
+    if state is None or not state.declared:
+        return None
+    return state, store.receipts(redis, ticket)
+
+
+def _timeline(state: HotfixState, zone: ZoneInfo) -> list[dict[str, Any]]:
+    return [{"at": e.at.isoformat(), "at_local": _local(e.at, zone), "type": e.type, "id": e.id,
+             "summary": e.summary, "phase": e.phase.value if e.phase else "", "late": e.late}
+            for e in sorted(state.timeline, key=lambda e: e.at)]
+
+
+def _receipt(raw: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    at = raw.get("at")
+    try:
+        when = datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        when = None
+    out = {k: raw.get(k) or "" for k in ("message", "audience", "channel", "recipient", "status", "reason", "via")}
+    out["at"] = at or ""
+    out["at_local"] = _local(when, zone) if when is not None and when.tzinfo else (at or "—")
+    return out
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if value is not None else "—"
+
+
+def _span(seconds: int | float) -> str:
+    """``1h 02m 05s``, ``12m 05s``, ``45s``, ``2d 03h`` (the page's JS writes the same)."""
+    s = int(abs(seconds))
+    days, hours, minutes, secs = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _sla_text(left: int | None) -> str:
+    if left is None:
+        return "no deadline"
+    return f"{_span(left)} left" if left >= 0 else f"overdue by {_span(left)}"
+
+
+def _refresh(request: Request) -> int:
+    raw = request.query_params.get("refresh", "")
+    value = int(raw) if raw.isdigit() else REFRESH_SECONDS
+    return max(REFRESH_RANGE[0], min(REFRESH_RANGE[1], value))
+
+
+def _csp(nonce: str) -> dict[str, str]:
+    """Nothing from outside; only this response's own inline script."""
+    return {"Content-Security-Policy": (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; connect-src 'self'; "
+        "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")}
+
+
+def _environment(settings: Settings) -> Environment:
+    """Templates of ``<templates_dir>/status`` first (an operator's copy), then the shipped ones; autoescaped."""
+    folders = [str(settings.templates_path() / "status"), str(SHIPPED_TEMPLATES / "status")]
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in dict.fromkeys(folders)]),
+                      autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env

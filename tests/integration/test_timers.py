@@ -1,0 +1,128 @@
+"""Timers on the real Redis: reminders, escalations and digests fire once, whoever runs them."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from daemon import keys, store
+from daemon.consumer import Daemon
+from tests.fixtures.herald import event, make_daemon, make_settings, xadd  # noqa: F401
+
+T = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = T
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def jobs(redis: Redis) -> list[dict]:
+    out = []
+    for name in keys.QUEUE_NAMES:
+        out += [j.kwargs["payload"] for j in Queue(name, connection=redis, serializer=JSONSerializer).get_jobs()]
+    return out
+
+
+def at(seconds: float) -> str:
+    return (T + timedelta(seconds=seconds)).isoformat()
+
+
+@pytest.fixture
+def fast_settings(make_settings):
+    """P0: resolve within 20 s, update every 3 s, warn 10 s before; management hears escalations."""
+    return make_settings(severity={"P0": {"update_every": "3s", "warn_before": "10s", "resolve_within": "20s",
+                                          "remind": ["oncall"], "escalate": ["management"]}})
+
+
+def run(daemons: list[Daemon], clock: Clock, until: float, step: float = 0.5) -> None:
+    """Advance the clock, turning every daemon at each tick."""
+    t = (clock.now - T).total_seconds()
+    while t <= until:
+        clock.now = T + timedelta(seconds=t)
+        for daemon in daemons:
+            daemon.turn()
+        t += step
+
+
+def test_p0_alone_escalates_once_each_across_two_daemons_and_a_restart(redis: Redis, make_daemon,
+                                                                        fast_settings) -> None:
+    """Reminder, overdue escalation, at-risk and breach each fire once with two daemons, one restarted midway."""
+    clock = Clock()
+    a = make_daemon(fast_settings, name="a", clock=clock)
+    b = make_daemon(fast_settings, name="b", clock=clock)
+    xadd(redis, event("declared", minutes=0, id="d1") | {"at": at(0)})
+    run([a, b], clock, until=8)
+    a.stopping.set()
+    a2 = make_daemon(fast_settings, name="a", clock=clock)  # the restarted daemon
+    run([a2, b], clock, until=25)
+    state = store.load(redis, "INC-1")
+    notices = Counter(e.type for e in state.timeline if e.type in ("reminder", "escalation"))
+    assert notices == {"reminder": 1, "escalation": 3}
+    causes = Counter((j["message"], j["cause"].split("@")[0]) for j in jobs(redis) if j["message"] != "announcement")
+    assert causes == {("reminder", "timer:INC-1:reminder"): 2,  # oncall: Teams + email
+                      ("escalation", "timer:INC-1:unanswered"): 1, ("escalation", "timer:INC-1:at_risk"): 1,
+                      ("escalation", "timer:INC-1:breached"): 1}
+    breach = next(j for j in jobs(redis) if "breached" in j["cause"])
+    assert breach["notice"]["propose_rollback"] is True and breach["audience"] == "management"
+    assert redis.zrange(keys.TIMERS, 0, -1) == []
+
+
+def test_update_resets_the_reminder(redis: Redis, make_daemon, fast_settings) -> None:
+    """An update at 2 s means no reminder at 3 s, one at 5 s."""
+    clock = Clock()
+    daemon = make_daemon(fast_settings, clock=clock)
+    xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("updated", id="u1", message="on it") | {"at": at(2)})
+    run([daemon], clock, until=4.5)
+    assert not any(j["message"] == "reminder" for j in jobs(redis))
+    run([daemon], clock, until=5.5)
+    assert sum(j["message"] == "reminder" for j in jobs(redis)) == 2
+
+
+def test_resolution_clears_timers(redis: Redis, make_daemon, fast_settings) -> None:
+    """After resolution no reminder or escalation fires; only the post-mortem timer remains."""
+    clock = Clock()
+    daemon = make_daemon(fast_settings, clock=clock)
+    xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("resolved", id="r1") | {"at": at(1)})
+    run([daemon], clock, until=30)
+    assert {j["message"] for j in jobs(redis)} == {"announcement", "resolution"}
+    assert [m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)] == ["INC-1|postmortem"]
+
+
+def test_digest_folds_updates_but_never_delays_announcements(redis: Redis, make_daemon, make_settings) -> None:
+    """Three updates within an audience's 10 s digest window become one update; the announcement goes at once."""
+    settings = make_settings(audiences={"stakeholders": {"digest": "10s"}})
+    clock = Clock()
+    daemon = make_daemon(settings, clock=clock)
+    xadd(redis, event("declared", id="d1") | {"at": at(0)})
+    run([daemon], clock, until=0.5)
+    assert any(j["message"] == "announcement" and j["audience"] == "stakeholders" for j in jobs(redis))
+    xadd(redis, *[event("updated", id=f"u{i}", message=f"step {i}") | {"at": at(1 + i)} for i in range(3)])
+    run([daemon], clock, until=9)
+    updates = [j for j in jobs(redis) if j["message"] == "update"]
+    assert {j["audience"] for j in updates} == {"oncall"}  # not folded: sent at once
+    run([daemon], clock, until=12)
+    folded = [j for j in jobs(redis) if j["message"] == "update" and j["audience"] == "stakeholders"]
+    assert len(folded) == 1
+    assert [e["message"] for e in folded[0]["notice"]["digest"]] == ["step 0", "step 1", "step 2"]
+
+
+def test_resolution_flushes_a_pending_digest_first(redis: Redis, make_daemon, make_settings) -> None:
+    """A resolution inside the window sends the folded updates before the resolution."""
+    settings = make_settings(audiences={"stakeholders": {"digest": "1h"}})
+    clock = Clock()
+    daemon = make_daemon(settings, clock=clock)
+    xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("updated", id="u1", message="x") | {"at": at(1)},
+         event("resolved", id="r1") | {"at": at(2)})
+    run([daemon], clock, until=3)
+    mine = [j["message"] for j in jobs(redis) if j["audience"] == "stakeholders"]
+    assert mine == ["announcement", "update", "resolution"]
