@@ -18,6 +18,8 @@ from redis import Redis
 from rq import Retry, get_current_job
 
 from daemon import keys, metrics
+from daemon.dispatch import build_jobs, enqueue
+from daemon.policy import expand
 from daemon.enums import Channel, DeliveryStatus, Locale, MessageName, Severity
 from daemon.settings import Settings
 from daemon.state import HotfixState
@@ -117,6 +119,7 @@ def _settle(rt: Runtime, redis: Redis, payload: dict[str, Any], outcomes: dict[s
         metrics.deliveries.labels(channel=payload["channel"], outcome=status.value).inc()
     if dead:
         _dead_letter(redis, payload, dead)
+        _fallback(rt, redis, payload, dead)
     retrying = [r for r, s, _ in rows if s is DeliveryStatus.RETRYING]
     sent = sum(1 for _, s, _ in rows if s is DeliveryStatus.SENT)
     log.info("%s %s → %s/%s: %d sent, %d retrying, %d failed", payload["ticket"], payload["message"],
@@ -125,6 +128,24 @@ def _settle(rt: Runtime, redis: Redis, payload: dict[str, Any], outcomes: dict[s
         return Retry(max=RQ_RETRY_CAP, interval=backoff(settings, severity, attempt, retry_after))
     receipts.mark_done(redis, payload["job_key"])
     return {"sent": sent, "failed": len(dead)}
+
+
+def _fallback(rt: Runtime, redis: Redis, payload: dict[str, Any], dead: list[tuple[str, str]]) -> None:
+    """A P0 message that failed for good is also sent to the policy's ``fallback`` audiences."""
+    if payload["severity"] != Severity.P0.value or str(payload.get("cause", "")).startswith("fallback:"):
+        return
+    targets = [a for a in rt.settings.policy(Severity.P0).fallback if a != payload["audience"]]
+    if not targets:
+        return
+    failed = {"audience": payload["audience"], "channel": payload["channel"],
+              "recipients": [r for r, _ in dead], "reason": dead[0][1]}
+    deliveries = expand(MessageName(payload["message"]), targets, rt.settings, f"fallback:{payload['job_key']}",
+                        {**(payload.get("notice") or {}), "failed": failed})
+    state = HotfixState.model_validate(payload["hotfix"])
+    specs = build_jobs(deliveries, state, payload.get("event"), rt.settings, datetime.now(timezone.utc), after=[])
+    enqueue(redis, specs, rt.settings)
+    log.warning("%s: %s to %s failed for good; fallback %s told", payload["ticket"], payload["message"],
+                payload["audience"], ", ".join(targets))
 
 
 def _dead_letter(redis: Redis, payload: dict[str, Any], dead: list[tuple[str, str]]) -> None:
