@@ -28,6 +28,7 @@ from daemon.intake import alertmanager, grafana, jira
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import Outcome
+from daemon.intake.status import status_router
 from daemon.connection import connect as connect_redis
 from daemon.producer import push
 from daemon.settings import Settings
@@ -151,6 +152,7 @@ def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
+    app.include_router(status_router(settings, client))
     _openapi_components(app)
     return app
 

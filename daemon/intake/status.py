@@ -15,7 +15,8 @@ import hmac
 import logging
 import re
 import secrets
-from datetime import datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -70,7 +71,7 @@ def status_router(settings: Settings, redis: Redis) -> APIRouter:
     env = _environment(settings)
     zone = ZoneInfo(settings.timezone)
 
-    def refused(request: Request, exc: Rejected, *, html: bool) -> Response:
+    def refused(exc: Rejected, *, html: bool) -> Response:
         headers = {**_HEADERS, **exc.headers}
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
@@ -93,34 +94,35 @@ def status_router(settings: Settings, redis: Redis) -> APIRouter:
                                              timezone=settings.timezone, **context)
         return HTMLResponse(html, headers=_HEADERS | _csp(nonce))
 
-    async def guarded(request: Request, work: Any, *, html: bool, ticket: str | None = None) -> Response:
+    async def guarded(request: Request, work: Callable[[], Awaitable[Response]], *, html: bool,
+                      ticket: str | None = None) -> Response:
         try:
             gate(request, ticket)
             return await work()
         except Rejected as exc:
-            return refused(request, exc, html=html)
+            return refused(exc, html=html)
         except RedisError as exc:
             log.warning("status page: Redis unavailable (%s): answered 503", type(exc).__name__)
-            return refused(request, Rejected(503, "unavailable", "Redis is not reachable: retry in a moment",
+            return refused(Rejected(503, "unavailable", "Redis is not reachable: retry in a moment",
                                              headers={"Retry-After": "5"}), html=html)
 
     @router.get("/", response_class=HTMLResponse, summary="Status page: the open hotfixes")
     async def overview_page(request: Request) -> Response:
         async def work() -> Response:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             rows = await run_in_threadpool(open_rows, redis, settings, now)
-            return page(request, "index.html.j2", rows=rows, now=now.isoformat(), shown_at=_local(now, zone))
+            return page(request, "index.html.j2", rows=rows, now_ms=_ms(now), shown_at=_local(now, zone))
         return await guarded(request, work, html=True)
 
     @router.get("/hotfix/{ticket}", response_class=HTMLResponse, summary="Status page of one hotfix")
     async def hotfix_page(request: Request, ticket: str) -> Response:
         async def work() -> Response:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             found = await run_in_threadpool(_load_with_receipts, redis, ticket)
             if found is None:
                 raise Rejected(404, "not_found", "no such hotfix")
             state, receipts = found
-            return page(request, "hotfix.html.j2", h=hotfix_view(state, settings, now), now=now.isoformat(),
+            return page(request, "hotfix.html.j2", h=hotfix_view(state, settings, now), state=state, now_ms=_ms(now),
                         shown_at=_local(now, zone), timeline=_timeline(state, zone),
                         receipts=[_receipt(r, zone) for r in receipts])
         return await guarded(request, work, html=True, ticket=ticket)
@@ -128,7 +130,7 @@ def status_router(settings: Settings, redis: Redis) -> APIRouter:
     @router.get("/api/hotfixes", summary="The open hotfixes as JSON (viewer token)")
     async def overview_json(request: Request) -> Response:
         async def work() -> Response:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             rows = await run_in_threadpool(open_rows, redis, settings, now)
             return JSONResponse({"now": now.isoformat(), "timezone": settings.timezone, "hotfixes": rows},
                                 headers=_HEADERS)
@@ -137,7 +139,7 @@ def status_router(settings: Settings, redis: Redis) -> APIRouter:
     @router.get("/api/hotfixes/{ticket}", summary="One hotfix as JSON, like `hotfix show --format json`")
     async def hotfix_json(request: Request, ticket: str) -> Response:
         async def work() -> Response:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             found = await run_in_threadpool(_load_with_receipts, redis, ticket)
             if found is None:
                 raise Rejected(404, "not_found", "no such hotfix")
@@ -167,7 +169,7 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
     since = state.last_update_at or state.declared_at
     age = int((now - since).total_seconds()) if since is not None else None
     every = policy.update_every.total_seconds() if policy is not None and policy.update_every else None
-    current = STEPS.index(state.phase) if state.phase in STEPS else len(STEPS) - 1
+    current = STEPS.index(state.phase) if state.phase in STEPS else len(STEPS)
     row.update({
         "url": f"/hotfix/{quote(state.ticket, safe='')}",
         "colour": SEVERITY_COLOURS.get(severity, "#757575") if severity is not None else "#757575",
@@ -181,12 +183,14 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
         "declared_local": _local(state.declared_at, zone),
         "closed_local": _local(state.closed_at, zone),
         "update_since": since.isoformat() if since is not None else None,
+        "update_since_ms": _ms(since),
+        "deadline_ms": _ms(state.deadline),
         "update_since_local": _local(since, zone),
         "update_age_s": age,
         "update_age_text": f"{_span(age)} ago" if age is not None else "—",
         "update_every_s": int(every) if every else None,
         "update_overdue": age is not None and every is not None and age > every,
-        "steps": [{"phase": p.value, "state": "done" if i < current or state.phase is Phase.RESOLVED
+        "steps": [{"phase": p.value, "state": "done" if i < current or (i == current and p is Phase.RESOLVED)
                    else "current" if i == current else "todo"} for i, p in enumerate(STEPS)],
         "team": state.team.roles(),
     })
@@ -218,11 +222,16 @@ def _receipt(raw: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     return out
 
 
+def _ms(value: datetime | None) -> int | None:
+    """Epoch milliseconds, what the page's JS counts with."""
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
 def _local(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if value is not None else "—"
 
 
-def _span(seconds: int | float) -> str:
+def _span(seconds: float) -> str:
     """``1h 02m 05s``, ``12m 05s``, ``45s``, ``2d 03h`` (the page's JS writes the same)."""
     s = int(abs(seconds))
     days, hours, minutes, secs = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
