@@ -62,8 +62,8 @@ def deliver(payload: dict[str, Any]) -> Any:
             return Retry(max=RQ_RETRY_CAP, interval=1)
         log.warning("%s: announcement still not delivered; sending %s anyway", payload["ticket"], payload["message"])
 
-    pending = [r for r in payload["recipients"]
-               if r not in receipts.already_sent(redis, payload["ticket"], payload["job_key"], payload["recipients"])]
+    done = receipts.already_sent(redis, payload["ticket"], payload["job_key"], payload["recipients"])
+    pending = [r for r in payload["recipients"] if r not in done]
     if not pending:
         receipts.mark_done(redis, payload["job_key"])
         return "already sent"
