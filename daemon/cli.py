@@ -51,6 +51,17 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
+MetricsOpt = Annotated[Optional[int], typer.Option("--metrics-port", help="serve Prometheus /metrics on this port")]
+
+
+def serve_metrics(port: int | None) -> None:
+    """Expose this process's metrics when asked to."""
+    if port is not None:
+        from daemon.metrics import start_metrics_server
+
+        start_metrics_server(port)
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -67,12 +78,13 @@ def now() -> datetime:
 @app.command()
 def daemon(config: ConfigOpt = None, name: Annotated[Optional[str], typer.Option(help="consumer name")] = None,
            batch: int = 100, claim_idle: Annotated[float, typer.Option(help="seconds before reclaiming a stalled consumer's entries")] = 30.0,
-           verbose: bool = False) -> None:
+           metrics_port: MetricsOpt = None, verbose: bool = False) -> None:
     """Consume hotfix events from the stream and enqueue deliveries."""
     from daemon.consumer import Daemon
 
     setup_logging(verbose)
     settings = settings_or_exit(config)
+    serve_metrics(metrics_port)
     Daemon(connect(settings), settings, name=name, batch=batch, claim_idle_ms=int(claim_idle * 1000)).run()
 
 

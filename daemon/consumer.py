@@ -73,6 +73,7 @@ class Daemon:
         self.rules = rules_of(settings)
         self.stopping = threading.Event()
         self._last_claim = 0.0
+        self._applied: list[str] = []
 
     # -- the loop -----------------------------------------------------------------
     def ensure_group(self) -> None:
@@ -111,6 +112,7 @@ class Daemon:
         if time.monotonic() - self._last_claim > self.claim_idle_ms / 2000:
             handled += self.reclaim()
             store.sweep_plans(self.redis, self.plan_grace_s, self.settings)
+            self.observe()
             self._last_claim = time.monotonic()
         response = self.redis.xreadgroup(keys.CONSUMER_GROUP, self.name, {keys.EVENTS_STREAM: ">"},
                                          count=self.batch, block=self.block_ms)
@@ -138,6 +140,19 @@ class Daemon:
             if start == "0-0" or not entries:
                 return handled
 
+    def observe(self) -> None:
+        """Refresh the gauges: queue depths and open hotfixes by severity."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in keys.QUEUE_NAMES:
+            pipe.llen(f"rq:queue:{name}")
+        for name, depth in zip(keys.QUEUE_NAMES, pipe.execute()):
+            metrics.queue_depth.labels(queue=name).set(depth)
+        counts = {s: 0 for s in Severity}
+        for state in store.load_many(self.redis, store.open_tickets(self.redis)):
+            counts[state.severity or Severity.P2] += 1
+        for severity, count in counts.items():
+            metrics.open_hotfixes.labels(severity=severity.value).set(count)
+
     # -- one event ----------------------------------------------------------------
     def process(self, entry_id: str, fields: dict[Any, Any]) -> None:
         """Validate, apply, plan, store, enqueue, then acknowledge one stream entry."""
@@ -151,7 +166,10 @@ class Daemon:
             self.dead_letter(entry_id, exc.reason, exc.raw or _text(raw))
             return
         now = self.clock()
+        self._applied = []
         change = store.commit(self.redis, event.ticket, lambda state: self.decide(state, event, now), self.settings)
+        for type_ in self._applied:  # counted once the transaction went through, not per attempt
+            metrics.events_applied.labels(type=type_).inc()
         if change.state is None:  # a duplicate: finish whatever its first delivery left undone
             store.resume_plan(self.redis, event.event_id, self.settings)
         self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
@@ -166,8 +184,7 @@ class Daemon:
         jobs = self._jobs(steps, final, now)
         for step in steps:
             log.info("%s: %s %s (%s)", event.ticket, step.event.type.value, step.event.event_id, step.outcome.value)
-            if step.outcome is Outcome.APPLIED:
-                metrics.events_applied.labels(type=step.event.type.value).inc()
+        self._applied = [s.event.type.value for s in steps if s.outcome is Outcome.APPLIED]
         return store.Change(final, jobs, cause=event.event_id)
 
     def _jobs(self, steps: list[Step], final: HotfixState, now: datetime) -> list[JobSpec]:

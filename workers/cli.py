@@ -12,7 +12,7 @@ from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
 from daemon import keys
-from daemon.cli import ConfigOpt, app, settings_or_exit, setup_logging
+from daemon.cli import ConfigOpt, MetricsOpt, app, serve_metrics, settings_or_exit, setup_logging
 from daemon.connection import connect
 from daemon.enums import Channel, Locale, MessageName, Severity
 from workers import runtime
@@ -31,10 +31,11 @@ def worker(config: ConfigOpt = None,
            burst: Annotated[bool, typer.Option(help="exit when the queues are empty")] = False,
            queues: Annotated[str, typer.Option(help="comma-separated, most urgent first")] = ",".join(keys.QUEUE_NAMES),
            fork: Annotated[bool, typer.Option(help="fork a process per job (isolation) instead of running in-process")] = False,
-           name: Optional[str] = None, verbose: bool = False) -> None:
+           name: Optional[str] = None, metrics_port: MetricsOpt = None, verbose: bool = False) -> None:
     """Deliver messages: take jobs from hotfix-p0, then hotfix-p1, then hotfix-p2."""
     setup_logging(verbose)
     settings = settings_or_exit(config)
+    serve_metrics(metrics_port)
     redis = connect(settings)
     runtime.configure(settings, redis).renderer.preload()
     names = [q.strip() for q in queues.split(",") if q.strip()]

@@ -115,8 +115,12 @@ def _settle(rt: Runtime, redis: Redis, payload: dict[str, Any], outcomes: dict[s
             rows.append((recipient, DeliveryStatus.FAILED, reason))
             dead.append((recipient, reason))
     receipts.record(redis, payload, rows, via=via, attempt=attempt)
+    created = datetime.fromisoformat(payload["created_at"]) if payload.get("created_at") else None
     for _recipient, status, _reason in rows:
         metrics.deliveries.labels(channel=payload["channel"], outcome=status.value).inc()
+        if status is DeliveryStatus.SENT and created is not None:
+            latency = (datetime.now(timezone.utc) - created).total_seconds()
+            metrics.delivery_latency.labels(channel=payload["channel"]).observe(max(latency, 0.0))
     if dead:
         _dead_letter(redis, payload, dead)
         _fallback(rt, redis, payload, dead)

@@ -145,3 +145,21 @@ def test_dead_letter_replay_puts_event_back(redis: Redis, make_daemon) -> None:
     assert list_dead(redis, keys.DEAD_LETTERS) == []
     drain(daemon)
     assert len(list_dead(redis, keys.DEAD_LETTERS)) == 1  # still invalid: back with its reason, never lost
+
+
+def test_metrics_count_applied_and_dead_lettered_events(redis: Redis, make_daemon) -> None:
+    """Applied events and dead letters are counted once each in the Prometheus metrics."""
+    from daemon import metrics
+
+    def value(metric, **labels) -> float:
+        return metric.labels(**labels)._value.get() if labels else metric._value.get()
+
+    daemon = make_daemon()
+    applied, dead = value(metrics.events_applied, type="declared"), value(metrics.events_dead_lettered)
+    xadd(redis, event("declared"), "{oops")
+    drain(daemon)
+    assert value(metrics.events_applied, type="declared") == applied + 1
+    assert value(metrics.events_dead_lettered) == dead + 1
+    daemon.observe()
+    assert metrics.open_hotfixes.labels(severity="P0")._value.get() == 1
+    assert metrics.queue_depth.labels(queue="hotfix-p0")._value.get() == 4
