@@ -125,17 +125,17 @@ def document_md(state: HotfixState, deliveries: list[dict[str, Any]], settings: 
     for d in deliveries:
         reached[d.get("message", "")].append(
             f"{d.get('audience')}/{d.get('channel')} {d.get('recipient')}: {d.get('status')}")
-    phases_done = list(Phase).index(state.phase)
-    role_status = {}
-    for role in ("coordinator", "developer", "reviewer", "devops"):
-        gate = _ROLE_DONE.get(role)
-        if gate is None:
-            role_status[role] = "done" if not state.is_open else "active"
-        elif state.checks.get(gate) or phases_done > list(Phase).index(Phase(gate if gate != "production"
-                                                                               else "production")):
-            role_status[role] = "done"
-        else:
-            role_status[role] = "waiting"
+    order = list(Phase)
+
+    def passed(phase: Phase) -> bool:
+        return order.index(state.phase) > order.index(phase)
+
+    role_status = {
+        "coordinator": "active" if state.is_open else "done",
+        "developer": "active" if state.is_open and not passed(Phase.FIX) else "done",
+        "reviewer": "done" if state.checks.get("review") or passed(Phase.REVIEW) else "waiting",
+        "devops": "done" if state.checks.get("production") or passed(Phase.PRODUCTION) else "waiting",
+    }
     left = state.time_left(now)
     env = _environment(settings.templates_path())
     template = env.get_template(f"{locale.value}/document.md.j2")

@@ -1,0 +1,108 @@
+"""The hotfix command on the real Redis: push, list, show (the coordination document), check-config."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from typer.testing import CliRunner
+
+from daemon import keys
+from herald.cli import app
+from tests.fixtures.herald import BASE_CONFIG, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
+from tests.fixtures.processes import to_toml
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path, redis: Redis, redis_url: str) -> Path:
+    """A config file on the tests' Redis."""
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(merge(BASE_CONFIG, {"redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "o")}})))
+    return path
+
+
+def stream(redis: Redis) -> list[dict]:
+    return [json.loads(f[b"event"]) for _, f in redis.xrange(keys.EVENTS_STREAM)]
+
+
+def test_push_from_flags(redis: Redis, config: Path) -> None:
+    """`hotfix push TYPE --ticket …` puts valid events with team, checks and fix on the stream."""
+    result = runner.invoke(app, ["push", "declared", "--ticket", "INC-1", "--title", "Down", "--severity", "P0",
+                                 "--coordinator", "Alice", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["push", "updated", "--ticket", "INC-1", "--phase", "review", "--check", "review",
+                                 "--pr", "#42", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    declared, updated = stream(redis)
+    assert declared["type"] == "declared" and declared["team"] == {"coordinator": "Alice"}
+    assert declared["source"] == "cli" and declared["id"] != updated["id"]
+    assert updated["checks"] == {"review": True} and updated["fix"] == {"pr": "#42"} and updated["phase"] == "review"
+
+
+def test_push_file_reports_bad_lines_and_pushes_good_ones(redis: Redis, config: Path, tmp_path: Path) -> None:
+    """JSON lines: each invalid line is reported with its number and field; valid lines are pushed; exit 1."""
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("\n".join([json.dumps(event("declared")), '{"type": "declared", "ticket": "X"}',
+                                json.dumps(event("updated", minutes=1, message="m"))]))
+    result = runner.invoke(app, ["push", "--file", str(lines), "--config", str(config)])
+    assert result.exit_code == 1
+    assert "event 2: title: Field required" in result.output
+    assert [e["type"] for e in stream(redis)] == ["declared", "updated"]
+
+
+def test_check_config_names_bad_keys(tmp_path: Path) -> None:
+    """check-config exits 2 and prints the file and each bad key."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[audiences.a]\nteams = ["nope"]\n')
+    result = runner.invoke(app, ["check-config", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert str(bad) in result.output and "audiences.a.teams: unknown Teams channel 'nope'" in result.output
+
+
+def test_check_config_explains_a_policy(config: Path) -> None:
+    """--explain P0 says who hears the announcement and what happens at the deadline."""
+    result = runner.invoke(app, ["check-config", "--explain", "P0", "--config", str(config)])
+    assert result.exit_code == 0
+    assert "stakeholders [en]: email cto@example.com" in result.output
+    assert "breach escalation proposing a rollback" in result.output
+
+
+@pytest.mark.parametrize("locale,headings", [
+    ("fr", ["# 🚨 Hotfix: INC-1 - Checkout returns 500", "## Statut: 🟢 Résolu", "## Informations", "## Équipe",
+            "## Timeline", "## Root Cause", "## Fix", "## Vérification", "## Communication", "## Follow-up"]),
+    ("en", ["## Status: 🟢 Resolved", "## Information", "## Team", "## Verification", "## Follow-up"]),
+])
+def test_show_md_fills_every_playbook_section(redis: Redis, config: Path, make_daemon, make_settings,
+                                              locale: str, headings: list[str]) -> None:
+    """The coordination document holds every section of the playbook's template with the hotfix's data."""
+    daemon = make_daemon(make_settings())
+    xadd(redis, event("declared", impact="No order can be paid", users_affected="EU customers",
+                      team={"coordinator": "Alice", "developer": "Bob", "reviewer": "Chloé", "devops": "Dan"}),
+         event("updated", minutes=20, phase="production", checks={"review": True}, message="deployed"),
+         event("resolved", minutes=30, root_cause="Timeout set to 0", fix={"pr": "#4242", "commit": "a1b2c3d"}))
+    drain(daemon)
+    result = runner.invoke(app, ["show", "INC-1", "--locale", locale, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    for heading in headings:
+        assert heading in result.output
+    for value in ("No order can be paid", "EU customers", "Alice", "Chloé", "Timeout set to 0", "#4242",
+                  "a1b2c3d", "10:12"):
+        assert value in result.output
+    assert "smoke_test" in result.output  # the guardrail mark: production without a smoke test
+    assert "[x] " in result.output and "[ ] " in result.output
+
+
+def test_list_and_show_json(redis: Redis, config: Path, make_daemon, make_settings) -> None:
+    """list --format json has the public fields; show of an unknown ticket exits 1."""
+    daemon = make_daemon(make_settings())
+    xadd(redis, event("declared"), event("declared", ticket="INC-2", severity="P2"))
+    drain(daemon)
+    rows = json.loads(runner.invoke(app, ["list", "--format", "json", "--config", str(config)]).output)
+    assert [r["ticket"] for r in rows] == ["INC-1", "INC-2"]
+    assert {"ticket", "severity", "status", "phase", "title"} <= set(rows[0])
+    shown = json.loads(runner.invoke(app, ["show", "INC-1", "--format", "json", "--config", str(config)]).output)
+    assert shown["deadline"].startswith("2026-11-25T10:12") and shown["status"] == "open"
+    assert runner.invoke(app, ["show", "NOPE", "--config", str(config)]).exit_code == 1

@@ -1,0 +1,109 @@
+"""Configuration: TOML + environment, durations, and errors that name the key at fault."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.durations import format_duration, parse_duration
+from daemon.settings import ConfigError, load_settings
+
+VALID = """
+[teams.engineering]
+url = "https://hooks.example/secret-webhook-path"
+[audiences.oncall]
+teams = ["engineering"]
+emails = ["oncall@example.com"]
+[severity.P0]
+resolve_within = "1h"
+announce = ["oncall"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('[audiences.a]\nteams = ["nope"]', "audiences.a.teams: unknown Teams channel 'nope'"),
+    ('[severity.P0]\nannounce = []', "severity.P0.resolve_within: Field required"),
+    ('[teams.x]\nformat = "card"', "teams.x.format: Input should be 'workflow' or 'connector'"),
+    ('[smtp]\nhots = "x"', "smtp.hots: unknown key"),
+    ('locale = "de"', "locale: Input should be 'fr' or 'en'"),
+    ('timezone = "Mars/Olympus"', "timezone: unknown time zone 'Mars/Olympus'"),
+    ('[severity.P7]\nresolve_within = "1h"', "severity.P7"),
+    ('[severity.P0]\nresolve_within = "soon"', "severity.P0.resolve_within: invalid duration 'soon'"),
+    ('[severity.P0]\nresolve_within = "1h"\nannounce = ["ghosts"]', "severity.P0.announce: unknown audience 'ghosts'"),
+    ('[severity.P0]\nresolve_within = "1h"\nwarn_before = "2h"', "severity.P0.warn_before: must be shorter"),
+    ('[smtp]\nsecurity = "ssl"', "smtp.security"),
+    ('[smtp]\nport = 0', "smtp.port"),
+    ('[audiences.c]\nemails_file = "missing.txt"', "audiences.c.emails_file: file not found"),
+    ('locale = ', "cannot read"),
+])
+def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    """Each kind of bad configuration is refused with the key path and what is expected."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.source == str(path)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOTFIX_SMTP__PASSWORD and HOTFIX_REDIS__URL override the TOML values."""
+    path = write(tmp_path, VALID + '\n[smtp]\nhost = "mail"\npassword = "from-file"\n[redis]\nurl = "redis://a/1"\n')
+    monkeypatch.setenv("HOTFIX_SMTP__PASSWORD", "from-env")
+    monkeypatch.setenv("HOTFIX_REDIS__URL", "redis://b/2")
+    settings = load_settings(path)
+    assert settings.smtp.password is not None and settings.smtp.password.get_secret_value() == "from-env"
+    assert settings.redis.url == "redis://b/2"
+
+
+def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --config, $HOTFIX_CONFIG names the file."""
+    path = write(tmp_path, VALID)
+    monkeypatch.setenv("HOTFIX_CONFIG", str(path))
+    assert "oncall" in load_settings(None).audiences
+
+
+def test_secrets_never_in_repr_or_errors(tmp_path: Path) -> None:
+    """Webhook URLs and passwords are SecretStr: absent from repr, dumps and validation errors."""
+    path = write(tmp_path, VALID + '\n[smtp]\npassword = "hunter2-secret"\n')
+    settings = load_settings(path)
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "secret-webhook-path" not in text and "hunter2-secret" not in text
+    bad = write(tmp_path, VALID + '\n[smtp]\npassword = "hunter2-secret"\nport = "many"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad)
+    assert "hunter2-secret" not in str(caught.value)
+    assert set(settings.secret_values()) == {"https://hooks.example/secret-webhook-path", "hunter2-secret"}
+
+
+def test_emails_file_is_relative_to_the_config(tmp_path: Path) -> None:
+    """An emails_file path is read relative to the config file's folder."""
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "c.txt").write_text("a@example.com\n")
+    settings = load_settings(write(tmp_path, '[audiences.c]\nemails_file = "lists/c.txt"\n'))
+    assert settings.audiences["c"].emails_file == tmp_path / "lists" / "c.txt"
+
+
+@pytest.mark.parametrize("text,seconds", [("30s", 30), ("15m", 900), ("1h", 3600), ("1d", 86400), ("1h30m", 5400),
+                                          (90, 90), ("0.5s", 0.5)])
+def test_durations(text: str | int, seconds: float) -> None:
+    """Durations accept s, m, h, d and combinations."""
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("bad", ["", "15", "1w", "-5m", "m", True, -1])
+def test_bad_durations(bad: object) -> None:
+    """Anything else is refused with a message showing the expected form."""
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+def test_duration_round_trip() -> None:
+    """A parsed duration prints in its shortest form."""
+    assert format_duration(parse_duration("90m")) == "1h30m"
