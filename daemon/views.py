@@ -136,12 +136,15 @@ def document_md(state: HotfixState, deliveries: list[dict[str, Any]], settings: 
         "reviewer": "done" if state.checks.get("review") or passed(Phase.REVIEW) else "waiting",
         "devops": "done" if state.checks.get("production") or passed(Phase.PRODUCTION) else "waiting",
     }
+    reached_by_phase = {"staging"} if passed(Phase.STAGING) else set()
+    if state.phase in (Phase.PRODUCTION, Phase.RESOLVED, Phase.POSTMORTEM):
+        reached_by_phase.add("production")
     left = state.time_left(now)
     env = _environment(settings.templates_path())
     template = env.get_template(f"{locale.value}/document.md.j2")
     return template.render(
         h=state, hhmm=hhmm, full=full, now=now, left_s=int(left.total_seconds()) if left is not None else None,
-        verification=[(item, bool(state.checks.get(item))) for item in VERIFICATION_ITEMS],
+        verification=[(item, bool(state.checks.get(item)) or item in reached_by_phase) for item in VERIFICATION_ITEMS],
         reached=dict(reached), role_status=role_status, deliveries=deliveries,
         guardrails=sorted({g.split("@")[0] for g in state.guardrails}),
     )
