@@ -91,7 +91,7 @@ def test_show_md_fills_every_playbook_section(redis: Redis, config: Path, make_d
     for value in ("No order can be paid", "EU customers", "Alice", "Chloé", "Timeout set to 0", "#4242",
                   "a1b2c3d", "10:12"):
         assert value in result.output
-    assert "smoke_test" in result.output  # the guardrail mark: production without a smoke test
+    assert "smoke test" in result.output  # the guardrail mark: production without a smoke test
     assert "[x] " in result.output and "[ ] " in result.output
 
 
