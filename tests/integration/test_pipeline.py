@@ -116,3 +116,30 @@ def test_redelivered_job_does_not_resend(redis: Redis, herald) -> None:
     deliver(payload)
     assert len(smtp.messages) == sent + 1
     assert smtp.messages[-1].rcpt_tos == ["dev@example.com"]
+
+
+def test_failed_delivery_is_dead_lettered_and_replayable(redis: Redis, make_settings, make_daemon, smtp_server,
+                                                         teams_server) -> None:
+    """A 404 webhook fails for good with its meaning; once fixed, replaying the dead letter delivers it once."""
+    from daemon.deadletters import list_dead, replay_delivery
+
+    smtp = smtp_server()
+    teams_server.script("/gone", [Reply.error(404, "Not Found")])
+    settings = make_settings(smtp=smtp.settings().model_dump(), teams={"engineering": {"url": teams_server.url("/gone")}})
+    runtime.configure(settings, redis)
+    daemon = make_daemon(settings)
+    xadd(redis, event("declared"))
+    drain(daemon)
+    worker = SimpleWorker(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer)
+    worker.work(burst=True)
+    dead = list_dead(redis, keys.DELIVERY_DEAD_LETTERS)
+    assert [(d["recipient"], d["message"]) for d in dead] == [("engineering", "announcement")]
+    assert "removed" in dead[0]["error"] or "not found" in dead[0]["error"].lower()
+    receipt = next(d for d in store.receipts(redis, "INC-1") if d["channel"] == "teams")
+    assert receipt["status"] == "failed" and receipt["reason"] == dead[0]["error"]
+    assert replay_delivery(redis, dead[0]["id"], settings)
+    SimpleWorker(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer).work(burst=True)
+    assert len(teams_server.requests("/gone")) == 2  # the 404, then the replay (script exhausted: 202)
+    receipt = next(d for d in store.receipts(redis, "INC-1") if d["channel"] == "teams")
+    assert receipt["status"] == "sent"
+    assert list_dead(redis, keys.DELIVERY_DEAD_LETTERS) == []
