@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 from redis import Redis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
@@ -265,7 +265,12 @@ def _csp(nonce: str) -> dict[str, str]:
 
 def _environment(settings: Settings) -> Environment:
     """Templates of ``<templates_dir>/status`` first (an operator's copy), then the shipped ones; autoescaped."""
-    folders = [str(settings.templates_path() / "status"), str(SHIPPED_TEMPLATES / "status")]
-    env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in dict.fromkeys(folders)]),
+    folders = list(dict.fromkeys([str(settings.templates_path() / "status"), str(SHIPPED_TEMPLATES / "status")]))
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    try:
+        env.get_template("index.html.j2")
+    except TemplateNotFound:  # e.g. a wheel install without templates/ and no templates_dir
+        log.error("status page templates not found in %s: set templates_dir (HOTFIX_TEMPLATES_DIR) to a copy "
+                  "of templates/; the status pages will answer 500", " or ".join(folders))
     return env
