@@ -145,7 +145,7 @@ class Daemon:
         pipe = self.redis.pipeline(transaction=False)
         for name in keys.QUEUE_NAMES:
             pipe.llen(f"rq:queue:{name}")
-        for name, depth in zip(keys.QUEUE_NAMES, pipe.execute()):
+        for name, depth in zip(keys.QUEUE_NAMES, pipe.execute(), strict=True):
             metrics.queue_depth.labels(queue=name).set(depth)
         counts = {s: 0 for s in Severity}
         for state in store.load_many(self.redis, store.open_tickets(self.redis)):
@@ -246,7 +246,7 @@ class Daemon:
                 self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
                 continue
 
-            def decide(state: HotfixState | None, kind: str = kind_name) -> store.Change:
+            def decide(state: HotfixState | None, kind: str = kind_name, ticket: str = ticket) -> store.Change:
                 if state is None:
                     return store.Change(None)
                 result = fire(state, kind, now, self.settings)

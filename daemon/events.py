@@ -201,7 +201,7 @@ def parse_event(raw: str | bytes | dict[str, Any], *, default_id: str | None = N
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InvalidEvent(f"event: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", text)
+            raise InvalidEvent(f"event: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", text) from None
     if not isinstance(data, dict):
         raise InvalidEvent("event: expected a JSON object", text)
     if "type" not in data:

@@ -37,9 +37,9 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
     start_http_server,
 )
-from prometheus_client import multiprocess
 
 log = logging.getLogger(__name__)
 

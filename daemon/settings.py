@@ -22,8 +22,17 @@ DEFAULT_CONFIG = Path("config.toml")
 CONFIG_ENV = "HOTFIX_CONFIG"
 #: The playbook's deadlines, used when a severity has no table at all.
 PLAYBOOK_DEADLINES = {Severity.P0: timedelta(hours=1), Severity.P1: timedelta(hours=4), Severity.P2: timedelta(hours=24)}
+def _shipped_templates() -> Path:
+    """The templates next to the sources (a checkout), else those a wheel installed under ``<prefix>/share``."""
+    import sys
+
+    beside = Path(__file__).resolve().parent.parent / "templates"
+    installed = Path(sys.prefix) / "share" / "hotfix-herald" / "templates"
+    return beside if beside.is_dir() or not installed.is_dir() else installed
+
+
 #: Where the templates shipped with Herald live.
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SHIPPED_TEMPLATES = _shipped_templates()
 
 
 class _Section(BaseModel):
@@ -31,7 +40,7 @@ class _Section(BaseModel):
 
 
 class RedisSettings(_Section):
-    """Where Redis is (``redis://``, ``rediss://``, ``redis+sentinel://`` or a Cluster node)."""
+    """Where Redis is: ``redis://``, ``rediss://`` or ``redis+sentinel://`` (not Cluster: RQ needs one keyspace)."""
 
     url: str = "redis://127.0.0.1:6379/0"
     socket_timeout: Duration = timedelta(seconds=30)

@@ -16,7 +16,7 @@ from typing import Any
 from daemon.enums import Channel, MessageName, Severity, Status
 from daemon.hotfix import add_timeline_entry
 from daemon.policy import Delivery, expand
-from daemon.settings import SeverityPolicy, Settings
+from daemon.settings import Settings, SeverityPolicy
 from daemon.state import HotfixState, TimelineEntry
 
 

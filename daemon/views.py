@@ -15,7 +15,6 @@ from daemon.settings import Settings
 from daemon.state import VERIFICATION_ITEMS, HotfixState
 
 
-
 def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:
     """One open hotfix as ``hotfix list --format json`` shows it."""
     left = state.time_left(now)

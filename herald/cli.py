@@ -1,9 +1,9 @@
 """The ``hotfix`` console script: the daemon's commands, the worker's, and ``demo``."""
 from __future__ import annotations
 
-from daemon.cli import app
-import workers.cli  # noqa: F401  (registers worker and preview)
 import herald.demo  # noqa: F401  (registers demo)
+import workers.cli  # noqa: F401  (registers worker and preview)
+from daemon.cli import app
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def _redis(settings: Settings, configured: bool) -> tuple[Any, str]:
         client = connect(settings)
         if answering(client):
             return client, settings.redis.url
-        console.print(f"[yellow]Redis at the configured URL does not answer; using an embedded one[/yellow]")
+        console.print("[yellow]Redis at the configured URL does not answer; using an embedded one[/yellow]")
     import fakeredis
 
     return fakeredis.FakeRedis(), "embedded (fakeredis)"
@@ -85,11 +85,11 @@ def _redis(settings: Settings, configured: bool) -> tuple[Any, str]:
 
 def write_index(outbox: Path, ticket: str) -> Path:
     """An HTML page listing every message the demo wrote, with email HTML shown inline."""
+    import json
     from email import policy
     from email.parser import BytesParser
 
     from workers.cards import card_to_html
-    import json
 
     folder = outbox / ticket
     items = []

@@ -19,8 +19,8 @@ from rq import Retry, get_current_job
 
 from daemon import keys, metrics
 from daemon.dispatch import build_jobs, enqueue
-from daemon.policy import expand
 from daemon.enums import Channel, DeliveryStatus, Locale, MessageName, Severity
+from daemon.policy import expand
 from daemon.settings import Settings
 from daemon.state import HotfixState
 from workers import receipts

@@ -28,7 +28,7 @@ def already_sent(redis: Redis, ticket: str, job_key: str, recipients: list[str])
         return set()
     raws = redis.hmget(keys.deliveries(ticket), [_field(job_key, r) for r in recipients])
     out = set()
-    for recipient, raw in zip(recipients, raws):
+    for recipient, raw in zip(recipients, raws, strict=True):
         if raw and json.loads(raw).get("status") == DeliveryStatus.SENT.value:
             out.add(recipient)
     return out

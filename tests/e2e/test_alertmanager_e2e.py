@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-
-from tests.fixtures.system import require_binary
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from daemon import keys
+from tests.fixtures.system import require_binary
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from daemon.events import parse_event
 from daemon.enums import Severity
+from daemon.events import parse_event
 from daemon.hotfix import Rules, apply
 from daemon.settings import Settings
 from daemon.state import HotfixState
