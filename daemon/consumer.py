@@ -99,6 +99,11 @@ class Daemon:
                     group_ready = True
                 self.turn()
                 backoff = 0.5
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("consumer group missing (Redis restarted empty?); creating it again")
+                group_ready = False
             except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
                 log.warning("Redis unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
                 self.stopping.wait(backoff)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 JOB_FUNCTION = "workers.jobs.deliver"
 #: How long RQ keeps finished and failed jobs (so a late duplicate enqueue still finds them).
 RESULT_TTL = 7 * 86400
+#: RQ's own retries, for a job that crashed or whose worker died (the job decides delivery retries itself;
+#: receipts make a rerun send only what was not sent).
+CRASH_RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 #: State fields workers never need; left out of job payloads to keep them small.
 _HEAVY_FIELDS = {"applied_ids", "pending", "field_at", "fired", "announcement_jobs", "guardrails"}
 #: Timeline entries carried in a job (the most recent ones).
@@ -130,7 +133,7 @@ def enqueue(redis: Redis, specs: Iterable[JobSpec], settings: Settings) -> int:
         try:
             _queue(redis, spec.queue).enqueue_call(
                 JOB_FUNCTION, kwargs={"payload": spec.payload}, job_id=spec.job_id, unique=True,
-                timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL,
+                timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=CRASH_RETRY,
                 description=f"{spec.payload['message']} {spec.payload['ticket']} → {spec.payload['audience']}"
                             f"/{spec.payload['channel']}",
             )
