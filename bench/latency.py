@@ -18,6 +18,7 @@ from typing import Any
 
 from redis import Redis
 
+from bench import stages
 from bench.stack import Sinks, flush, group_info, herald, wait_group, wait_workers, xadd_event, xadd_many
 from bench.stats import Summary, summarize
 from tests.fixtures.teams_server import Reply
@@ -105,6 +106,7 @@ def time_to_announce(redis: Redis, s: Sinks, workdir: Path, n_email: int, n_team
         got = settle(s.email_arrivals, tickets, 60)
         h.check_alive()
         result.channels["email @ 20/s"] = summarize(latencies(sent, got, tickets), n_email)
+        result.notes["email stages"] = stages.split(redis, "email", sent, got)
     # Teams: one webhook, 3/s (under its 4/s token bucket)
     flush(redis)
     teams = {"p0hook": {"url": s.teams.url("/p0hook"), "rate": 4.0}}
@@ -122,6 +124,7 @@ def time_to_announce(redis: Redis, s: Sinks, workdir: Path, n_email: int, n_team
         got = settle(arrivals, tickets, 60)
         h.check_alive()
         result.channels["teams @ 3/s"] = summarize(latencies(sent, got, tickets), n_teams)
+        result.notes["teams stages"] = stages.split(redis, "teams", sent, got)
     result.notes["workers"] = f"1 daemon, {workers} `hotfix worker` (SimpleWorker, all queues)"
     return result
 
@@ -186,6 +189,8 @@ def isolation(redis: Redis, s: Sinks, workdir: Path, storm_tickets: int, n_p0: i
         h.check_alive()
         result.channels["email"] = summarize(latencies(sent, got_mail, tickets), n_p0)
         result.channels["teams"] = summarize(latencies(sent, got_teams, tickets), n_p0)
+        result.notes["email stages"] = stages.split(redis, "email", sent, got_mail)
+        result.notes["teams stages"] = stages.split(redis, "teams", sent, got_teams)
         if caught_up:
             cut = caught_up[0]
             during = [t for t in tickets if sent[t] < cut]
