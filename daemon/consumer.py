@@ -100,7 +100,7 @@ class Daemon:
                 self.turn()
                 backoff = 0.5
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
                 log.warning("consumer group missing (Redis restarted empty?); creating it again")
                 group_ready = False
