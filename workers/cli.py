@@ -20,10 +20,21 @@ from workers import runtime
 log = logging.getLogger(__name__)
 
 
+#: How often a worker looks for jobs abandoned by a dead worker (RQ's default: 10 min).
+MAINTENANCE_INTERVAL = 30
+#: A worker's registration TTL; its blocking wait for jobs is this minus 15 s, so maintenance runs that often.
+WORKER_TTL = 35
+
+
 def make_worker(redis, queues: list[str], *, fork: bool = False, name: str | None = None) -> Worker:
-    """An RQ worker on Herald's queues, most urgent first, with the JSON serializer."""
+    """An RQ worker on Herald's queues, most urgent first, with the JSON serializer.
+
+    A job whose worker was SIGKILLed is found abandoned about 65 s later (RQ's heartbeat TTL) by the
+    next maintenance pass of any worker, and retried (``daemon.dispatch.CRASH_RETRY``).
+    """
     cls = Worker if fork else SimpleWorker
-    return cls(queues, connection=redis, serializer=JSONSerializer, name=name, job_monitoring_interval=5)
+    return cls(queues, connection=redis, serializer=JSONSerializer, name=name, job_monitoring_interval=5,
+               maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
 
 
 @app.command()
