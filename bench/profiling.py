@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -78,11 +79,11 @@ def profile_ingest(out: Path, events: int, profile: bool = True) -> float:
 def profile_delivery(out: Path, jobs: int, fork: bool = False, profile: bool = True) -> float:
     redis = bench_redis()
     flush(redis)
-    config = {"teams": {"hook": {"url": "", "rate": 100000.0}},
-              "audiences": {"p0": {"teams": ["hook"], "emails": ["oncall@bench.test"]}},
-              "severity": {"P0": {"announce": ["p0"], "updates": ["p0"], "resolution": ["p0"]}}}
     with sinks() as s:
-        config["teams"]["hook"]["url"] = s.teams.url("/hook")
+        config: dict[str, Any] = {
+            "teams": {"hook": {"url": s.teams.url("/hook"), "rate": 100000.0}},
+            "audiences": {"p0": {"teams": ["hook"], "emails": ["oncall@bench.test"]}},
+            "severity": {"P0": {"announce": ["p0"], "updates": ["p0"], "resolution": ["p0"]}}}
         with herald(s, out / "delivery-run", config) as h:
             daemon = h.daemon()
             wait_until(lambda: bool(redis.exists(keys.EVENTS_STREAM)), timeout=30, message="the consumer group")

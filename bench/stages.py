@@ -21,10 +21,14 @@ from bench.stats import percentile
 MONO_TO_WALL = time.time() - time.monotonic()
 
 
-def _ts(raw: bytes | None) -> float | None:
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _ts(raw: bytes | str | None) -> float | None:
     if not raw:
         return None
-    text = raw.decode()
+    text = _text(raw)
     for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
@@ -40,7 +44,7 @@ def split(redis: Redis, channel: str, sent: dict[str, float], got: dict[str, flo
         desc, enqueued, started = redis.hmget(key, "description", "enqueued_at", "started_at")
         if not desc:
             continue
-        words = desc.decode().split()
+        words = _text(desc).split()
         if len(words) < 4 or words[0] != "announcement" or not words[-1].endswith("/" + channel):
             continue
         ticket = words[1]

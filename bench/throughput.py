@@ -119,7 +119,7 @@ def memory(redis: Redis, s: Sinks, workdir: Path, hotfixes: int) -> Figures:
     """Scenario 5: daemon RSS and Redis bytes per hotfix with ``hotfixes`` open (declared + 1 update each)."""
     result = Figures("Memory")
     flush(redis)
-    config = {"severity": {"P2": {"announce": [], "updates": [], "resolution": []}}}
+    config: dict[str, Any] = {"severity": {"P2": {"announce": [], "updates": [], "resolution": []}}}
     events = ingest_events(hotfixes, 2)
     with herald(s, workdir / "memory", config) as h:
         daemon = h.daemon()
