@@ -1,0 +1,92 @@
+"""Security: no configured secret shows in any log line, CLI output, HTTP answer or dead letter of the real processes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from redis import Redis
+
+from daemon import keys
+from daemon.settings import load_settings
+from tests.chaos.herald_procs import write_config
+from tests.chaos.support import free_port, record
+from tests.fixtures.herald import BASE_CONFIG, event, merge, xadd
+from tests.fixtures.processes import hotfix_process, run_hotfix, wait_until  # noqa: F401
+from tests.fixtures.smtp_server import smtp_server  # noqa: F401
+from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+SMTP_PASSWORD = "smtp-PASS-s3cr3t-9f1"
+TOKEN = "intake-TOKEN-s3cr3t-77a"
+VIEWER = "viewer-TOKEN-s3cr3t-4b2"
+JIRA = "jira-TOKEN-s3cr3t-c0d"
+
+
+def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_server,
+                                  hotfix_process) -> None:
+    """Secrets (SMTP password, webhook URLs, tokens) never appear in verbose logs, CLI output, answers or dead letters."""
+    smtp = smtp_server(auth=("herald", SMTP_PASSWORD))
+    hook = "/webhook/b7e1c0de-SECRET-PATH-5a5a"
+    teams_server.script(hook, [Reply.error(500, "boom"), Reply.error(400, "Bad payload")] + [Reply.accepted()] * 20)
+    dead_port = free_port()
+    port = free_port()
+    config = write_config(tmp_path, merge(BASE_CONFIG, {
+        "redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "outbox")},
+        "smtp": {"host": smtp.host, "port": smtp.port, "security": "none", "username": "herald",
+                 "password": SMTP_PASSWORD, "sender": "Herald <herald@test.local>"},
+        "http": {"listen": f"127.0.0.1:{port}", "token": TOKEN, "viewer_token": VIEWER, "tokens": {"jira": JIRA}},
+        "teams": {"engineering": {"url": teams_server.url(hook), "timeout": "2s"},
+                  "broken": {"url": f"http://127.0.0.1:{dead_port}/closed-SECRET-{dead_port}", "timeout": "1s"}},
+        "audiences": {"oncall": {"teams": ["engineering", "broken"]}},
+        "worker": {"max_retries": 1},
+    }))
+    secrets = load_settings(config).secret_values()
+    assert len(secrets) >= 5
+    procs = [hotfix_process(cmd, "--config", str(config), "--verbose") for cmd in ("daemon", "worker", "serve")]
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _get(f"{base}/healthz") == 200, timeout=30, message="intake up")
+    answers = [
+        httpx.post(f"{base}/events", json=event("declared", ticket="SEC-9"), headers={"Authorization": f"Bearer {TOKEN}"}),
+        httpx.post(f"{base}/events", json=event("declared", ticket="SEC-8"), headers={"Authorization": "Bearer nope"}),
+        httpx.post(f"{base}/hooks/jira", content=b"{not json", headers={"Authorization": f"Bearer {JIRA}"}),
+        httpx.post(f"{base}/events", json={"type": "declared", "ticket": "SEC-7"}, headers={"Authorization": f"Bearer {TOKEN}"}),
+        httpx.get(f"{base}/", params={"token": "wrong"}), httpx.get(f"{base}/metrics"), httpx.get(f"{base}/openapi.json"),
+    ]
+    assert [a.status_code for a in answers[:4]] == [202, 401, 422, 422]
+    xadd(redis, '{"type": "declared", "ticket": "SEC-6", "title": ""}', "not json at all")
+    wait_until(lambda: sum(len(m.rcpt_tos) for m in smtp.messages) >= 5, timeout=40, message="emails through the authenticated SMTP")
+    wait_until(lambda: redis.xlen(keys.DELIVERY_DEAD_LETTERS) >= 1, timeout=40, message="a failed delivery recorded")
+    outputs = {f"answer {a.request.url.path} {a.status_code}": a.text for a in answers}
+    env = {"HOTFIX_CONFIG": str(config)}
+    for args in (["check-config"], ["check-config", "--format", "json"], ["check-config", "--explain", "P0"],
+                 ["list", "--all"], ["list", "--format", "json"], ["show", "SEC-9"], ["show", "SEC-9", "--format", "json"],
+                 ["dead-letters", "--format", "json"], ["dead-letters", "--deliveries", "--format", "json"],
+                 ["show", "../nope"], ["push", "declared", "--ticket", "bad ticket"]):
+        done = run_hotfix(*args, env=env)
+        outputs[" ".join(args)] = done.stdout + done.stderr
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text(config.read_text() + '\n[smtp.extra]\npassword = "x"\n')
+    done = run_hotfix("check-config", "--config", str(bad_config))
+    outputs["check-config (bad file)"] = done.stdout + done.stderr
+    for proc in procs:
+        proc.stop()
+        outputs[f"log {proc.args[0]}"] = proc.output()
+    outputs["redis dead letters"] = json.dumps([[k.decode(), {a.decode(): b.decode() for a, b in v.items()}]
+                                                for s in (keys.DEAD_LETTERS, keys.DELIVERY_DEAD_LETTERS)
+                                                for k, v in redis.xrange(s)])
+    outputs["redis receipts"] = json.dumps([v.decode() for t in ("SEC-9",) for v in redis.hvals(keys.deliveries(t))])
+    leaks = [(where, secret[:6] + "…") for where, text in outputs.items() for secret in secrets if secret in text]
+    lines = sum(text.count("\n") + 1 for text in outputs.values())
+    record("secrets", secrets=len(secrets), places_scanned=len(outputs), lines_scanned=lines, leaks=len(leaks))
+    assert "DEBUG" in outputs["log worker"] or "INFO" in outputs["log worker"]
+    assert leaks == []
+
+
+def _get(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError:
+        return -1
