@@ -60,7 +60,7 @@ class Daemon:
     """One consumer of the ``hotfix-daemons`` group."""
 
     def __init__(self, redis: Redis, settings: Settings, *, name: str | None = None, batch: int = 100,
-                 block_ms: int | None = 1000, claim_idle_ms: int = 30_000, plan_grace_s: float = 30.0,
+                 block_ms: int | None = 1000, claim_idle_ms: int = 30_000,
                  clock: Clock = utcnow) -> None:
         self.redis = redis
         self.settings = settings
@@ -68,12 +68,10 @@ class Daemon:
         self.batch = batch
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
-        self.plan_grace_s = plan_grace_s
         self.clock = clock
         self.rules = rules_of(settings)
         self.stopping = threading.Event()
         self._last_claim = 0.0
-        self._applied: list[str] = []
 
     # -- the loop -----------------------------------------------------------------
     def ensure_group(self) -> None:
@@ -116,15 +114,14 @@ class Daemon:
         handled = 0
         if time.monotonic() - self._last_claim > self.claim_idle_ms / 2000:
             handled += self.reclaim()
-            store.sweep_plans(self.redis, self.plan_grace_s, self.settings)
             self.observe()
             self._last_claim = time.monotonic()
         response = self.redis.xreadgroup(keys.CONSUMER_GROUP, self.name, {keys.EVENTS_STREAM: ">"},
                                          count=self.batch, block=self.block_ms)
-        for _stream, entries in response or []:
-            for entry_id, fields in entries:
-                self.process(_text(entry_id), fields)
-                handled += 1
+        entries = [(_text(entry_id), fields) for _stream, batch in response or [] for entry_id, fields in batch]
+        if entries:
+            self.process_batch(entries)
+            handled += len(entries)
         self.fire_timers()
         return handled
 
@@ -134,63 +131,94 @@ class Daemon:
         while True:
             result = self.redis.xautoclaim(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, self.name,
                                            min_idle_time=self.claim_idle_ms, start_id=start, count=self.batch)
-            start, entries = _text(result[0]), result[1]
-            for entry_id, fields in entries:
+            start, claimed = _text(result[0]), result[1]
+            entries = []
+            for entry_id, fields in claimed:
                 if fields is None:  # deleted from the stream meanwhile
                     self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
-                    continue
-                log.warning("reclaimed entry %s from a stalled consumer", _text(entry_id))
-                self.process(_text(entry_id), fields)
-                handled += 1
-            if start == "0-0" or not entries:
+                else:
+                    entries.append((_text(entry_id), fields))
+            if entries:
+                log.warning("reclaimed %d entr(ies) from a stalled consumer", len(entries))
+                self.process_batch(entries)
+                handled += len(entries)
+            if start == "0-0" or not claimed:
                 return handled
 
     def observe(self) -> None:
-        """Refresh the gauges: queue depths and open hotfixes by severity."""
+        """Refresh the gauges: queue depths and open hotfixes by severity (counted by Redis, not loaded)."""
         pipe = self.redis.pipeline(transaction=False)
         for name in keys.QUEUE_NAMES:
             pipe.llen(f"rq:queue:{name}")
-        for name, depth in zip(keys.QUEUE_NAMES, pipe.execute(), strict=True):
+        for severity in Severity:
+            pipe.scard(keys.open_by_severity(severity.value))
+        values = pipe.execute()
+        for name, depth in zip(keys.QUEUE_NAMES, values, strict=False):
             metrics.queue_depth.labels(queue=name).set(depth)
-        counts = {s: 0 for s in Severity}
-        for state in store.load_many(self.redis, store.open_tickets(self.redis)):
-            counts[state.severity or Severity.P2] += 1
-        for severity, count in counts.items():
+        for severity, count in zip(Severity, values[len(keys.QUEUE_NAMES):], strict=True):
             metrics.open_hotfixes.labels(severity=severity.value).set(count)
 
-    # -- one event ----------------------------------------------------------------
-    def process(self, entry_id: str, fields: dict[Any, Any]) -> None:
-        """Validate, apply, plan, store, enqueue, then acknowledge one stream entry."""
+    # -- events -------------------------------------------------------------------
+    def parse(self, entry_id: str, fields: dict[Any, Any]) -> Event:
+        """The event of a stream entry (its id and time fill in a missing ``id`` and ``at``)."""
         raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
-        try:
-            if raw is None:
-                raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", _text(fields))
-            event = parse_event(raw if isinstance(raw, (bytes, str)) else str(raw),
-                                default_id=f"x-{entry_id}", default_at=entry_time(entry_id))
-        except InvalidEvent as exc:
-            self.dead_letter(entry_id, exc.reason, exc.raw or _text(raw))
+        if raw is None:
+            raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", _text(fields))
+        return parse_event(raw if isinstance(raw, (bytes, str)) else str(raw),
+                           default_id=f"x-{entry_id}", default_at=entry_time(entry_id))
+
+    def process(self, entry_id: str, fields: dict[Any, Any]) -> None:
+        """Handle one stream entry."""
+        self.process_batch([(entry_id, fields)])
+
+    def process_batch(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:
+        """Validate, apply, plan, then store, enqueue and acknowledge a batch of entries in one transaction."""
+        events: list[tuple[str, Event]] = []
+        dead: list[tuple[str, str, str]] = []
+        for entry_id, fields in entries:
+            try:
+                events.append((entry_id, self.parse(entry_id, fields)))
+            except InvalidEvent as exc:
+                dead.append((entry_id, exc.reason, exc.raw))
+        if dead:
+            self.dead_letter(dead)
+        if not events:
             return
         now = self.clock()
-        self._applied = []
-        change = store.commit(self.redis, event.ticket, lambda state: self.decide(state, event, now), self.settings)
-        for type_ in self._applied:  # counted once the transaction went through, not per attempt
-            metrics.events_applied.labels(type=type_).inc()
-        if change.state is None:  # a duplicate: finish whatever its first delivery left undone
-            store.resume_plan(self.redis, event.event_id, self.settings)
-        self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
+        tickets = list(dict.fromkeys(event.ticket for _, event in events))
+        applied: list[str] = []
 
-    def decide(self, state: HotfixState | None, event: Event, now: datetime) -> store.Change:
-        """Pure: the new state and the jobs an event calls for."""
+        def decide_all(states: dict[str, HotfixState | None]) -> list[store.Change]:
+            applied.clear()
+            changed: dict[str, store.Change] = {}
+            for _entry_id, event in events:
+                change = self.decide(states[event.ticket], event, now, applied)
+                if change.state is not None:
+                    states[event.ticket] = change.state
+                    previous = changed.get(event.ticket)
+                    changed[event.ticket] = store.Change(change.state, (previous.jobs if previous else []) + change.jobs)
+            return list(changed.values())
+
+        ack = [entry_id for entry_id, _ in events]
+        store.commit(self.redis, tickets, decide_all, self.settings,
+                     extra=lambda pipe: pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *ack))
+        for type_ in applied:  # counted once the transaction went through, not per attempt
+            metrics.events_applied.labels(type=type_).inc()
+
+    def decide(self, state: HotfixState | None, event: Event, now: datetime,
+               applied: list[str] | None = None) -> store.Change:
+        """Pure: the new state and the jobs an event calls for (None state: nothing to write)."""
         steps = apply(state, event, now, self.rules)
         if all(s.outcome is Outcome.DUPLICATE for s in steps):
             log.debug("%s: event %s already applied", event.ticket, event.event_id)
-            return store.Change(None, cause=event.event_id)
-        final = steps[-1].after.model_copy(deep=True)
+            return store.Change(None)
+        final = steps[-1].after
         jobs = self._jobs(steps, final, now)
         for step in steps:
             log.info("%s: %s %s (%s)", event.ticket, step.event.type.value, step.event.event_id, step.outcome.value)
-        self._applied = [s.event.type.value for s in steps if s.outcome is Outcome.APPLIED]
-        return store.Change(final, jobs, cause=event.event_id)
+            if applied is not None and step.outcome is Outcome.APPLIED:
+                applied.append(step.event.type.value)
+        return store.Change(final, jobs)
 
     def _jobs(self, steps: list[Step], final: HotfixState, now: datetime) -> list[JobSpec]:
         jobs: list[JobSpec] = []
@@ -231,15 +259,16 @@ class Daemon:
             kept = flushed + kept
         return kept
 
-    def dead_letter(self, entry_id: str, reason: str, raw: str) -> None:
-        """Keep an invalid entry with its reason, and acknowledge it."""
+    def dead_letter(self, dead: list[tuple[str, str, str]]) -> None:
+        """Keep invalid entries with their reason and raw payload, and acknowledge them."""
         pipe = self.redis.pipeline()
-        pipe.xadd(keys.DEAD_LETTERS, {"id": entry_id, "error": reason, "raw": raw[:65536],
-                                      "at": self.clock().isoformat()}, maxlen=100_000, approximate=True)
-        pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
+        for entry_id, reason, raw in dead:
+            pipe.xadd(keys.DEAD_LETTERS, {"id": entry_id, "error": reason, "raw": raw[:65536],
+                                          "at": self.clock().isoformat()}, maxlen=100_000, approximate=True)
+            log.warning("dead-lettered entry %s: %s", entry_id, reason)
+        pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *[d[0] for d in dead])
         pipe.execute()
-        metrics.events_dead_lettered.inc()
-        log.warning("dead-lettered entry %s: %s", entry_id, reason)
+        metrics.events_dead_lettered.inc(len(dead))
 
     # -- timers -------------------------------------------------------------------
     def fire_timers(self) -> int:
@@ -256,14 +285,13 @@ class Daemon:
                     return store.Change(None)
                 result = fire(state, kind, now, self.settings)
                 if result is None:  # fired elsewhere or re-armed: just resync the timer set
-                    return store.Change(state)
-                jobs = build_jobs(result.deliveries, result.state, None, self.settings, now)
-                return store.Change(result.state, jobs, cause=f"timer:{ticket}:{result.occurrence}")
+                    return store.Change(state, full_timers=True)
+                return store.Change(result.state, build_jobs(result.deliveries, result.state, None, self.settings, now))
 
             if not keys_ok(ticket):
                 self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
                 continue
-            change = store.commit(self.redis, ticket, decide, self.settings)
+            change = store.commit_one(self.redis, ticket, decide, self.settings)
             if change.state is None:
                 self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
             elif change.jobs:

@@ -1,7 +1,8 @@
 """From planned deliveries to RQ jobs: one job per (message, audience, channel, recipient batch).
 
-Job ids are a stable hash of (cause, message, audience, channel, batch), and jobs are
-enqueued with ``unique=True``: a redelivered event enqueues nothing new. Jobs carry
+Job ids are a stable hash of (cause, message, audience, channel, batch). The daemon enqueues
+jobs inside the transaction that records their event as applied, so a redelivered event
+enqueues nothing new; replays and fallbacks enqueue with RQ's ``unique=True``. Jobs carry
 plain JSON (RQ's JSON serializer) and name their function by dotted path, so the
 daemon never imports the workers.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
@@ -125,8 +127,24 @@ def _queue(redis: Redis, name: str) -> Queue:
     return _QUEUES[key]
 
 
+def _description(payload: dict[str, Any]) -> str:
+    return f"{payload['message']} {payload['ticket']} → {payload['audience']}/{payload['channel']}"
+
+
+def enqueue_in(pipe: Pipeline, redis: Redis, specs: Iterable[JobSpec], settings: Settings) -> None:
+    """Queue the jobs on ``pipe``, inside the caller's transaction (the daemon's commit)."""
+    timeout = int(settings.worker.job_timeout.total_seconds())
+    by_queue: dict[str, list[Any]] = {}
+    for spec in specs:
+        by_queue.setdefault(spec.queue, []).append(Queue.prepare_data(
+            JOB_FUNCTION, kwargs={"payload": spec.payload}, job_id=spec.job_id, timeout=timeout,
+            result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=CRASH_RETRY, description=_description(spec.payload)))
+    for name, datas in by_queue.items():
+        _queue(redis, name).enqueue_many(datas, pipeline=pipe)
+
+
 def enqueue(redis: Redis, specs: Iterable[JobSpec], settings: Settings) -> int:
-    """Enqueue each job once; return how many were new."""
+    """Enqueue each job once (``unique=True``), outside any transaction: replays and fallbacks. Returns new jobs."""
     new = 0
     timeout = int(settings.worker.job_timeout.total_seconds())
     for spec in specs:
@@ -134,8 +152,7 @@ def enqueue(redis: Redis, specs: Iterable[JobSpec], settings: Settings) -> int:
             _queue(redis, spec.queue).enqueue_call(
                 JOB_FUNCTION, kwargs={"payload": spec.payload}, job_id=spec.job_id, unique=True,
                 timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=CRASH_RETRY,
-                description=f"{spec.payload['message']} {spec.payload['ticket']} → {spec.payload['audience']}"
-                            f"/{spec.payload['channel']}",
+                description=_description(spec.payload),
             )
             new += 1
         except DuplicateJobError:

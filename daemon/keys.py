@@ -26,8 +26,6 @@ ALL_SET = "hotfix:all"
 #: Timers: a sorted set of "<ticket>|<kind>" members scored by due time (epoch seconds).
 TIMERS = "hotfix:timers"
 
-#: Causes whose jobs are committed but maybe not enqueued yet (a sorted set scored by commit time).
-PLANS = "hotfix:plans"
 #: Marks a delivery job that reached its end (sent or failed for good): ``done:<job id>``.
 DONE_PREFIX = "hotfix:done:"
 
@@ -54,9 +52,9 @@ def deliveries(ticket: str) -> str:
     return f"{PREFIX}deliveries:{_checked(ticket)}"
 
 
-def plan(event_id: str) -> str:
-    """The jobs an applied event still has to enqueue (deleted once enqueued)."""
-    return f"{PREFIX}plan:{event_id}"
+def open_by_severity(severity: str) -> str:
+    """Tickets of the open hotfixes of one severity (a set), for the gauges."""
+    return f"{PREFIX}open:{severity}"
 
 
 def done(job_id: str) -> str:

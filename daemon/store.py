@@ -1,10 +1,10 @@
 """Hotfix state in Redis: reading it, and committing a change with everything it implies.
 
-``commit`` is the one write path of the daemon: under WATCH on the hotfix's key it
-writes the new state, the jobs still to enqueue (``plan:<cause>``), the open-set and
-the timers in one MULTI/EXEC. Jobs are then enqueued (unique ids) and the plan key
-deleted: a crash anywhere leaves either nothing done or a plan that the next
-delivery of the same event or timer finishes.
+``commit`` is the one write path of the daemon: under WATCH on the hotfixes' keys it
+writes the new states, the open sets, the timers, the RQ jobs and the stream
+acknowledgements in one MULTI/EXEC. A crash leaves either nothing done (the entries
+are redelivered) or everything done; the event ids recorded in the state make a
+redelivered event a no-op, so no job is ever enqueued twice.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 
 from daemon import keys
-from daemon.dispatch import JobSpec, enqueue
+from daemon.dispatch import JobSpec, enqueue_in
 from daemon.enums import Severity
 from daemon.settings import Settings
 from daemon.state import HotfixState
@@ -28,19 +28,17 @@ from daemon.timers import digest_windows, schedule, timer_names
 
 log = logging.getLogger(__name__)
 
-#: How long a plan of jobs survives if the daemon dies before enqueueing it.
-PLAN_TTL = 7 * 86400
 #: Attempts of an optimistic transaction before giving up (another daemon keeps winning).
 MAX_ATTEMPTS = 50
 
 
 @dataclass
 class Change:
-    """What a decision function returns: the new state (None: nothing to write) and the jobs."""
+    """What a decision returns: the new state (None: nothing to write), its jobs, and whether to resync all timers."""
 
     state: HotfixState | None
     jobs: list[JobSpec] = field(default_factory=list)
-    cause: str = ""
+    full_timers: bool = False
 
 
 def load(redis: Redis | Pipeline, ticket: str) -> HotfixState | None:
@@ -79,89 +77,80 @@ def _timer_member(ticket: str, kind: str) -> str:
     return f"{ticket}|{kind}"
 
 
-def _write(pipe: Pipeline, state: HotfixState, change: Change, settings: Settings) -> None:
-    pipe.set(keys.hotfix(state.ticket), state.model_dump_json())
-    pipe.sadd(keys.ALL_SET, state.ticket)
-    if state.is_open:
-        pipe.sadd(keys.OPEN_SET, state.ticket)
-    else:
-        pipe.srem(keys.OPEN_SET, state.ticket)
-    if change.jobs:
-        payload = json.dumps([[j.job_id, j.queue, j.payload] for j in change.jobs])
-        pipe.set(keys.plan(change.cause), payload, ex=PLAN_TTL)
-        pipe.zadd(keys.PLANS, {change.cause: datetime.now().timestamp()})
-    sync_timers(pipe, state, settings)
+def write(pipe: Pipeline, before: HotfixState | None, after: HotfixState, settings: Settings, *,
+          full_timers: bool = False) -> None:
+    """Queue the commands that store ``after``: the state, the open sets and the timers that changed."""
+    ticket = after.ticket
+    pipe.set(keys.hotfix(ticket), after.model_dump_json())
+    if before is None:
+        pipe.sadd(keys.ALL_SET, ticket)
+    severity = after.severity or Severity.P2
+    if after.is_open:
+        pipe.sadd(keys.OPEN_SET, ticket)
+        pipe.sadd(keys.open_by_severity(severity.value), ticket)
+    if before is not None and before.severity is not None and (before.severity is not severity or not after.is_open):
+        pipe.srem(keys.open_by_severity(before.severity.value), ticket)
+    if not after.is_open and (before is None or before.is_open):
+        pipe.srem(keys.OPEN_SET, ticket)
+    _sync_timers(pipe, None if full_timers else before, after, settings)
 
 
-def sync_timers(pipe: Pipeline, state: HotfixState, settings: Settings) -> None:
-    """Make the timer set say exactly what ``schedule`` says for this hotfix."""
-    due = schedule(state, settings.policy(state.severity or Severity.P2), digest_windows(settings))
-    for name in timer_names(settings):
-        member = _timer_member(state.ticket, name)
+def _due(state: HotfixState, settings: Settings) -> dict[str, datetime]:
+    return schedule(state, settings.policy(state.severity or Severity.P2), digest_windows(settings))
+
+
+def _sync_timers(pipe: Pipeline, before: HotfixState | None, after: HotfixState, settings: Settings) -> None:
+    """Add or move the timers ``after`` schedules and remove those it dropped (all names when ``before`` is None)."""
+    due = _due(after, settings)
+    was = _due(before, settings) if before is not None else None
+    for name in (timer_names(settings) if was is None else set(was) | set(due)):
+        member = _timer_member(after.ticket, name)
         if name in due:
-            pipe.zadd(keys.TIMERS, {member: due[name].timestamp()})
-        else:
+            if was is None or was.get(name) != due[name]:
+                pipe.zadd(keys.TIMERS, {member: due[name].timestamp()})
+        elif was is None or name in was:
             pipe.zrem(keys.TIMERS, member)
 
 
-def commit(redis: Redis, ticket: str, decide: Callable[[HotfixState | None], Change],
-           settings: Settings, *, extra: Callable[[Pipeline], None] | None = None) -> Change:
-    """Run ``decide`` on the current state and write its change atomically (retrying on conflict).
+def commit(redis: Redis, tickets: list[str], decide: Callable[[dict[str, HotfixState | None]], list[Change]],
+           settings: Settings, *, extra: Callable[[Pipeline], None] | None = None,
+           attempts: int = MAX_ATTEMPTS) -> list[Change]:
+    """Run ``decide`` on the current states of ``tickets`` and write every change in one transaction.
 
-    ``extra`` adds commands to the same transaction (e.g. XACK of the stream entry).
-    Returns the change; its jobs are then enqueued and its plan key removed.
+    The new states, their timers, the jobs (enqueued inside the same MULTI/EXEC) and ``extra``
+    (e.g. the XACK of the stream entries) are written all together or not at all. On a conflict
+    with another daemon the whole decision is taken again, up to ``attempts`` times; then
+    ``WatchError`` is raised.
     """
-    key = keys.hotfix(ticket)
-    for _ in range(MAX_ATTEMPTS):
+    state_keys = [keys.hotfix(t) for t in tickets]
+    for _ in range(attempts):
         with redis.pipeline() as pipe:
             try:
-                pipe.watch(key)
-                change = decide(load(pipe, ticket))
+                pipe.watch(*state_keys)
+                raws = pipe.mget(state_keys)
+                before = {t: (HotfixState.model_validate_json(r) if r else None) for t, r in zip(tickets, raws, strict=True)}
+                changes = decide(dict(before))
                 pipe.multi()
-                if change.state is not None:
-                    _write(pipe, change.state, change, settings)
+                jobs: list[JobSpec] = []
+                for change in changes:
+                    if change.state is not None:
+                        write(pipe, before.get(change.state.ticket), change.state, settings, full_timers=change.full_timers)
+                        before[change.state.ticket] = change.state
+                    jobs += change.jobs
+                enqueue_in(pipe, redis, jobs, settings)
                 if extra is not None:
                     extra(pipe)
                 pipe.execute()
+                return changes
             except WatchError:
                 continue
-        finish(redis, change.cause, change.jobs, settings)
-        return change
-    raise RuntimeError(f"could not update hotfix {ticket}: {MAX_ATTEMPTS} conflicting writers in a row")
+    raise WatchError(f"could not update {', '.join(tickets[:5])}: {attempts} conflicting writers in a row")
 
 
-def finish(redis: Redis, cause: str, jobs: list[JobSpec], settings: Settings) -> None:
-    """Enqueue a committed change's jobs, then drop its plan."""
-    if not jobs:
-        return
-    enqueue(redis, jobs, settings)
-    pipe = redis.pipeline(transaction=False)
-    pipe.delete(keys.plan(cause))
-    pipe.zrem(keys.PLANS, cause)
-    pipe.execute()
-
-
-def resume_plan(redis: Redis, cause: str, settings: Settings) -> int:
-    """Enqueue what a crashed daemon committed but did not enqueue; return the number of jobs."""
-    raw = redis.get(keys.plan(cause))
-    if not raw:
-        return 0
-    jobs = [JobSpec(jid, queue, payload) for jid, queue, payload in json.loads(raw)]
-    finish(redis, cause, jobs, settings)
-    log.warning("resumed %d job(s) of %s left by an interrupted daemon", len(jobs), cause)
-    return len(jobs)
-
-
-def sweep_plans(redis: Redis, older_than: float, settings: Settings) -> int:
-    """Resume the plans a crashed daemon left behind (committed more than ``older_than`` seconds ago)."""
-    cutoff = datetime.now().timestamp() - older_than
-    resumed = 0
-    for cause in redis.zrangebyscore(keys.PLANS, "-inf", cutoff, start=0, num=100):
-        name = _decode(cause)
-        if resume_plan(redis, name, settings) == 0:
-            redis.zrem(keys.PLANS, name)
-        resumed += 1
-    return resumed
+def commit_one(redis: Redis, ticket: str, decide: Callable[[HotfixState | None], Change], settings: Settings, *,
+               extra: Callable[[Pipeline], None] | None = None) -> Change:
+    """``commit`` for one hotfix."""
+    return commit(redis, [ticket], lambda states: [decide(states[ticket])], settings, extra=extra)[0]
 
 
 def due_timers(redis: Redis, now: datetime, limit: int = 100) -> list[tuple[str, str]]:

@@ -107,22 +107,25 @@ def test_two_daemons_apply_each_event_exactly_once(redis: Redis, make_daemon) ->
     assert [e.at for e in state.timeline] == sorted(e.at for e in state.timeline)
 
 
-def test_committed_plan_is_enqueued_after_a_crash(redis: Redis, make_daemon, monkeypatch: pytest.MonkeyPatch) -> None:
-    """If the daemon dies between storing the state and enqueueing, the redelivered event enqueues the jobs."""
+def test_crash_before_commit_leaves_nothing_and_redelivery_does_everything(
+        redis: Redis, make_daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon dying while committing writes nothing; the reclaimed entry is then applied and enqueued once."""
     daemon = make_daemon(claim_idle_ms=0)
     xadd(redis, event("declared"))
 
     def crash(*_args, **_kwargs):
         raise SystemExit("daemon killed")
 
-    monkeypatch.setattr(store, "enqueue", crash)
+    monkeypatch.setattr(store, "enqueue_in", crash)
     with pytest.raises(SystemExit):
         drain(daemon)
-    assert queued(redis) == [] and store.load(redis, "INC-1") is not None
-    monkeypatch.setattr(store, "enqueue", dispatch.enqueue)
+    assert queued(redis) == [] and store.load(redis, "INC-1") is None
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 1
+    monkeypatch.setattr(store, "enqueue_in", dispatch.enqueue_in)
+    drain(daemon)
     drain(daemon)
     assert len(queued(redis)) == 4
-    assert not redis.exists(keys.plan("INC-1-declared-0"))
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
 
 
 def test_ticket_cannot_escape_key_prefix() -> None:
