@@ -77,7 +77,7 @@ def now() -> datetime:
 
 @app.command()
 def daemon(config: ConfigOpt = None, name: Annotated[Optional[str], typer.Option(help="consumer name")] = None,
-           batch: int = 100, claim_idle: Annotated[float, typer.Option(help="seconds before reclaiming a stalled consumer's entries")] = 30.0,
+           batch: int = 250, claim_idle: Annotated[float, typer.Option(help="seconds before reclaiming a stalled consumer's entries")] = 30.0,
            metrics_port: MetricsOpt = None, verbose: bool = False) -> None:
     """Consume hotfix events from the stream and enqueue deliveries."""
     from daemon.consumer import Daemon

@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from daemon import keys, metrics, store
 from daemon.dispatch import JobSpec, build_jobs
-from daemon.enums import MessageName, Severity
+from daemon.enums import EventType, MessageName, Severity
 from daemon.events import Event, InvalidEvent, dump_event, parse_event
 from daemon.hotfix import Outcome, Rules, Step, apply
 from daemon.policy import Delivery, plan
@@ -59,7 +59,7 @@ def entry_time(entry_id: str) -> datetime:
 class Daemon:
     """One consumer of the ``hotfix-daemons`` group."""
 
-    def __init__(self, redis: Redis, settings: Settings, *, name: str | None = None, batch: int = 100,
+    def __init__(self, redis: Redis, settings: Settings, *, name: str | None = None, batch: int = 250,
                  block_ms: int | None = 1000, claim_idle_ms: int = 30_000,
                  clock: Clock = utcnow) -> None:
         self.redis = redis
@@ -204,6 +204,7 @@ class Daemon:
                      extra=lambda pipe: pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *ack))
         for type_ in applied:  # counted once the transaction went through, not per attempt
             metrics.events_applied.labels(type=type_).inc()
+        log.info("applied %d of %d event(s) to %d hotfix(es)", len(applied), len(events), len(tickets))
 
     def decide(self, state: HotfixState | None, event: Event, now: datetime,
                applied: list[str] | None = None) -> store.Change:
@@ -215,7 +216,8 @@ class Daemon:
         final = steps[-1].after
         jobs = self._jobs(steps, final, now)
         for step in steps:
-            log.info("%s: %s %s (%s)", event.ticket, step.event.type.value, step.event.event_id, step.outcome.value)
+            level = logging.DEBUG if step.event.type is EventType.UPDATED else logging.INFO
+            log.log(level, "%s: %s %s (%s)", event.ticket, step.event.type.value, step.event.event_id, step.outcome.value)
             if applied is not None and step.outcome is Outcome.APPLIED:
                 applied.append(step.event.type.value)
         return store.Change(final, jobs)

@@ -90,6 +90,9 @@ def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[s
                settings: Settings, now: datetime, after: list[str] | None = None,
                reader: Callable[[Path], list[str]] = read_emails_file) -> list[JobSpec]:
     """Expand deliveries into jobs, batching email recipients by ``[smtp] batch_size``."""
+    deliveries = list(deliveries)
+    if not deliveries:
+        return []
     severity = state.severity or Severity.P2
     queue = keys.queue_for(severity.rank)
     snap = snapshot(state)
