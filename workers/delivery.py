@@ -19,9 +19,8 @@ from workers.throttle import Throttle
 log = logging.getLogger(__name__)
 
 Outcomes = dict[str, DeliveryError | None]
-#: Herald paces each webhook at 90 % of its configured rate, so that jitter on the way never shows
-#: Teams more than ``rate`` requests in any one second.
-RATE_MARGIN = 0.9
+#: The longest a worker waits for a webhook's slot before handing the job back for a retry.
+THROTTLE_WAIT = 2.0
 
 
 def _name(payload: dict[str, Any], recipient: str) -> str:
@@ -39,8 +38,8 @@ def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content:
         return {channel_name: None}, "outbox"
     redis = _redis_of(rt)
     if redis is not None:
-        throttle = Throttle(redis, keys.throttle(channel_name), channel.rate * RATE_MARGIN)
-        if not throttle.acquire(channel.timeout.total_seconds()):
+        throttle = Throttle(redis, keys.throttle(channel_name), channel.rate)
+        if not throttle.acquire(min(THROTTLE_WAIT, channel.timeout.total_seconds())):
             return {channel_name: TransientError("throttled by Herald: webhook rate limit reached",
                                                  retry_after=throttle.wait_time())}, "teams"
     rt.teams.send(channel.url.get_secret_value(), channel.format, content, timeout=channel.timeout.total_seconds())

@@ -1,7 +1,7 @@
-"""The Redis token bucket shared by every worker posting to one Teams webhook."""
+"""The Redis sliding-window limit shared by every worker posting to one Teams webhook."""
 from __future__ import annotations
 
-import itertools
+import math
 import threading
 import time
 
@@ -13,35 +13,35 @@ from daemon.enums import TeamsFormat
 from tests.fixtures.teams_server import FakeTeams, teams_server  # noqa: F401
 from workers.content import TeamsContent
 from workers.senders.teams import TeamsSender
-from workers.throttle import DEFAULT_RATE, Throttle
+from workers.throttle import DEFAULT_RATE, WINDOW_MARGIN, Throttle
 
 #: Slack for scheduling jitter between a token grant and the request's arrival.
 JITTER = 0.03
 
 
-def test_bucket_honours_rate(redis: Redis) -> None:
-    """N tokens at ``rate`` per second take (N - burst) / rate seconds, not less and not much more."""
-    throttle = Throttle(redis, keys.throttle("eng"), rate=20)
+def test_limit_honoured_over_time(redis: Redis) -> None:
+    """Nine grants at 4/s: four at once, then four per (slightly stretched) second."""
+    throttle = Throttle(redis, keys.throttle("eng"), rate=4)
     started = time.monotonic()
-    for _ in range(21):
+    for _ in range(9):
         assert throttle.acquire(timeout=5)
     elapsed = time.monotonic() - started
-    assert 1.0 - JITTER <= elapsed < 1.5
+    assert 2 * throttle.window - JITTER <= elapsed < 2 * throttle.window + 0.5
 
 
-def test_burst_then_rate(redis: Redis) -> None:
-    """A bucket with burst 5 grants 5 at once, then waits for the next token."""
-    throttle = Throttle(redis, keys.throttle("eng"), rate=10, burst=5)
+def test_under_the_limit_nothing_waits(redis: Redis) -> None:
+    """Requests under the limit go at once; the next one must wait for the oldest to leave the window."""
+    throttle = Throttle(redis, keys.throttle("eng"), rate=4)
     started = time.monotonic()
-    for _ in range(5):
+    for _ in range(4):
         assert throttle.acquire(timeout=0)
     assert time.monotonic() - started < 0.1
     assert throttle.acquire(timeout=0) is False
-    assert 0 < throttle.wait_time() <= 0.1 + JITTER
+    assert 0.9 <= throttle.wait_time() <= throttle.window + JITTER
 
 
 def test_acquire_gives_up_at_timeout(redis: Redis) -> None:
-    """``acquire`` returns False at once when no token can come within the timeout."""
+    """A slot that will not be free within the timeout is not waited for."""
     throttle = Throttle(redis, keys.throttle("eng"), rate=1)
     assert throttle.acquire(timeout=0)
     started = time.monotonic()
@@ -50,12 +50,12 @@ def test_acquire_gives_up_at_timeout(redis: Redis) -> None:
 
 
 def test_wait_time_does_not_take(redis: Redis) -> None:
-    """``wait_time`` peeks: 0 on a fresh bucket and the token is still there afterwards."""
-    throttle = Throttle(redis, keys.throttle("eng"), rate=2)
+    """Peeking at the wait time does not use a slot."""
+    throttle = Throttle(redis, keys.throttle("eng"), rate=1)
     assert throttle.wait_time() == 0.0
     assert throttle.wait_time() == 0.0
     assert throttle.acquire(timeout=0)
-    assert 0.4 <= throttle.wait_time() <= 0.5
+    assert 0.9 <= throttle.wait_time() <= throttle.window
 
 
 def test_default_rate_and_key(redis: Redis) -> None:
@@ -64,6 +64,11 @@ def test_default_rate_and_key(redis: Redis) -> None:
     assert throttle.rate == DEFAULT_RATE == 4.0 and throttle.key == keys.throttle("engineering")
     assert throttle.acquire(timeout=0)
     assert redis.exists(keys.throttle("engineering")) and redis.pttl(keys.throttle("engineering")) > 0
+
+
+def throttle_span(requests: int, rate: float) -> float:
+    """The least time ``requests`` grants can take under a limit of ``rate`` a (stretched) second."""
+    return (math.ceil(requests / rate) - 1) * WINDOW_MARGIN
 
 
 def test_invalid_settings(redis: Redis) -> None:
@@ -101,13 +106,13 @@ def test_two_workers_never_exceed_rate(redis: Redis, teams_server: FakeTeams) ->
     for thread in threads:
         thread.join(timeout=20)
     assert not errors
-    # the bucket's grants, across both workers, are spaced by at least 1 / rate
+    # the grants, across both workers: never more than the limit in any window
     grants.sort()
-    gaps = [b - a for a, b in itertools.pairwise(grants)]
-    assert len(grants) == 2 * per_thread and min(gaps) >= 1 / rate - JITTER, gaps
+    assert len(grants) == 2 * per_thread
+    assert max(sum(1 for t in grants if start <= t < start + 1.0) for start in grants) <= rate, grants
     # as Teams sees them: no one-second window holds more than the rate (one request of slack for the
     # network jitter between a grant and its request's arrival)
     arrivals = sorted(r.at for r in teams_server.wait_for_requests(2 * per_thread, "/hook"))
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
-    assert busiest <= rate + 1, arrivals
-    assert arrivals[-1] - arrivals[0] >= (len(arrivals) - 1) / rate - JITTER
+    assert busiest <= rate, arrivals
+    assert arrivals[-1] - arrivals[0] >= throttle_span(len(arrivals), rate) - JITTER
