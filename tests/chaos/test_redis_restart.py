@@ -45,10 +45,6 @@ def health(base: str) -> int:
         return -1
 
 
-NOGROUP_BUG = ("BUG: the daemon dies with an uncaught ResponseError NOGROUP when Redis comes back empty while its "
-               "client is still retrying (outage shorter than redis-py's retry window, or data lost on restart)")
-
-
 def start_herald(tmp_path: Path, own_redis: RedisServer, smtp: Any, hotfix_process: Any) -> tuple[str, dict[str, Any]]:
     """Daemon, worker and intake on the test's own Redis; the intake's base URL and the processes."""
     port = free_port()
@@ -112,7 +108,6 @@ def test_redis_outage_answers_503_and_nothing_spins(tmp_path: Path, own_redis: R
     assert procs["serve"].alive() and procs["worker"].alive()
 
 
-@pytest.mark.xfail(strict=True, reason=NOGROUP_BUG)
 def test_daemon_survives_redis_coming_back_empty(tmp_path: Path, own_redis: RedisServer, smtp_server,
                                                  hotfix_process) -> None:
     """Redis restarted without its data under a live daemon: the daemon recreates its group and delivers new events."""
