@@ -180,6 +180,9 @@ class Daemon:
                 events.append((entry_id, self.parse(entry_id, fields)))
             except InvalidEvent as exc:
                 dead.append((entry_id, exc.reason, exc.raw))
+            except Exception as exc:  # a bug must cost one entry, never the daemon: keep it with the reason
+                log.exception("cannot read entry %s", entry_id)
+                dead.append((entry_id, f"internal error while validating: {type(exc).__name__}: {exc}", _text(fields)))
         if dead:
             self.dead_letter(dead)
         if not events:

@@ -206,6 +206,9 @@ def parse_event(raw: str | bytes | dict[str, Any], *, default_id: str | None = N
         raise InvalidEvent("event: expected a JSON object", text)
     if "type" not in data:
         raise InvalidEvent("type: missing (one of declared, updated, resolved, rolled_back, cancelled)", text)
+    if not isinstance(data["type"], str):
+        raise InvalidEvent(f"type: expected a string (one of {', '.join(t.value for t in EventType)}), "
+                           f"got {type(data['type']).__name__}", text)
     if data["type"] not in {t.value for t in EventType}:
         raise InvalidEvent(
             f"type: unknown {str(data['type'])[:40]!r} (one of declared, updated, resolved, rolled_back, cancelled)",

@@ -159,7 +159,7 @@ class WorkerSettings(_Section):
     backoff_cap: Duration = timedelta(minutes=5)
     p0_backoff_base: Duration = timedelta(seconds=1)
     p0_backoff_cap: Duration = timedelta(seconds=30)
-    job_timeout: Duration = timedelta(seconds=120)
+    job_timeout: Duration = timedelta(seconds=60)
 
 
 class Settings(BaseSettings):

@@ -130,11 +130,11 @@ def test_worker_kills_recovered_in_real_time(tmp_path: Path, redis: Redis, redis
         killed_at = time.monotonic()
         kill_in_flight(redis, teams_server, hotfix_process, config, ticket, worker)
         wip = [StartedJobRegistry(q, connection=redis) for q in keys.QUEUE_NAMES]
-        wait_until(lambda: not any(r.get_job_ids(cleanup=False) and
-                                   redis.zrangebyscore(r.key, time.time(), "+inf") for r in wip),
+        wait_until(lambda wip=wip: not any(r.get_job_ids(cleanup=False) and
+                                           redis.zrangebyscore(r.key, time.time(), "+inf") for r in wip),
                    timeout=120, interval=1, message="the dead worker's heartbeat to expire")
         worker = hotfix_process("worker", "--config", str(config))
-        wait_until(lambda: sent_receipt(redis, ticket), timeout=60, message=f"{ticket} recovered")
+        wait_until(lambda ticket=ticket: sent_receipt(redis, ticket), timeout=60, message=f"{ticket} recovered")
         recovered_in.append(round(time.monotonic() - killed_at, 1))
     cards = cards_per_ticket(teams_server, tickets)
     record("worker_kill_real_time", kills=len(tickets), recovered=len(recovered_in), duplicates=duplicates(cards),

@@ -33,7 +33,7 @@ def test_openapi_operations_never_answer_5xx(redis: Redis, make_settings) -> Non
             cases += 1
             response = case.call(headers={"Authorization": f"Bearer {TOKEN}"})
             if response.status_code >= 500:
-                failures.append(f"{operation.label}: {response.status_code} {response.text[:200]}")
+                failures.append(f"{case.operation.label}: {response.status_code} {response.text[:200]}")
 
         check()
     record("schemathesis", cases=cases, server_errors=len(failures))
