@@ -118,10 +118,7 @@ def status_router(settings: Settings, redis: Redis) -> APIRouter:
     async def hotfix_page(request: Request, ticket: str) -> Response:
         async def work() -> Response:
             now = datetime.now(UTC)
-            found = await run_in_threadpool(_load_with_receipts, redis, ticket)
-            if found is None:
-                raise Rejected(404, "not_found", "no such hotfix")
-            state, receipts = found
+            state, receipts = await run_in_threadpool(_load_with_receipts, redis, ticket)
             return page(request, "hotfix.html.j2", h=hotfix_view(state, settings, now), state=state, now_ms=_ms(now),
                         shown_at=_local(now, zone), timeline=_timeline(state, zone),
                         receipts=[_receipt(r, zone) for r in receipts])
@@ -140,10 +137,7 @@ def status_router(settings: Settings, redis: Redis) -> APIRouter:
     async def hotfix_json(request: Request, ticket: str) -> Response:
         async def work() -> Response:
             now = datetime.now(UTC)
-            found = await run_in_threadpool(_load_with_receipts, redis, ticket)
-            if found is None:
-                raise Rejected(404, "not_found", "no such hotfix")
-            state, receipts = found
+            state, receipts = await run_in_threadpool(_load_with_receipts, redis, ticket)
             return JSONResponse(show_data(state, receipts, now) | hotfix_view(state, settings, now), headers=_HEADERS)
         return await guarded(request, work, html=False, ticket=ticket)
 
@@ -197,10 +191,11 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
     return row
 
 
-def _load_with_receipts(redis: Redis, ticket: str) -> tuple[HotfixState, list[dict[str, Any]]] | None:
+def _load_with_receipts(redis: Redis, ticket: str) -> tuple[HotfixState, list[dict[str, Any]]]:
+    """The state and receipts of a declared hotfix, or a 404."""
     state = store.load(redis, ticket)
     if state is None or not state.declared:
-        return None
+        raise Rejected(404, "not_found", "no such hotfix")
     return state, store.receipts(redis, ticket)
 
 

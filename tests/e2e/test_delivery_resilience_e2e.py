@@ -10,7 +10,7 @@ import pytest
 from redis import Redis
 
 from tests.fixtures.herald import BASE_CONFIG, event, merge
-from tests.fixtures.processes import hotfix_process, run_hotfix, to_toml, wait_until  # noqa: F401
+from tests.fixtures.processes import config_args, hotfix_process, run_hotfix, start_herald, wait_until  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
 from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
 
@@ -42,12 +42,8 @@ def test_lifecycle_survives_throttling_and_failures(tmp_path: Path, redis: Redis
                                  "emails": ["oncall@example.com", "gone@example.com", "slow@example.com"]},
                       "stakeholders": {"teams": ["removed"]}},
     })
-    path = tmp_path / "config.toml"
-    path.write_text(to_toml(config))
-    args = ("--config", str(path))
-    hotfix_process("daemon", *args)
-    hotfix_process("worker", *args)
-    hotfix_process("worker", *args)
+    args = config_args(tmp_path, config)
+    start_herald(hotfix_process, args, workers=2)
     story = [event("declared", ticket="INC-5"),
              event("updated", ticket="INC-5", minutes=5, message="fix in review"),
              event("resolved", ticket="INC-5", minutes=30, root_cause="bad deploy")]
@@ -98,12 +94,8 @@ def test_burst_to_one_webhook_respects_the_throttle(tmp_path: Path, redis: Redis
         "audiences": {"oncall": {"teams": ["engineering"], "emails": []}, "stakeholders": {"emails": []},
                       "management": {"emails": []}},
     })
-    path = tmp_path / "config.toml"
-    path.write_text(to_toml(config))
-    args = ("--config", str(path))
-    hotfix_process("daemon", *args)
-    hotfix_process("worker", *args)
-    hotfix_process("worker", *args)
+    args = config_args(tmp_path, config)
+    start_herald(hotfix_process, args, workers=2)
     tickets = [f"BURST-{i:02d}" for i in range(12)]
     burst = [event("declared", ticket=t) for t in tickets]
     assert run_hotfix("push", "--file", "-", *args, input_text="\n".join(json.dumps(e) for e in burst)).returncode == 0
