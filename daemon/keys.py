@@ -72,6 +72,11 @@ def throttle(channel: str) -> str:
     return f"{PREFIX}throttle:{channel}"
 
 
+def breaker(channel: str) -> str:
+    """Set for a while after a Teams webhook failed transiently: jobs for it hold off meanwhile."""
+    return f"{PREFIX}breaker:{channel}"
+
+
 def queue_for(severity_rank: int) -> str:
     """The RQ queue for a severity rank (0 = P0)."""
     return QUEUE_NAMES[min(max(severity_rank, 0), len(QUEUE_NAMES) - 1)]

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 Outcomes = dict[str, DeliveryError | None]
 #: The longest a worker waits for a webhook's slot before handing the job back for a retry.
 THROTTLE_WAIT = 2.0
+#: After a transient failure (5xx, 429, timeout) jobs for that webhook hold off this long (or the
+#: Retry-After), so a hanging or failing webhook does not hold every worker for its timeout in turn
+#: (``workers.jobs.deliver`` waits the hold out without counting an attempt).
+BREAKER_HOLD = 3.0
 
 
 def _name(payload: dict[str, Any], recipient: str) -> str:
@@ -42,7 +46,13 @@ def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content:
         if not throttle.acquire(min(THROTTLE_WAIT, channel.timeout.total_seconds())):
             return {channel_name: TransientError("throttled by Herald: webhook rate limit reached",
                                                  retry_after=throttle.wait_time())}, "teams"
-    rt.teams.send(channel.url.get_secret_value(), channel.format, content, timeout=channel.timeout.total_seconds())
+    try:
+        rt.teams.send(channel.url.get_secret_value(), channel.format, content, timeout=channel.timeout.total_seconds())
+    except TransientError as exc:
+        if redis is not None:
+            hold = max(BREAKER_HOLD, exc.retry_after or 0.0)
+            redis.set(keys.breaker(channel_name), exc.reason[:200], px=int(hold * 1000))
+        return {channel_name: exc}, "teams"
     return {channel_name: None}, "teams"
 
 

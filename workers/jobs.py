@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import datetime, timezone
 from typing import Any
 
 from redis import Redis
 from rq import Retry, get_current_job
+from rq.job import Job
 
 from daemon import keys, metrics
 from daemon.dispatch import build_jobs, enqueue
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 RQ_RETRY_CAP = 10_000
 #: How many times a message waits (1 s each) for its announcement before going anyway.
 MAX_ORDER_WAITS = 120
+#: How many times a Teams job waits out its webhook's hold (a few seconds each) before trying anyway.
+MAX_HOLDS = 200
 
 
 def backoff(settings: Settings, severity: Severity, attempt: int, retry_after: float | None = None) -> int:
@@ -52,15 +56,19 @@ def deliver(payload: dict[str, Any]) -> Any:
     rt = current()
     job = get_current_job()
     redis: Redis = job.connection if job is not None else rt.redis  # type: ignore[assignment]
-    attempt = (job.number_of_retries or 0) + 1 if job is not None else 1
+    # waiting (for the announcement, or for a failing webhook's hold) is not an attempt
+    waited = int(job.meta.get("order_waits", 0)) + int(job.meta.get("holds", 0)) if job is not None else 0
+    attempt = (job.number_of_retries or 0) + 1 - waited if job is not None else 1
 
     if not receipts.all_done(redis, payload.get("after") or []):
-        waits = int(job.meta.get("order_waits", 0)) if job is not None else MAX_ORDER_WAITS
-        if waits < MAX_ORDER_WAITS and job is not None:
-            job.meta["order_waits"] = waits + 1
-            job.save_meta()
-            return Retry(max=RQ_RETRY_CAP, interval=1)
+        if job is not None and int(job.meta.get("order_waits", 0)) < MAX_ORDER_WAITS:
+            return _wait(job, "order_waits", 1)
         log.warning("%s: announcement still not delivered; sending %s anyway", payload["ticket"], payload["message"])
+
+    if payload["channel"] == Channel.TEAMS.value and job is not None and int(job.meta.get("holds", 0)) < MAX_HOLDS:
+        holding = redis.pttl(keys.breaker(payload["recipients"][0]))
+        if holding > 0:  # the webhook failed a moment ago: come back when its hold ends, without an attempt
+            return _wait(job, "holds", math.ceil(holding / 1000))
 
     done = receipts.already_sent(redis, payload["ticket"], payload["job_key"], payload["recipients"])
     pending = [r for r in payload["recipients"] if r not in done]
@@ -70,6 +78,13 @@ def deliver(payload: dict[str, Any]) -> Any:
 
     outcomes, via = _send(rt, payload, pending)
     return _settle(rt, redis, payload, outcomes, via, attempt)
+
+
+def _wait(job: Job, counter: str, seconds: int) -> Retry:
+    """Come back in ``seconds`` without counting an attempt."""
+    job.meta[counter] = int(job.meta.get(counter, 0)) + 1
+    job.save_meta()
+    return Retry(max=RQ_RETRY_CAP, interval=max(1, seconds))
 
 
 def _send(rt: Runtime, payload: dict[str, Any], pending: list[str]) -> tuple[dict[str, DeliveryError | None], str]:

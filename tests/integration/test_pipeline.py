@@ -143,3 +143,31 @@ def test_failed_delivery_is_dead_lettered_and_replayable(redis: Redis, make_sett
     receipt = next(d for d in store.receipts(redis, "INC-1") if d["channel"] == "teams")
     assert receipt["status"] == "sent"
     assert list_dead(redis, keys.DELIVERY_DEAD_LETTERS) == []
+
+
+def test_a_hanging_webhook_holds_one_worker_once(redis: Redis, make_settings, make_daemon, teams_server) -> None:
+    """After one card times out, other cards for that webhook hold off at once instead of each waiting the timeout."""
+    import time
+
+    teams_server.script("/hang", [Reply.hanging(5.0)])
+    settings = make_settings(teams={"engineering": {"url": teams_server.url("/hang"), "timeout": "1s"}},
+                             audiences={"oncall": {"emails": []}, "stakeholders": {"emails": []},
+                                        "management": {"emails": []}})
+    runtime.configure(settings, redis)
+    daemon = make_daemon(settings)
+    xadd(redis, event("declared", ticket="HANG-1"), event("declared", ticket="HANG-2"),
+         event("declared", ticket="HANG-3"))
+    drain(daemon)
+    started = time.monotonic()
+    SimpleWorker(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer).work(burst=True)
+    assert time.monotonic() - started < 2.5  # one 1 s timeout, not three
+    assert len(teams_server.requests("/hang")) == 1
+    receipts = [d for t in ("HANG-1", "HANG-2", "HANG-3") for d in store.receipts(redis, t)]
+    assert [d["status"] for d in receipts] == ["retrying"]  # the one that timed out; the others wait, unattempted
+    from rq import Queue
+
+    scheduled = Queue("hotfix-p0", connection=redis, serializer=JSONSerializer).scheduled_job_registry
+    assert scheduled.count == 3
+    holds = [Queue.fetch_job(Queue("hotfix-p0", connection=redis, serializer=JSONSerializer), j).meta.get("holds", 0)
+             for j in scheduled.get_job_ids()]
+    assert sorted(holds) == [0, 1, 1]
