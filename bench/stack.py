@@ -113,13 +113,13 @@ class Sinks:
         self.teams.close()
         self.smtp.stop()
 
-    def email_arrivals(self) -> dict[str, float]:
-        """Ticket → monotonic time its first email was accepted at DATA."""
+    def email_arrivals(self, pattern: re.Pattern[bytes] | None = None) -> dict[str, float]:
+        """Ticket (or what ``pattern`` finds, by default the X-Hotfix-Ticket header) → first DATA accepted."""
         out: dict[str, float] = {}
         with self.handler.cond:
             messages = list(self.handler.messages)
         for msg in messages:
-            found = _TICKET_HEADER.search(msg.data)
+            found = (pattern or _TICKET_HEADER).search(msg.data)
             if found:
                 out.setdefault(found.group(1).decode(), msg.at)
         return out

@@ -68,14 +68,7 @@ def webhook_body(name: str, starts: str) -> dict[str, Any]:
 
 
 def _arrivals(s: Sinks, path: str) -> tuple[dict[str, float], dict[str, float]]:
-    mails: dict[str, float] = {}
-    with s.handler.cond:
-        messages = list(s.handler.messages)
-    for msg in messages:
-        found = NAME_RE.search(msg.data)
-        if found:
-            mails.setdefault(found.group(1).decode(), msg.at)
-    return mails, s.teams_arrivals(path, NAME_RE)
+    return s.email_arrivals(NAME_RE), s.teams_arrivals(path, NAME_RE)
 
 
 def _collect(side: Side, s: Sinks, path: str, submitted: dict[str, float], t0: float, timeout: float) -> None:
