@@ -27,8 +27,9 @@ THROTTLE_WAIT = 2.0
 BREAKER_HOLD = 3.0
 
 
-def _name(payload: dict[str, Any], recipient: str) -> str:
-    return f"{payload['message']}-{payload['audience']}-{payload['job_key'][3:15]}-{recipient}"
+def _name(payload: dict[str, Any]) -> str:
+    """The outbox file name's stem (the outbox adds the recipient or channel)."""
+    return f"{payload['message']}-{payload['audience']}-{payload['job_key'][3:15]}"
 
 
 def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content: TeamsContent) -> tuple[Outcomes, str]:
@@ -37,7 +38,7 @@ def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content:
     if channel is None:
         return {channel_name: PermanentError(f"Teams channel {channel_name!r} is not configured")}, "teams"
     if channel.url is None:
-        rt.outbox.write_card(build_payload(channel.format, content), channel_name, _name(payload, channel_name),
+        rt.outbox.write_card(build_payload(channel.format, content), channel_name, _name(payload),
                             ticket=payload["ticket"])
         return {channel_name: None}, "outbox"
     redis = _redis_of(rt)
@@ -75,7 +76,7 @@ def send_email(rt: Runtime, payload: dict[str, Any], recipients: list[str],
                           locale=payload["locale"])
     if rt.mail is None:
         for recipient in recipients:
-            rt.outbox.write_email(email, recipient, _name(payload, recipient), ticket=payload["ticket"])
+            rt.outbox.write_email(email, recipient, _name(payload), ticket=payload["ticket"])
         return {r: None for r in recipients}, "outbox"
     result = rt.mail.send(email, recipients)
     outcomes: Outcomes = {r: None for r in result.accepted}
