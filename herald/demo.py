@@ -98,7 +98,7 @@ def write_index(outbox: Path, ticket: str) -> Path:
             msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
             body = msg.get_body(("html",))
             shown = body.get_content() if body else ""
-            title = f"✉️ {msg['To']} — {msg['Subject']}"
+            title = f"✉️ {msg['X-Outbox-Recipient'] or msg['To']} — {msg['Subject']}"
         elif path.suffix == ".json":
             card = json.loads(path.read_text(encoding="utf-8"))
             content = card.get("attachments", [{}])[0].get("content", card)
@@ -127,12 +127,13 @@ def demo(config: ConfigOpt = None, ticket: Optional[str] = None) -> None:
         console.print(f"[red]configuration error[/red] in {exc.source}: " + "; ".join(exc.problems), markup=False)
         raise typer.Exit(2) from None
     redis, where = _redis(settings, configured)
-    runtime.configure(settings, redis)
+    rt = runtime.configure(settings, redis)
     start = datetime.now(timezone.utc).replace(microsecond=0)
     ticket = ticket or f"DEMO-{start.strftime('%H%M%S')}"
     console.print(f"Hotfix Herald demo — ticket [bold]{ticket}[/bold], Redis: {where}, outbox: {settings.outbox.dir}")
     story_now = [start]
     daemon = Daemon(redis, settings, name="demo", block_ms=1, clock=lambda: story_now[0])
+    rt.clock = lambda: story_now[0]  # messages are written as at the story's time
     daemon.ensure_group()
     worker = make_worker(redis, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], name=f"demo-{start.timestamp():.0f}")
     story = lifecycle(ticket, start - timedelta(minutes=50))

@@ -92,7 +92,7 @@ def _send(rt: Runtime, payload: dict[str, Any], pending: list[str]) -> tuple[dic
     hotfix = HotfixState.model_validate(payload["hotfix"])
     message = MessageName(payload["message"])
     locale = Locale(payload["locale"])
-    now = datetime.now(timezone.utc)
+    now = rt.clock()
     try:
         if Channel(payload["channel"]) is Channel.TEAMS:
             content = rt.renderer.teams(message, locale, hotfix, event=payload.get("event"),

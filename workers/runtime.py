@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import httpx
 from redis import Redis
@@ -26,7 +28,7 @@ class Runtime:
     outbox: OutboxSender
     mail: MailSender | None
     redis: Redis | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
 
 
 _current: Runtime | None = None
