@@ -62,11 +62,6 @@ def done(job_id: str) -> str:
     return f"{DONE_PREFIX}{job_id}"
 
 
-def digest(ticket: str, audience: str) -> str:
-    """Updates waiting in an audience's digest window."""
-    return f"{PREFIX}digest:{_checked(ticket)}:{audience}"
-
-
 def throttle(channel: str) -> str:
     """The token bucket of one Teams webhook."""
     return f"{PREFIX}throttle:{channel}"

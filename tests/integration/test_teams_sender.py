@@ -13,7 +13,7 @@ from daemon.enums import TeamsFormat
 from tests.fixtures.teams_server import FakeTeams, Reply, teams_server  # noqa: F401
 from workers.content import TeamsContent
 from workers.errors import DeliveryError, PermanentError, TransientError
-from workers.senders.teams import ADAPTIVE_CARD_TYPE, TeamsSender, build_payload
+from workers.senders.teams import TeamsSender, build_payload
 
 CARD = {
     "type": "AdaptiveCard",
@@ -46,7 +46,7 @@ def test_workflow_envelope_shape(teams_server: FakeTeams, sender: TeamsSender) -
     assert request.headers["Content-Type"] == "application/json"
     assert request.json == {
         "type": "message",
-        "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None, "content": CARD}],
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": CARD}],
     }
 
 

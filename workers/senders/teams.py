@@ -10,6 +10,7 @@ import httpx
 import pymsteams
 
 from daemon.enums import TeamsFormat
+from workers.cards import teams_envelope
 from workers.classify import classify_teams, classify_teams_exception
 from workers.content import TeamsContent
 from workers.errors import PermanentError
@@ -17,17 +18,6 @@ from workers.errors import PermanentError
 logger = logging.getLogger(__name__)
 
 #: The MIME type of an Adaptive Card attachment in a Workflows message.
-ADAPTIVE_CARD_TYPE = "application/vnd.microsoft.card.adaptive"
-
-
-def workflow_envelope(card: dict[str, Any]) -> dict[str, Any]:
-    """The message a Workflows webhook expects around an Adaptive Card."""
-    return {
-        "type": "message",
-        "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None, "content": card}],
-    }
-
-
 def connector_card(content: TeamsContent, url: str = "") -> dict[str, Any]:
     """The legacy connector's MessageCard, built with pymsteams (its public ``payload``)."""
     card = pymsteams.connectorcard(url)
@@ -48,7 +38,7 @@ def connector_card(content: TeamsContent, url: str = "") -> dict[str, Any]:
 def build_payload(fmt: TeamsFormat, content: TeamsContent, url: str = "") -> dict[str, Any]:
     """The exact JSON document POSTed to a webhook of this format."""
     if fmt is TeamsFormat.WORKFLOW:
-        return workflow_envelope(content.card)
+        return teams_envelope(content.card)
     return connector_card(content, url)
 
 
