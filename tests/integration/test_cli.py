@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from typer.testing import CliRunner
 
 from daemon import keys
 from herald.cli import app
-from tests.fixtures.herald import BASE_CONFIG, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
+from tests.fixtures.herald import T0, BASE_CONFIG, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
 from tests.fixtures.processes import to_toml
 
 runner = CliRunner()
@@ -89,7 +91,7 @@ def test_show_md_fills_every_playbook_section(redis: Redis, config: Path, make_d
     for heading in headings:
         assert heading in result.output
     for value in ("No order can be paid", "EU customers", "Alice", "Chloé", "Timeout set to 0", "#4242",
-                  "a1b2c3d", "10:12"):
+                  "a1b2c3d", T0.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M")):
         assert value in result.output
     assert "smoke test" in result.output  # the guardrail mark: production without a smoke test
     assert "[x] " in result.output and "[ ] " in result.output
@@ -104,5 +106,22 @@ def test_list_and_show_json(redis: Redis, config: Path, make_daemon, make_settin
     assert [r["ticket"] for r in rows] == ["INC-1", "INC-2"]
     assert {"ticket", "severity", "status", "phase", "title"} <= set(rows[0])
     shown = json.loads(runner.invoke(app, ["show", "INC-1", "--format", "json", "--config", str(config)]).output)
-    assert shown["deadline"].startswith("2026-11-25T10:12") and shown["status"] == "open"
+    assert shown["deadline"] == (T0 + timedelta(hours=1)).isoformat() and shown["status"] == "open"
     assert runner.invoke(app, ["show", "NOPE", "--config", str(config)]).exit_code == 1
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_show_md_after_deliveries(redis: Redis, config: Path, make_daemon, make_settings, locale: str) -> None:
+    """The document renders once messages were delivered (receipts sent without a reason, and failed with one)."""
+    from workers import receipts
+    from daemon.enums import DeliveryStatus
+
+    daemon = make_daemon(make_settings())
+    xadd(redis, event("declared"))
+    drain(daemon)
+    payload = {"ticket": "INC-1", "message": "announcement", "audience": "oncall", "channel": "email", "job_key": "j1"}
+    receipts.record(redis, payload, [("oncall@example.com", DeliveryStatus.SENT, None),
+                                     ("dev@example.com", DeliveryStatus.FAILED, "550 no such user")], via="smtp", attempt=1)
+    result = runner.invoke(app, ["show", "INC-1", "--locale", locale, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "oncall@example.com" in result.output and "550 no such user" in result.output
