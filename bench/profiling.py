@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 from bench.latency import declared  # noqa: E402
 from bench.stack import bench_redis, drained, flush, herald, sinks, xadd_many  # noqa: E402
 from bench.throughput import QUIET, ingest_events, timed_drain  # noqa: E402
-from daemon import keys  # noqa: E402
+from hotfix import keys  # noqa: E402
 from tests.fixtures.processes import wait_until  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from redis import Redis
 
-from daemon import keys
+from hotfix import keys
 from tests.fixtures.herald import BASE_CONFIG, merge
 from tests.fixtures.processes import HotfixProcess, to_toml, wait_until
 from tests.fixtures.smtp_server import RecordingHandler, free_port

@@ -11,7 +11,7 @@ from redis import Redis
 
 from bench.stack import Herald, Sinks, drained, flush, group_info, herald, wait_workers, xadd_event, xadd_many
 from bench.stats import rss_mb
-from daemon import keys
+from hotfix import keys
 
 
 @dataclass

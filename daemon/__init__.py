@@ -1,4 +1,2 @@
-"""Hotfix Herald daemon: everything up to "a job is enqueued"."""
+"""Hotfix Herald daemon: everything up to "a job is enqueued" (the stream consumer, the HTTP intake)."""
 from __future__ import annotations
-
-__version__ = "0.1.0"

@@ -22,15 +22,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from daemon import keys, metrics, store
-from daemon.dispatch import JobSpec, build_jobs
-from daemon.enums import EventType, MessageName, Severity
-from daemon.events import Event, InvalidEvent, dump_event, parse_event
-from daemon.hotfix import Outcome, Rules, Step, apply
-from daemon.policy import Delivery, plan
-from daemon.settings import Settings
-from daemon.state import HotfixState
+from daemon import store
+from daemon.lifecycle import Outcome, Rules, Step, apply
+from daemon.policy import plan
 from daemon.timers import digest_windows, fire, flush_digest, fold, timer_names
+from hotfix import keys, metrics
+from hotfix.enums import EventType, MessageName, Severity
+from hotfix.events import Event, InvalidEvent, dump_event, parse_event
+from hotfix.jobs import JobSpec, build_jobs
+from hotfix.routing import Delivery
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
 
 log = logging.getLogger(__name__)
 

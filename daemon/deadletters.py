@@ -7,11 +7,11 @@ from typing import Any
 
 from redis import Redis
 
-from daemon import keys
-from daemon.dispatch import JobSpec, enqueue
-from daemon.enums import Severity
 from daemon.producer import push_raw
-from daemon.settings import Settings
+from hotfix import keys
+from hotfix.enums import Severity
+from hotfix.jobs import JobSpec, enqueue
+from hotfix.settings import Settings
 
 
 def _text(value: Any) -> str:

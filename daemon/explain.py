@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.durations import format_duration
-from daemon.enums import Severity
-from daemon.settings import Settings
+from hotfix.durations import format_duration
+from hotfix.enums import Severity
+from hotfix.settings import Settings
 
 
 def _channels(settings: Settings, audience: str) -> str:

@@ -6,26 +6,11 @@ each into jobs, one per recipient batch.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
-
-from daemon.enums import Channel, EventType, MessageName, Severity
-from daemon.hotfix import Outcome, Step
-from daemon.settings import Settings
-from daemon.state import HotfixState
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message to one audience on one channel; ``target`` is a Teams channel name, or None for its emails."""
-
-    message: MessageName
-    audience: str
-    channel: Channel
-    cause: str
-    target: str | None = None
-    notice: dict[str, Any] | None = field(default=None, compare=False)
+from daemon.lifecycle import Outcome, Step
+from hotfix.enums import EventType, MessageName, Severity
+from hotfix.routing import Delivery, expand
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
 
 
 def plan(step: Step, settings: Settings) -> list[Delivery]:
@@ -68,18 +53,3 @@ def _newly_concerned(before: HotfixState, after: HotfixState, settings: Settings
     fresh = [a for a in settings.policy(after.severity).announce if a not in already]
     return expand(MessageName.ANNOUNCEMENT, fresh, settings, cause + ":raised",
                   {"raised_from": before.severity.value})
-
-
-def expand(message: MessageName, audiences: Iterable[str], settings: Settings, cause: str,
-           notice: dict[str, Any] | None = None) -> list[Delivery]:
-    """One delivery per Teams channel of each audience, and one for its emails."""
-    out: list[Delivery] = []
-    for name in dict.fromkeys(audiences):
-        audience = settings.audiences.get(name)
-        if audience is None:
-            continue
-        for channel in audience.teams:
-            out.append(Delivery(message, name, Channel.TEAMS, cause, channel, notice))
-        if audience.emails or audience.emails_file:
-            out.append(Delivery(message, name, Channel.EMAIL, cause, None, notice))
-    return out

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from redis import Redis
 
-from daemon import keys
-from daemon.events import Event, dump_event
+from hotfix import keys
+from hotfix.events import Event, dump_event
 
 log = logging.getLogger(__name__)
 

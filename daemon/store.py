@@ -19,12 +19,12 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 
-from daemon import keys
-from daemon.dispatch import JobSpec, enqueue_in
-from daemon.enums import Severity
-from daemon.settings import Settings
-from daemon.state import HotfixState
 from daemon.timers import digest_windows, schedule, timer_names
+from hotfix import keys
+from hotfix.enums import Severity
+from hotfix.jobs import JobSpec, enqueue_in
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from daemon.enums import Channel, MessageName, Severity, Status
-from daemon.hotfix import add_timeline_entry
-from daemon.policy import Delivery, expand
-from daemon.settings import Settings, SeverityPolicy
-from daemon.state import HotfixState, TimelineEntry
+from daemon.lifecycle import add_timeline_entry
+from hotfix.enums import Channel, MessageName, Severity, Status
+from hotfix.routing import Delivery, expand
+from hotfix.settings import Settings, SeverityPolicy
+from hotfix.state import HotfixState, TimelineEntry
 
 
 class TimerKind(str, Enum):

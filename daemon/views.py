@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from daemon.enums import Locale, Phase
-from daemon.settings import Settings
-from daemon.state import VERIFICATION_ITEMS, HotfixState
+from hotfix.enums import Locale, Phase
+from hotfix.settings import Settings
+from hotfix.state import VERIFICATION_ITEMS, HotfixState
 
 
 def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""The ``hotfix`` console script: the daemon's commands, the worker's, and ``demo``."""
+"""The ``hotfix`` console script: every command registered on one Typer app."""
 from __future__ import annotations
 
+import herald.commands  # noqa: F401  (registers daemon, serve, push, list, show, dead-letters, check-config)
 import herald.demo  # noqa: F401  (registers demo)
-import workers.cli  # noqa: F401  (registers worker and preview)
-from daemon.cli import app
+import herald.worker_commands  # noqa: F401  (registers worker and preview)
+from herald.app import app
 
 
 def main() -> None:

@@ -12,14 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from daemon import store
-from daemon.cli import ConfigOpt, app
-from daemon.connection import answering, connect
 from daemon.consumer import Daemon
-from daemon.events import parse_event
 from daemon.producer import push
-from daemon.settings import ConfigError, Settings, load_settings, resolve_config_path
+from herald.app import ConfigOpt, app
+from hotfix.connection import answering, connect
+from hotfix.events import parse_event
+from hotfix.settings import ConfigError, Settings, load_settings, resolve_config_path
 from workers import runtime
-from workers.cli import make_worker
+from workers.worker import make_worker
 
 console = Console()
 

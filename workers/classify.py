@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 import aiosmtplib
 import httpx
 
-from daemon.enums import TeamsFormat
+from hotfix.enums import TeamsFormat
 from workers.errors import DeliveryError, PermanentError, TransientError, redact
 
 #: What each notable Teams HTTP status means: (transient?, reason).

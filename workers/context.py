@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from daemon.enums import TERMINAL_STATUSES, Locale, MessageName, Severity, Status
-from daemon.state import HotfixState
+from hotfix.enums import TERMINAL_STATUSES, Locale, MessageName, Severity, Status
+from hotfix.state import HotfixState
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from daemon import keys
+from hotfix import keys
 from workers.compose import compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent, TeamsContent
 from workers.errors import DeliveryError, PermanentError, TransientError

@@ -19,12 +19,12 @@ from redis import Redis
 from rq import Retry, get_current_job
 from rq.job import Job
 
-from daemon import keys, metrics
-from daemon.dispatch import build_jobs, enqueue
-from daemon.enums import Channel, DeliveryStatus, Locale, MessageName, Severity
-from daemon.policy import expand
-from daemon.settings import Settings
-from daemon.state import HotfixState
+from hotfix import keys, metrics
+from hotfix.enums import Channel, DeliveryStatus, Locale, MessageName, Severity
+from hotfix.jobs import build_jobs, enqueue
+from hotfix.routing import expand
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
 from workers import receipts
 from workers.delivery import send_email, send_teams
 from workers.errors import DeliveryError, PermanentError, TransientError

@@ -9,8 +9,8 @@ from typing import Any
 
 from redis import Redis
 
-from daemon import keys
-from daemon.enums import DeliveryStatus
+from hotfix import keys
+from hotfix.enums import DeliveryStatus
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from daemon.enums import Locale, MessageName
-from daemon.state import HotfixState
+from hotfix.enums import Locale, MessageName
+from hotfix.state import HotfixState
 from workers.cards import card_problems, md_escape, trim_card
 from workers.content import EmailContent, TeamsContent
 from workers.context import Doc, build_context, format_span, format_time, seconds, to_datetime

@@ -5,10 +5,10 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from daemon.enums import MessageName, Phase, Severity, Status
-from daemon.events import Fix, Team
-from daemon.settings import PLAYBOOK_DEADLINES
-from daemon.state import HotfixState, TimelineEntry
+from hotfix.enums import MessageName, Phase, Severity, Status
+from hotfix.events import Fix, Team
+from hotfix.settings import PLAYBOOK_DEADLINES
+from hotfix.state import HotfixState, TimelineEntry
 
 log = logging.getLogger(__name__)
 

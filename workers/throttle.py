@@ -18,7 +18,7 @@ import time
 
 from redis import Redis
 
-from daemon import keys
+from hotfix import keys
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
 from daemon.intake.memory import Outcome
-from daemon.settings import AlertmanagerIntake
+from hotfix.settings import AlertmanagerIntake
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
-from daemon.enums import EventType, Severity
-from daemon.events import Event, parse_event
 from daemon.intake.memory import Outcome, Plan, push_once
-from daemon.keys import TICKET_PATTERN
-from daemon.settings import AlertmanagerIntake
+from hotfix.enums import EventType, Severity
+from hotfix.events import Event, parse_event
+from hotfix.keys import TICKET_PATTERN
+from hotfix.settings import AlertmanagerIntake
 
 _TICKET_RE = re.compile(TICKET_PATTERN)
 #: Alert names listed in one message, at most.

@@ -22,16 +22,16 @@ from redis import Redis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from daemon import metrics
-from daemon.connection import connect as connect_redis
-from daemon.events import Event, InvalidEvent, describe_errors, parse_event
 from daemon.intake import alertmanager, grafana, jira
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import Outcome
 from daemon.intake.status import status_router
 from daemon.producer import push
-from daemon.settings import Settings
+from hotfix import metrics
+from hotfix.connection import connect as connect_redis
+from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
+from hotfix.settings import Settings
 
 log = logging.getLogger(__name__)
 

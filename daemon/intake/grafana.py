@@ -15,7 +15,7 @@ from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
 from daemon.intake.memory import Outcome
-from daemon.settings import GrafanaIntake
+from hotfix.settings import GrafanaIntake
 
 SOURCE = "grafana"
 #: Derived tickets and event ids start with this.

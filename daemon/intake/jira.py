@@ -20,11 +20,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
-from daemon.enums import EventType, Severity
-from daemon.events import parse_event
 from daemon.intake.memory import Outcome, Plan, push_once
-from daemon.keys import TICKET_PATTERN
-from daemon.settings import JiraIntake
+from hotfix.enums import EventType, Severity
+from hotfix.events import parse_event
+from hotfix.keys import TICKET_PATTERN
+from hotfix.settings import JiraIntake
 
 SOURCE = "jira"
 CREATED = "jira:issue_created"

@@ -26,10 +26,10 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from daemon import keys
-from daemon.events import Event
 from daemon.intake.errors import Rejected
 from daemon.producer import push
+from hotfix import keys
+from hotfix.events import Event
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from daemon import keys, store
-from daemon.enums import Phase, Severity
+from daemon import store
 from daemon.intake.errors import Rejected
-from daemon.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
-from daemon.state import HotfixState
 from daemon.views import list_row, show_data
+from hotfix import keys
+from hotfix.enums import Phase, Severity
+from hotfix.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
+from hotfix.state import HotfixState
 
 log = logging.getLogger(__name__)
 

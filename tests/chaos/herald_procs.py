@@ -11,7 +11,7 @@ from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from daemon import keys
+from hotfix import keys
 from tests.chaos.support import parse_mail
 from tests.fixtures.herald import BASE_CONFIG, merge
 from tests.fixtures.processes import to_toml

@@ -11,7 +11,7 @@ import pytest
 from redis import Redis
 from rq import Worker
 
-from daemon import keys
+from hotfix import keys
 from tests.chaos.herald_procs import write_config
 from tests.chaos.support import FULL, LONG, SHORT, full_only, record
 from tests.fixtures.herald import BASE_CONFIG, event, merge, xadd

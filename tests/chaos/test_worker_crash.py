@@ -22,13 +22,13 @@ import rq.registry
 from redis import Redis
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from daemon import keys
+from hotfix import keys
 from tests.chaos.herald_procs import write_config
 from tests.chaos.support import FULL, SIZES, duplicates, full_only, record
 from tests.fixtures.herald import BASE_CONFIG, event, merge, xadd
 from tests.fixtures.processes import hotfix_process, wait_until  # noqa: F401
 from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
-from workers.cli import make_worker
+from workers.worker import make_worker
 
 pytestmark = pytest.mark.e2e
 

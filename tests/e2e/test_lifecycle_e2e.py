@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from daemon import keys
+from hotfix import keys
 from tests.fixtures.herald import BASE_CONFIG, event, merge
 from tests.fixtures.processes import hotfix_process, run_hotfix, to_toml, wait_until  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401

@@ -18,7 +18,7 @@ import pytest
 from redis import Redis
 
 from daemon.consumer import Daemon
-from daemon.settings import Settings
+from hotfix.settings import Settings
 from tests.fixtures.herald import BASE_CONFIG, drain, make_daemon, make_settings, merge, xadd  # noqa: F401
 from tests.fixtures.processes import HotfixProcess, hotfix_process, run_hotfix, to_toml, wait_until  # noqa: F401
 from tests.fixtures.system import require_binary

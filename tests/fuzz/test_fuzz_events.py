@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 
-from daemon import keys
-from daemon.events import InvalidEvent, parse_event
 from daemon.intake.app import create_app
+from hotfix import keys
+from hotfix.events import InvalidEvent, parse_event
 from tests.chaos.support import SIZES, record
 from tests.fixtures.herald import drain, make_daemon, make_settings, xadd  # noqa: F401
 from tests.integration.test_intake_support import TestClient

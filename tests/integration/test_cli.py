@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
 from typer.testing import CliRunner
 
-from daemon import keys
 from herald.cli import app
-from tests.fixtures.herald import T0, BASE_CONFIG, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
+from hotfix import keys
+from tests.fixtures.herald import BASE_CONFIG, T0, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
 from tests.fixtures.processes import to_toml
 
 runner = CliRunner()
@@ -113,8 +113,8 @@ def test_list_and_show_json(redis: Redis, config: Path, make_daemon, make_settin
 @pytest.mark.parametrize("locale", ["fr", "en"])
 def test_show_md_after_deliveries(redis: Redis, config: Path, make_daemon, make_settings, locale: str) -> None:
     """The document renders once messages were delivered (receipts sent without a reason, and failed with one)."""
+    from hotfix.enums import DeliveryStatus
     from workers import receipts
-    from daemon.enums import DeliveryStatus
 
     daemon = make_daemon(make_settings())
     xadd(redis, event("declared"))

@@ -9,8 +9,10 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from daemon import dispatch, keys, store
-from daemon.enums import Status
+from daemon import store
+from hotfix import jobs as dispatch
+from hotfix import keys
+from hotfix.enums import Status
 from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
 
 
@@ -152,7 +154,7 @@ def test_dead_letter_replay_puts_event_back(redis: Redis, make_daemon) -> None:
 
 def test_metrics_count_applied_and_dead_lettered_events(redis: Redis, make_daemon) -> None:
     """Applied events and dead letters are counted once each in the Prometheus metrics."""
-    from daemon import metrics
+    from hotfix import metrics
 
     def value(metric, **labels) -> float:
         return metric.labels(**labels)._value.get() if labels else metric._value.get()

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from daemon import keys
 from daemon.intake import create_app
-from daemon.settings import Settings
+from hotfix import keys
+from hotfix.settings import Settings
 
 with warnings.catch_warnings():  # starlette 1.x warns at import that it prefers httpx2 over httpx
     warnings.simplefilter("ignore", UserWarning)

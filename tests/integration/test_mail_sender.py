@@ -12,8 +12,8 @@ from email.message import EmailMessage
 import pytest
 from pydantic import SecretStr
 
-from daemon.enums import SmtpSecurity
-from daemon.settings import SmtpSettings
+from hotfix.enums import SmtpSecurity
+from hotfix.settings import SmtpSettings
 from tests.fixtures.smtp_server import SmtpTestServer, free_port, smtp_server  # noqa: F401
 from workers.compose import UNDISCLOSED, compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.enums import TeamsFormat
+from hotfix.enums import TeamsFormat
 from workers.compose import compose_email, make_message_id
 from workers.content import EmailContent, TeamsContent
 from workers.senders.outbox import OutboxSender

@@ -8,7 +8,8 @@ from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from daemon import keys, store
+from daemon import store
+from hotfix import keys
 from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
 from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401

@@ -13,11 +13,11 @@ from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from daemon import keys
 from daemon.consumer import Daemon
-from daemon.enums import DeliveryStatus
 from daemon.intake import create_app
-from daemon.settings import Settings
+from hotfix import keys
+from hotfix.enums import DeliveryStatus
+from hotfix.settings import Settings
 from tests.fixtures.herald import drain, make_daemon, make_settings, xadd  # noqa: F401
 from tests.integration.test_intake_support import closed_port
 from workers import receipts, runtime

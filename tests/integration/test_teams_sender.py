@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from daemon.enums import TeamsFormat
+from hotfix.enums import TeamsFormat
 from tests.fixtures.teams_server import FakeTeams, Reply, teams_server  # noqa: F401
 from workers.content import TeamsContent
 from workers.errors import DeliveryError, PermanentError, TransientError

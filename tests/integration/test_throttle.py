@@ -8,8 +8,8 @@ import time
 import pytest
 from redis import Redis
 
-from daemon import keys
-from daemon.enums import TeamsFormat
+from hotfix import keys
+from hotfix.enums import TeamsFormat
 from tests.fixtures.teams_server import FakeTeams, teams_server  # noqa: F401
 from workers.content import TeamsContent
 from workers.senders.teams import TeamsSender
@@ -59,7 +59,7 @@ def test_wait_time_does_not_take(redis: Redis) -> None:
 
 
 def test_default_rate_and_key(redis: Redis) -> None:
-    """The default rate is Teams' 4 per second and the key comes from ``daemon.keys``."""
+    """The default rate is Teams' 4 per second and the key comes from ``hotfix.keys``."""
     throttle = Throttle.for_channel(redis, "engineering")
     assert throttle.rate == DEFAULT_RATE == 4.0 and throttle.key == keys.throttle("engineering")
     assert throttle.acquire(timeout=0)

@@ -9,8 +9,9 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from daemon import keys, store
+from daemon import store
 from daemon.consumer import Daemon
+from hotfix import keys
 from tests.fixtures.herald import event, make_daemon, make_settings, xadd  # noqa: F401
 
 T = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)

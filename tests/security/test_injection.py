@@ -11,8 +11,8 @@ from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from daemon import keys
-from daemon.events import InvalidEvent, parse_event
+from hotfix import keys
+from hotfix.events import InvalidEvent, parse_event
 from tests.chaos.support import mail_parts, parse_mail
 from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
 from tests.fixtures.processes import run_hotfix, to_toml

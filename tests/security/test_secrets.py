@@ -8,8 +8,8 @@ import httpx
 import pytest
 from redis import Redis
 
-from daemon import keys
-from daemon.settings import load_settings
+from hotfix import keys
+from hotfix.settings import load_settings
 from tests.chaos.herald_procs import write_config
 from tests.chaos.support import free_port, record
 from tests.fixtures.herald import BASE_CONFIG, event, merge, xadd

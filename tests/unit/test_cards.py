@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from daemon.enums import Locale, MessageName
-from daemon.settings import SHIPPED_TEMPLATES
+from hotfix.enums import Locale, MessageName
+from hotfix.settings import SHIPPED_TEMPLATES
 from tests.unit.test_render import load_card_schema
 from workers.cards import TEAMS_LIMIT_BYTES, card_to_html, envelope_size, markdown_to_html, md_escape, trim_card
 from workers.render import Renderer

@@ -9,7 +9,7 @@ import aiosmtplib
 import httpx
 import pytest
 
-from daemon.enums import TeamsFormat
+from hotfix.enums import TeamsFormat
 from tests.fixtures.teams_server import CONNECTOR_THROTTLED
 from workers.classify import (
     classify_smtp,

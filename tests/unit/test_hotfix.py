@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from daemon.enums import Phase, Severity, Status
-from daemon.events import parse_event
-from daemon.hotfix import Outcome, apply
-from daemon.state import HotfixState
+from daemon.lifecycle import Outcome, apply
+from hotfix.enums import Phase, Severity, Status
+from hotfix.events import parse_event
+from hotfix.state import HotfixState
 
 T0 = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
 NOW = T0 + timedelta(minutes=1)

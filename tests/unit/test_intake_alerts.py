@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from daemon.intake.alerts import AlertGroup, plan
-from daemon.keys import TICKET_PATTERN
-from daemon.settings import AlertmanagerIntake
+from hotfix.keys import TICKET_PATTERN
+from hotfix.settings import AlertmanagerIntake
 
 NOW = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
 CFG = AlertmanagerIntake()

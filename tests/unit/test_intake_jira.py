@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from daemon.intake.jira import JiraPayload, _text, plan
-from daemon.settings import JiraIntake
+from hotfix.settings import JiraIntake
 from tests.integration.test_intake_support import change, jira_created, jira_updated
 
 NOW = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)

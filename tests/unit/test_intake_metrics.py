@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon import metrics
+from hotfix import metrics
 
 
 def test_exposition_lists_every_herald_metric() -> None:

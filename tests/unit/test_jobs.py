@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.enums import Severity
-from daemon.settings import Settings
+from hotfix.enums import Severity
+from hotfix.settings import Settings
 from workers.jobs import backoff
 
 

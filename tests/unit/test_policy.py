@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from daemon.enums import Channel, MessageName
-from daemon.events import parse_event
-from daemon.hotfix import apply
+from daemon.lifecycle import apply
 from daemon.policy import plan
-from daemon.settings import Settings
-from daemon.state import HotfixState
+from hotfix.enums import Channel, MessageName
+from hotfix.events import parse_event
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
 
 T0 = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
 

@@ -10,9 +10,9 @@ from typing import Any, Callable
 import jsonschema
 import pytest
 
-from daemon.enums import Locale, MessageName, Phase, Severity, Status
-from daemon.settings import SHIPPED_TEMPLATES
-from daemon.state import HotfixState
+from hotfix.enums import Locale, MessageName, Phase, Severity, Status
+from hotfix.settings import SHIPPED_TEMPLATES
+from hotfix.state import HotfixState
 from workers.cards import card_problems, card_to_html
 from workers.render import Renderer, TemplateMissing
 from workers.samples import sample_digest, sample_event, sample_hotfix, sample_notice

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.durations import format_duration, parse_duration
-from daemon.settings import ConfigError, load_settings
+from hotfix.durations import format_duration, parse_duration
+from hotfix.settings import ConfigError, load_settings
 
 VALID = """
 [teams.engineering]

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from daemon.enums import Severity
-from daemon.events import parse_event
-from daemon.hotfix import Rules, apply
-from daemon.settings import Settings
-from daemon.state import HotfixState
+from daemon.lifecycle import Rules, apply
 from daemon.timers import TimerKind, fire, schedule
+from hotfix.enums import Severity
+from hotfix.events import parse_event
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 

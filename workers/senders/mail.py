@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import aiosmtplib
 
-from daemon.enums import SmtpSecurity
-from daemon.settings import SmtpSettings
+from hotfix.enums import SmtpSecurity
+from hotfix.settings import SmtpSettings
 from workers.classify import classify_smtp, classify_smtp_exception, refused_batch
 from workers.errors import DeliveryError, PermanentError
 

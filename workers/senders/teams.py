@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Self
 import httpx
 import pymsteams
 
-from daemon.enums import TeamsFormat
+from hotfix.enums import TeamsFormat
 from workers.cards import teams_envelope
 from workers.classify import classify_teams, classify_teams_exception
 from workers.content import TeamsContent

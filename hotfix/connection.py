@@ -8,7 +8,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from daemon.settings import Settings
+from hotfix.settings import Settings
 
 
 def connect(settings: Settings, *, fail_fast: bool = False) -> Redis:

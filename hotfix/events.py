@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from daemon.enums import EventType, Phase, Severity
-from daemon.keys import TICKET_PATTERN
+from hotfix.enums import EventType, Phase, Severity
+from hotfix.keys import TICKET_PATTERN
 
 Ticket = Annotated[str, Field(pattern=TICKET_PATTERN)]
 Text = Annotated[str, Field(max_length=4000)]

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from daemon.enums import TERMINAL_STATUSES, Phase, Severity, Status
-from daemon.events import Fix, Team
+from hotfix.enums import TERMINAL_STATUSES, Phase, Severity, Status
+from hotfix.events import Fix, Team
 
 #: The verification checklist of the playbook's coordination template, in order.
 VERIFICATION_ITEMS = ("staging", "smoke_test", "production", "confirmed", "monitoring")

@@ -22,11 +22,11 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
-from daemon import keys
-from daemon.enums import Channel, MessageName, Severity
-from daemon.policy import Delivery
-from daemon.settings import Settings
-from daemon.state import HotfixState
+from hotfix import keys
+from hotfix.enums import Channel, MessageName, Severity
+from hotfix.routing import Delivery
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
 
 log = logging.getLogger(__name__)
 

@@ -1,40 +1,19 @@
-"""The ``hotfix`` command, worker side: ``worker`` and ``preview`` (registered on the daemon's app)."""
+"""The ``hotfix`` commands of the delivery side: ``worker`` and ``preview``."""
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rq import SimpleWorker, Worker
-from rq.serializers import JSONSerializer
 
-from daemon import keys
-from daemon.cli import ConfigOpt, MetricsOpt, app, serve_metrics, settings_or_exit, setup_logging
-from daemon.connection import connect
-from daemon.enums import Channel, Locale, MessageName, Severity
+from herald.app import ConfigOpt, MetricsOpt, app, serve_metrics, settings_or_exit, setup_logging
+from hotfix import keys
+from hotfix.connection import connect
+from hotfix.enums import Channel, Locale, MessageName, Severity
 from workers import runtime
-
-log = logging.getLogger(__name__)
-
-
-#: How often a worker looks for jobs abandoned by a dead worker (RQ's default: 10 min).
-MAINTENANCE_INTERVAL = 30
-#: A worker's registration TTL; its blocking wait for jobs is this minus 15 s, so maintenance runs that often.
-WORKER_TTL = 35
-
-
-def make_worker(redis, queues: list[str], *, fork: bool = False, name: str | None = None) -> Worker:
-    """An RQ worker on Herald's queues, most urgent first, with the JSON serializer.
-
-    A job whose worker was SIGKILLed is found abandoned about 65 s later (RQ's heartbeat TTL) by the
-    next maintenance pass of any worker, and retried (``daemon.dispatch.CRASH_RETRY``).
-    """
-    cls = Worker if fork else SimpleWorker
-    return cls(queues, connection=redis, serializer=JSONSerializer, name=name, job_monitoring_interval=5,
-               maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
+from workers.worker import make_worker
 
 
 @app.command()

@@ -1,78 +1,23 @@
-"""The ``hotfix`` command, daemon side: daemon, serve, push, list, show, dead-letters, check-config.
-
-``workers.cli`` adds ``worker`` and ``preview``; ``herald.cli`` adds ``demo`` and runs the app.
-"""
+"""The ``hotfix`` commands of the event side: daemon, serve, push, list, show, dead-letters, check-config."""
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from daemon import keys, store
-from daemon.connection import connect
-from daemon.enums import EventType, Locale, Phase, Severity
-from daemon.events import InvalidEvent, parse_event
+from daemon import store
 from daemon.producer import push as push_events
-from daemon.settings import ConfigError, Settings, load_settings
 from daemon.views import document_md, list_row, show_data
-
-app = typer.Typer(help="Hotfix Herald: tells the right people, on time, every time.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-console = Console()
-err = Console(stderr=True)
-
-
-class Format(str, Enum):
-    TABLE = "table"
-    JSON = "json"
-    MD = "md"
-
-
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config (default $HOTFIX_CONFIG, then ./config.toml)")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (terminal), json or md")]
-
-
-def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
-    """Load the settings or print each bad key and exit 2."""
-    try:
-        return load_settings(config, **overrides)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error[/red] in {exc.source}:", highlight=False)
-        for problem in exc.problems:
-            err.print(f"  - {problem}", highlight=False, markup=False)
-        raise typer.Exit(2) from None
-
-
-MetricsOpt = Annotated[Optional[int], typer.Option("--metrics-port", help="serve Prometheus /metrics on this port")]
-
-
-def serve_metrics(port: int | None) -> None:
-    """Expose this process's metrics when asked to."""
-    if port is not None:
-        from daemon.metrics import start_metrics_server
-
-        start_metrics_server(port)
-
-
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-
-def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
+from herald.app import ConfigOpt, Format, FormatOpt, MetricsOpt, app, console, emit_json, err, now, serve_metrics, settings_or_exit, setup_logging
+from hotfix import keys
+from hotfix.connection import connect
+from hotfix.enums import EventType, Locale, Phase, Severity
+from hotfix.events import InvalidEvent, parse_event
 
 
 @app.command()

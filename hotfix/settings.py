@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from daemon.durations import Duration
-from daemon.enums import Locale, Severity, SmtpSecurity, TeamsFormat
+from hotfix.durations import Duration
+from hotfix.enums import Locale, Severity, SmtpSecurity, TeamsFormat
 
 DEFAULT_CONFIG = Path("config.toml")
 CONFIG_ENV = "HOTFIX_CONFIG"

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from daemon.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
-from daemon.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, parse_event
-from daemon.settings import PLAYBOOK_DEADLINES
-from daemon.state import REQUIRED_BEFORE_PRODUCTION, HotfixState, TimelineEntry
+from hotfix.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
+from hotfix.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, parse_event
+from hotfix.settings import PLAYBOOK_DEADLINES
+from hotfix.state import REQUIRED_BEFORE_PRODUCTION, HotfixState, TimelineEntry
 
 
 class Outcome(str, Enum):
