@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,6 +27,7 @@ from daemon.lifecycle import Outcome, Rules, Step, apply
 from daemon.policy import plan
 from daemon.timers import digest_windows, fire, flush_digest, fold, timer_names
 from hotfix import keys, metrics
+from hotfix.connection import as_text
 from hotfix.enums import EventType, MessageName, Severity
 from hotfix.events import Event, InvalidEvent, dump_event, parse_event
 from hotfix.jobs import JobSpec, build_jobs
@@ -47,10 +48,6 @@ def rules_of(settings: Settings) -> Rules:
     """The deadlines and post-mortem delays of the configured policies."""
     return Rules(resolve_within={s: settings.policy(s).resolve_within for s in Severity},
                  postmortem_after={s: settings.policy(s).postmortem_after for s in Severity})
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def entry_time(entry_id: str) -> datetime:
@@ -118,9 +115,9 @@ class Daemon:
             handled += self.reclaim()
             self.observe()
             self._last_claim = time.monotonic()
-        response = self.redis.xreadgroup(keys.CONSUMER_GROUP, self.name, {keys.EVENTS_STREAM: ">"},
-                                         count=self.batch, block=self.block_ms)
-        entries = [(_text(entry_id), fields) for _stream, batch in response or [] for entry_id, fields in batch]
+        response = cast("list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None", self.redis.xreadgroup(
+            keys.CONSUMER_GROUP, self.name, {keys.EVENTS_STREAM: ">"}, count=self.batch, block=self.block_ms)) or []
+        entries = [(as_text(entry_id), fields) for _stream, batch in response for entry_id, fields in batch]
         if entries:
             self.process_batch(entries)
             handled += len(entries)
@@ -133,13 +130,13 @@ class Daemon:
         while True:
             result = self.redis.xautoclaim(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, self.name,
                                            min_idle_time=self.claim_idle_ms, start_id=start, count=self.batch)
-            start, claimed = _text(result[0]), result[1]
+            start, claimed = as_text(result[0]), result[1]
             entries = []
             for entry_id, fields in claimed:
                 if fields is None:  # deleted from the stream meanwhile
                     self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
                 else:
-                    entries.append((_text(entry_id), fields))
+                    entries.append((as_text(entry_id), fields))
             if entries:
                 log.warning("reclaimed %d entr(ies) from a stalled consumer", len(entries))
                 self.process_batch(entries)
@@ -165,7 +162,7 @@ class Daemon:
         """The event of a stream entry (its id and time fill in a missing ``id`` and ``at``)."""
         raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
         if raw is None:
-            raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", _text(fields))
+            raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", as_text(fields))
         return parse_event(raw if isinstance(raw, (bytes, str)) else str(raw),
                            default_id=f"x-{entry_id}", default_at=entry_time(entry_id))
 
@@ -184,7 +181,7 @@ class Daemon:
                 dead.append((entry_id, exc.reason, exc.raw))
             except Exception as exc:  # a bug must cost one entry, never the daemon: keep it with the reason
                 log.exception("cannot read entry %s", entry_id)
-                dead.append((entry_id, f"internal error while validating: {type(exc).__name__}: {exc}", _text(fields)))
+                dead.append((entry_id, f"internal error while validating: {type(exc).__name__}: {exc}", as_text(fields)))
         if dead:
             self.dead_letter(dead)
         if not events:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from redis import Redis
 
 from hotfix import keys
+from hotfix.connection import as_text
 from hotfix.events import Event, dump_event
 
 log = logging.getLogger(__name__)
@@ -33,4 +34,4 @@ def push(redis: Redis, events: Iterable[Event]) -> list[str]:
 def push_raw(redis: Redis, raw: str) -> str:
     """XADD a payload as it came (the daemon validates and dead-letters it); return the stream entry id."""
     entry = redis.xadd(keys.EVENTS_STREAM, {keys.EVENT_FIELD: raw}, maxlen=STREAM_MAXLEN, approximate=True)
-    return entry.decode() if isinstance(entry, bytes) else str(entry)
+    return as_text(entry)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
@@ -21,6 +21,7 @@ from redis.exceptions import WatchError
 
 from daemon.timers import digest_windows, schedule, timer_names
 from hotfix import keys
+from hotfix.connection import as_text
 from hotfix.enums import Severity
 from hotfix.jobs import JobSpec, enqueue_in
 from hotfix.settings import Settings
@@ -55,16 +56,12 @@ def load_many(redis: Redis, tickets: list[str]) -> list[HotfixState]:
     return [HotfixState.model_validate_json(r) for r in raws if r]
 
 
-def _decode(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def open_tickets(redis: Redis) -> list[str]:
-    return sorted(_decode(t) for t in redis.smembers(keys.OPEN_SET))
+    return sorted(as_text(t) for t in redis.smembers(keys.OPEN_SET))
 
 
 def all_tickets(redis: Redis) -> list[str]:
-    return sorted(_decode(t) for t in redis.smembers(keys.ALL_SET))
+    return sorted(as_text(t) for t in redis.smembers(keys.ALL_SET))
 
 
 def receipts(redis: Redis, ticket: str) -> list[dict[str, Any]]:
@@ -113,7 +110,7 @@ def _sync_timers(pipe: Pipeline, before: HotfixState | None, after: HotfixState,
 
 
 def commit(redis: Redis, tickets: list[str], decide: Callable[[dict[str, HotfixState | None]], list[Change]],
-           settings: Settings, *, extra: Callable[[Pipeline], None] | None = None,
+           settings: Settings, *, extra: Callable[[Pipeline], object] | None = None,
            attempts: int = MAX_ATTEMPTS) -> list[Change]:
     """Run ``decide`` on the current states of ``tickets`` and write every change in one transaction.
 
@@ -126,7 +123,7 @@ def commit(redis: Redis, tickets: list[str], decide: Callable[[dict[str, HotfixS
     for _ in range(attempts):
         with redis.pipeline() as pipe:
             try:
-                pipe.watch(*state_keys)
+                pipe.watch(*state_keys)  # type: ignore[no-untyped-call]
                 raws = pipe.mget(state_keys)
                 before = {t: (HotfixState.model_validate_json(r) if r else None) for t, r in zip(tickets, raws, strict=True)}
                 changes = decide(dict(before))
@@ -148,16 +145,16 @@ def commit(redis: Redis, tickets: list[str], decide: Callable[[dict[str, HotfixS
 
 
 def commit_one(redis: Redis, ticket: str, decide: Callable[[HotfixState | None], Change], settings: Settings, *,
-               extra: Callable[[Pipeline], None] | None = None) -> Change:
+               extra: Callable[[Pipeline], object] | None = None) -> Change:
     """``commit`` for one hotfix."""
     return commit(redis, [ticket], lambda states: [decide(states[ticket])], settings, extra=extra)[0]
 
 
 def due_timers(redis: Redis, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
     """(ticket, kind) of timers due by ``now``."""
-    members = redis.zrangebyscore(keys.TIMERS, "-inf", now.timestamp(), start=0, num=limit)
+    members = cast("list[bytes]", redis.zrangebyscore(keys.TIMERS, "-inf", now.timestamp(), start=0, num=limit))
     out = []
     for member in members:
-        ticket, _, kind = _decode(member).partition("|")
+        ticket, _, kind = as_text(member).partition("|")
         out.append((ticket, kind))
     return out

@@ -52,13 +52,14 @@ def preview(message: MessageName,
     now = datetime.now(timezone.utc)
     renderer = Renderer(settings.templates_path(), settings.timezone)
     hotfix = sample_hotfix(severity, now=now, message=message)
-    kwargs = dict(event=sample_event(message, now=now), notice=sample_notice(message, now=now), now=now)
+    event, notice = sample_event(message, now=now), sample_notice(message, now=now)
     loc = locale or settings.locale
+    text: str | None
     if channel is Channel.TEAMS:
-        content = renderer.teams(message, loc, hotfix, **kwargs)
+        content = renderer.teams(message, loc, hotfix, event=event, notice=notice, now=now)
         text = card_to_html(content.card) if part == "html" else json.dumps(content.card, ensure_ascii=False, indent=2)
     else:
-        mail = renderer.email(message, loc, hotfix, **kwargs)
+        mail = renderer.email(message, loc, hotfix, event=event, notice=notice, now=now)
         chosen = part or ("html" if out is not None and out.suffix in (".html", ".htm") else "text")
         text = {"html": mail.html, "text": f"Subject: {mail.subject}\n\n{mail.text}", "subject": mail.subject}.get(chosen)
         if text is None:

@@ -1,6 +1,11 @@
-"""Connecting to Redis: a plain URL, TLS (``rediss://``) or Sentinel (``redis+sentinel://``)."""
+"""Connecting to Redis (a plain URL, TLS ``rediss://`` or Sentinel ``redis+sentinel://``) and reading its replies.
+
+Clients are built without ``decode_responses`` (RQ needs bytes): ``as_text`` is the one place a
+reply (bytes, str or None) becomes text.
+"""
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from redis import Redis
@@ -27,8 +32,10 @@ def connect(settings: Settings, *, fail_fast: bool = False) -> Redis:
         parts = [p for p in parsed.path.split("/") if p]
         service = parts[0] if parts else "mymaster"
         db = int(parts[1]) if len(parts) > 1 else 0
-        sentinel = Sentinel(hosts, socket_timeout=timeout, password=parsed.password)
-        return sentinel.master_for(service, db=db, socket_timeout=timeout, password=parsed.password, retry=retry)
+        sentinel = Sentinel(hosts, socket_timeout=timeout, password=parsed.password)  # type: ignore[no-untyped-call]
+        master: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            service, db=db, socket_timeout=timeout, password=parsed.password, retry=retry)
+        return master
     return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=3 if fail_fast else 5, retry=retry,
                           health_check_interval=30)
 
@@ -39,3 +46,10 @@ def answering(redis: Redis) -> bool:
         return bool(redis.ping())
     except Exception:
         return False
+
+
+def as_text(value: Any) -> str:
+    """A Redis reply as text: bytes decoded as UTF-8 (bad bytes replaced), None as ``""``, anything else by ``str``."""
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -193,11 +193,11 @@ def describe_errors(exc: ValidationError, *, drop_first: bool = True) -> str:
 def parse_event(raw: str | bytes | dict[str, Any], *, default_id: str | None = None,
                 default_at: datetime | None = None) -> Event:
     """Validate one event; fill ``id`` and ``at`` when absent. Raises ``InvalidEvent``."""
-    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
     if isinstance(raw, dict):
         data: Any = raw
         text = json.dumps(raw, default=str)
     else:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -312,7 +312,7 @@ def _relative_files(settings: Settings, base: Path) -> list[str]:
 
 def config_problems(exc: ValidationError) -> list[str]:
     """``key.path: what is expected`` for each error, never echoing a secret input."""
-    out = []
+    out: list[str] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")

@@ -83,7 +83,7 @@ def deliver(payload: dict[str, Any]) -> Any:
 def _wait(job: Job, counter: str, seconds: int) -> Retry:
     """Come back in ``seconds`` without counting an attempt."""
     job.meta[counter] = int(job.meta.get(counter, 0)) + 1
-    job.save_meta()
+    job.save_meta()  # type: ignore[no-untyped-call]
     return Retry(max=RQ_RETRY_CAP, interval=max(1, seconds))
 
 
@@ -95,12 +95,12 @@ def _send(rt: Runtime, payload: dict[str, Any], pending: list[str]) -> tuple[dic
     now = rt.clock()
     try:
         if Channel(payload["channel"]) is Channel.TEAMS:
-            content = rt.renderer.teams(message, locale, hotfix, event=payload.get("event"),
-                                        notice=payload.get("notice"), now=now)
-            return send_teams(rt, payload, pending[0], content)
-        content = rt.renderer.email(message, locale, hotfix, event=payload.get("event"),
-                                    notice=payload.get("notice"), now=now)
-        return send_email(rt, payload, pending, content)
+            card = rt.renderer.teams(message, locale, hotfix, event=payload.get("event"),
+                                     notice=payload.get("notice"), now=now)
+            return send_teams(rt, payload, pending[0], card)
+        mail = rt.renderer.email(message, locale, hotfix, event=payload.get("event"),
+                                 notice=payload.get("notice"), now=now)
+        return send_email(rt, payload, pending, mail)
     except DeliveryError as exc:
         return {r: exc.recipients.get(r, exc) for r in pending}, "error"
     except Exception as exc:  # a template or data bug: permanent, with the reason, never a crash loop

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from redis import Redis
+from redis.typing import EncodableT
 
 from hotfix import keys
 from hotfix.enums import DeliveryStatus
@@ -38,7 +39,7 @@ def record(redis: Redis, payload: dict[str, Any], outcomes: Iterable[tuple[str, 
            *, via: str, attempt: int) -> None:
     """Write one receipt per (recipient, status, reason) in one round trip."""
     now = datetime.now(timezone.utc).isoformat()
-    mapping = {}
+    mapping: dict[EncodableT, EncodableT] = {}
     for recipient, status, reason in outcomes:
         row = {"message": payload["message"], "audience": payload["audience"], "channel": payload["channel"],
                "recipient": recipient, "status": status.value, "at": now, "via": via, "attempt": attempt,

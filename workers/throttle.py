@@ -19,6 +19,7 @@ import time
 from redis import Redis
 
 from hotfix import keys
+from hotfix.connection import as_text
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Throttle:
     def _call(self, take: bool) -> float:
         args = [self.limit, int(self.window * 1_000_000), 1 if take else 0, self._member]
         raw = self._script(keys=[self.key], args=args)
-        return float(raw.decode() if isinstance(raw, bytes) else raw)
+        return float(as_text(raw))
 
     def try_acquire(self) -> float:
         """Take a slot if one is free (returns 0.0), else return the seconds until one will be."""

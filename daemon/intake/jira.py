@@ -14,6 +14,7 @@ Bodies: https://developer.atlassian.com/server/jira/platform/webhooks/
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -92,42 +93,52 @@ def receive(redis: Redis, cfg: JiraIntake, body: dict[str, Any], now: datetime) 
 
 def plan(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Plan:
     """The pure decision: what ``payload`` means given ``prev`` (the remembered state of its issue, or None)."""
+    if prev is None or prev.get("closed"):
+        return _declare(cfg, payload, prev, now)
+    return _follow(cfg, payload, prev, now)
+
+
+def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Plan:
+    """An issue not open here: a labelled, unresolved issue with a mapped priority is declared."""
     assert payload.issue is not None
     issue, fields = payload.issue, payload.issue.fields
     ticket = issue.key
-    labels = [str(x).lower() for x in fields.get("labels") or []]
     priority = _name(fields.get("priority"))
     severity = _priority(cfg, priority)
-    if prev is None or prev.get("closed"):
-        if payload.webhookEvent not in (CREATED, UPDATED):
-            return Plan(notes=[f"{payload.webhookEvent} on {ticket}: not an open hotfix here, nothing to do"])
-        if cfg.label.lower() not in labels:
-            return Plan(notes=[f"{ticket} has no label {cfg.label!r}: not a hotfix"])
-        if fields.get("resolution"):
-            return Plan(notes=[f"{ticket} is already resolved: nothing to announce"], ticket=ticket)
-        if severity is None:
-            return Plan(notes=[f"{ticket}: priority {priority or '(none)'!r} is not in [intake.jira] priority_map"])
-        gen = int(prev["gen"]) + 1 if prev else 1
-        event_id = "jira-" + _hash(f"{ticket}\n{gen}\ndeclared")[:24]
-        raw: dict[str, Any] = {
-            "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
-            "source": SOURCE, "severity": severity.value,
-            "title": (_text(fields.get("summary")) or ticket)[:300],
-        }
-        impact = _text(fields.get("description"))
-        if impact:
-            raw["impact"] = impact[:4000]
-        link = _browse_url(issue)
-        if link:
-            raw["link"] = link
-        assignee = _name(fields.get("assignee"))
-        if assignee:
-            raw["team"] = {"developer": assignee[:500]}
-        recent = [event_id] + (["c:" + payload.comment.id] if payload.comment and payload.comment.id else [])
-        state = {"sig": event_id, "ticket": ticket, "gen": gen, "closed": False, "severity": severity.value,
-                 "recent": recent}
-        return Plan(events=[parse_event(raw)], state=state, ticket=ticket)
+    if payload.webhookEvent not in (CREATED, UPDATED):
+        return Plan(notes=[f"{payload.webhookEvent} on {ticket}: not an open hotfix here, nothing to do"])
+    if cfg.label.lower() not in [str(x).lower() for x in fields.get("labels") or []]:
+        return Plan(notes=[f"{ticket} has no label {cfg.label!r}: not a hotfix"])
+    if fields.get("resolution"):
+        return Plan(notes=[f"{ticket} is already resolved: nothing to announce"], ticket=ticket)
+    if severity is None:
+        return Plan(notes=[f"{ticket}: priority {priority or '(none)'!r} is not in [intake.jira] priority_map"])
+    gen = int(prev["gen"]) + 1 if prev else 1
+    event_id = "jira-" + _hash(f"{ticket}\n{gen}\ndeclared")[:24]
+    raw: dict[str, Any] = {
+        "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
+        "source": SOURCE, "severity": severity.value,
+        "title": (_text(fields.get("summary")) or ticket)[:300],
+    }
+    impact = _text(fields.get("description"))
+    if impact:
+        raw["impact"] = impact[:4000]
+    link = _browse_url(issue)
+    if link:
+        raw["link"] = link
+    assignee = _name(fields.get("assignee"))
+    if assignee:
+        raw["team"] = {"developer": assignee[:500]}
+    recent = [event_id] + (["c:" + payload.comment.id] if payload.comment and payload.comment.id else [])
+    state = {"sig": event_id, "ticket": ticket, "gen": gen, "closed": False, "severity": severity.value,
+             "recent": recent}
+    return Plan(events=[parse_event(raw)], state=state, ticket=ticket)
 
+
+def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: datetime) -> Plan:
+    """An open hotfix: its transitions and comments become an update, its resolution a ``resolved``."""
+    assert payload.issue is not None
+    fields, ticket = payload.issue.fields, payload.issue.key
     recent: list[str] = list(prev.get("recent", []))
     parts = [ticket, str(prev["gen"]), payload.webhookEvent, str(payload.timestamp or ""),
              payload.changelog.id if payload.changelog and payload.changelog.id else "",
@@ -135,32 +146,9 @@ def plan(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now
     event_id = "jira-" + _hash("\n".join(parts))[:24]
     if event_id in recent:
         return Plan(notes=[f"{ticket}: this webhook was already received"], ticket=ticket, duplicate=True)
-    lines: list[str] = []
-    extra: dict[str, Any] = {}
-    resolved = bool(fields.get("resolution"))
-    current = Severity(prev["severity"])
-    for item in payload.changelog.items if payload.changelog else []:
-        name = item.field.lower()
-        if name == "status":
-            lines.append(f"Status: {item.fromString or '?'} → {item.toString or '?'}")
-        elif name == "resolution":
-            resolved = resolved or bool(item.to or item.toString)
-        elif name == "priority":
-            lines.append(f"Priority: {item.fromString or '?'} → {item.toString or '?'}")
-            mapped = _priority(cfg, item.toString)
-            if mapped is not None and mapped != current:
-                extra["severity"] = current = mapped
-        elif name == "assignee" and item.toString:
-            lines.append(f"Assignee: {item.toString}")
-            extra["team"] = {"developer": item.toString[:500]}
-    comment = payload.comment
-    if comment is not None and (comment.id is None or "c:" + comment.id not in recent):
-        author = _name(comment.author) or "someone"
-        text = _text(comment.body)
-        if text:
-            lines.append(f"Comment by {author}: {text[:MAX_COMMENT]}")
-        if comment.id:
-            recent.append("c:" + comment.id)
+    change = _transition(cfg, payload.changelog, Severity(prev["severity"]))
+    lines = change.lines + _comment(payload.comment, recent)
+    resolved = change.resolved or bool(fields.get("resolution"))
     base: dict[str, Any] = {"ticket": ticket, "id": event_id, "at": now.isoformat(), "source": SOURCE}
     if resolved:
         raw = base | {"type": EventType.RESOLVED.value}
@@ -169,14 +157,54 @@ def plan(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now
         root_cause = _text(fields.get(cfg.root_cause_field)) if cfg.root_cause_field else ""
         if root_cause:
             raw["root_cause"] = root_cause[:4000]
-    elif lines or extra:
-        raw = base | {"type": EventType.UPDATED.value, "message": "\n".join(lines)[:4000]} | {
-            k: (v.value if isinstance(v, Severity) else v) for k, v in extra.items()}
+    elif lines or change.extra:
+        raw = base | {"type": EventType.UPDATED.value, "message": "\n".join(lines)[:4000]} | change.extra
     else:
         return Plan(notes=[f"{payload.webhookEvent} on {ticket}: nothing to announce"], ticket=ticket)
-    state = dict(prev) | {"sig": event_id, "closed": resolved, "severity": current.value,
+    state = dict(prev) | {"sig": event_id, "closed": resolved, "severity": change.severity.value,
                           "recent": (recent + [event_id])[-MAX_RECENT:]}
     return Plan(events=[parse_event(raw)], state=state, ticket=ticket)
+
+
+@dataclass
+class _Transition:
+    """What a changelog says: lines for the update, fields it changes, the severity after it, a resolution."""
+
+    lines: list[str]
+    extra: dict[str, Any]
+    severity: Severity
+    resolved: bool
+
+
+def _transition(cfg: JiraIntake, changelog: Changelog | None, severity: Severity) -> _Transition:
+    """The status, priority, assignee and resolution items of a changelog."""
+    out = _Transition([], {}, severity, False)
+    for item in changelog.items if changelog else []:
+        name = item.field.lower()
+        if name == "status":
+            out.lines.append(f"Status: {item.fromString or '?'} → {item.toString or '?'}")
+        elif name == "resolution":
+            out.resolved = out.resolved or bool(item.to or item.toString)
+        elif name == "priority":
+            out.lines.append(f"Priority: {item.fromString or '?'} → {item.toString or '?'}")
+            mapped = _priority(cfg, item.toString)
+            if mapped is not None and mapped != out.severity:
+                out.severity = mapped
+                out.extra["severity"] = mapped.value
+        elif name == "assignee" and item.toString:
+            out.lines.append(f"Assignee: {item.toString}")
+            out.extra["team"] = {"developer": item.toString[:500]}
+    return out
+
+
+def _comment(comment: Comment | None, recent: list[str]) -> list[str]:
+    """The line quoting a comment not seen yet (its id joins ``recent``)."""
+    if comment is None or (comment.id is not None and "c:" + comment.id in recent):
+        return []
+    if comment.id:
+        recent.append("c:" + comment.id)
+    text = _text(comment.body)
+    return [f"Comment by {_name(comment.author) or 'someone'}: {text[:MAX_COMMENT]}"] if text else []
 
 
 def _hash(text: str) -> str:

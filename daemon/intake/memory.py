@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from daemon.intake.errors import Rejected
 from daemon.producer import push
 from hotfix import keys
+from hotfix.connection import as_text
 from hotfix.events import Event
 
 log = logging.getLogger(__name__)
@@ -106,13 +107,13 @@ def push_once(redis: Redis, source: str, group: str, planner: Callable[[dict[str
     pause = 0.005
     while True:
         raw = redis.hget(key, "state")
-        text = raw.decode() if isinstance(raw, bytes) else (raw or "")
+        text = as_text(raw)
         plan = planner(json.loads(text) if text else None)
         if not plan.events or plan.state is None:
             return Outcome([], plan.ticket, plan.notes, [], plan.duplicate)
         sig = str(plan.state["sig"])
         verdict = claim(keys=[key], args=[text, sig, int(time.time() * 1000), CLAIM_TTL_MS])
-        verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+        verdict = as_text(verdict)
         if verdict == "claimed":
             return _push_claimed(redis, key, sig, plan)
         if verdict == "changed":
