@@ -9,8 +9,11 @@ Rules it keeps:
   in ``at`` order, right after the declaration;
 - the timeline is kept in ``at`` order whatever order events arrive in, and a
   field is only overwritten by an event at least as recent as the one that set it;
-- a late event for a closed hotfix is recorded but never reopens it;
-- ``declared`` for an open ticket is an update; for a closed one it reopens it.
+- a late event for a closed (resolved or cancelled) hotfix is recorded but never reopens it;
+- ``declared`` for an open ticket is an update; for a closed one it reopens it;
+- a rollback keeps the hotfix open: the attempt is kept in ``attempts``, the phase goes
+  back to ``fix``, checks start over, the deadline keeps running, and a post-mortem is
+  scheduled (unless one already is).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from typing import Any
 from hotfix.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
 from hotfix.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, parse_event
 from hotfix.settings import PLAYBOOK_DEADLINES
-from hotfix.state import REQUIRED_BEFORE_PRODUCTION, HotfixState, TimelineEntry
+from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Attempt, HotfixState, TimelineEntry
 
 
 class Outcome(str, Enum):
@@ -86,7 +89,7 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
     return steps
 
 
-_LISTS = ("timeline", "applied_ids", "pending", "announced_to", "announcement_jobs", "fired", "guardrails")
+_LISTS = ("timeline", "applied_ids", "pending", "announced_to", "announcement_jobs", "fired", "guardrails", "attempts")
 _DICTS = ("field_at", "checks", "digest_since")
 
 
@@ -132,8 +135,7 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         if after.postmortem_at is None and after.severity is not None:
             after.postmortem_at = event.when + rules.postmortem_after[after.severity]
     elif isinstance(event, RolledBack):
-        _merge(after, event, {"reason": event.reason, "next_approach": event.next_approach, "message": event.message})
-        after.status, after.closed_at = Status.ROLLED_BACK, event.when
+        _roll_back(after, event, rules)
     else:  # Cancelled
         _merge(after, event, {"reason": event.reason, "message": event.message})
         after.status, after.closed_at = Status.CANCELLED, event.when
@@ -141,6 +143,23 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         after.last_update_at = max(filter(None, [after.last_update_at, event.when]))
     _add_timeline(after, event)
     return Step(before, after, event, Outcome.APPLIED, reopened, guardrail)
+
+
+def _roll_back(after: HotfixState, event: RolledBack, rules: Rules) -> None:
+    """Keep the attempt that was undone, go back to ``fix`` with clean checks; the clock runs on."""
+    restored = bool(event.service_restored)
+    after.attempts.append(Attempt(number=after.rollbacks + 1, rolled_back_at=event.when, event_id=event.event_id,
+                                  reason=event.reason, next_approach=event.next_approach, service_restored=restored,
+                                  fix=after.fix, checks=dict(after.checks)))
+    after.rollbacks += 1
+    _merge(after, event, {"reason": event.reason, "next_approach": event.next_approach, "message": event.message,
+                          "phase": Phase.FIX})
+    after.checks, after.fix = {}, Fix()
+    if event.service_restored is not None:
+        after.service_restored = restored
+        after.service_restored_at = event.when if restored else None
+    if after.postmortem_at is None and after.severity is not None:
+        after.postmortem_at = event.when + rules.postmortem_after[after.severity]
 
 
 def _declare(after: HotfixState, event: Declared, rules: Rules) -> None:
@@ -154,6 +173,7 @@ def _declare(after: HotfixState, event: Declared, rules: Rules) -> None:
     after.announcement_jobs = []
     after.announced_to = []
     after.fired = []
+    after.rollbacks, after.attempts, after.service_restored, after.service_restored_at = 0, [], False, None
     for name, value in _fields_of_declared(event).items():
         if value is not None:
             setattr(after, name, value)

@@ -1,6 +1,8 @@
 """What Herald says when nobody else does: the pure timer schedule.
 
-``schedule(state, policy)`` lists the notices due for a hotfix and when;
+``schedule(state, policy)`` lists the notices due for a hotfix and when: update
+reminders while it is open (a rollback keeps it open), deadline escalations unless a
+rollback restored the service, the post-mortem reminder once one is scheduled;
 ``fire(state, kind, now, settings)`` records one notice on the state and plans
 its deliveries. Each occurrence has an identity (``occurrence``) kept in
 ``state.fired`` once fired, so a timer fires once however many daemons look
@@ -82,11 +84,11 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
         if policy.update_every and base is not None and policy.update_every > timedelta(0):
             due[TimerKind.REMINDER] = base + policy.update_every
             due[TimerKind.UNANSWERED] = base + 2 * policy.update_every
-        if state.deadline is not None:
+        if state.deadline is not None and not state.service_restored:
             if policy.warn_before:
                 due[TimerKind.AT_RISK] = state.deadline - policy.warn_before
             due[TimerKind.BREACHED] = state.deadline
-    elif state.status is Status.RESOLVED and state.postmortem_at is not None:
+    if state.status is not Status.CANCELLED and state.postmortem_at is not None:
         due[TimerKind.POSTMORTEM] = state.postmortem_at - policy.postmortem_remind_before
     return {k: v for k, v in due.items() if k.startswith(DIGEST) or occurrence(state, TimerKind(k)) not in state.fired}
 

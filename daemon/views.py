@@ -25,6 +25,7 @@ def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:
         "time_left_s": int(left.total_seconds()) if left is not None else None,
         "eta": state.eta.isoformat() if state.eta else None,
         "last_update_at": state.last_update_at.isoformat() if state.last_update_at else None,
+        "rollbacks": state.rollbacks, "service_restored": state.service_restored,
         "coordinator": state.team.coordinator, "declared_at": state.declared_at.isoformat() if state.declared_at else None,
     }
 

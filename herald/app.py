@@ -39,9 +39,9 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config, **overrides)
     except ConfigError as exc:
-        err.print(f"[red]configuration error[/red] in {exc.source}:", highlight=False)
+        err.print(f"[red]configuration error[/red] in {exc.source}:", highlight=False, soft_wrap=True)
         for problem in exc.problems:
-            err.print(f"  - {problem}", highlight=False, markup=False)
+            err.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

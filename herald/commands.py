@@ -66,7 +66,11 @@ def push(
     ticket: Optional[str] = None, title: Optional[str] = None, severity: Optional[Severity] = None,
     impact: Optional[str] = None, users_affected: Optional[str] = None, message: Optional[str] = None,
     next_step: Optional[str] = None, eta: Optional[str] = None, phase: Optional[Phase] = None,
-    reason: Optional[str] = None, root_cause: Optional[str] = None, postmortem_at: Optional[str] = None,
+    reason: Optional[str] = None,
+    next_approach: Annotated[Optional[str], typer.Option(help="rolled_back: what the next attempt will do")] = None,
+    service_restored: Annotated[Optional[bool], typer.Option("--service-restored/--service-degraded",
+                                                             help="rolled_back: whether the rollback restored the service")] = None,
+    root_cause: Optional[str] = None, postmortem_at: Optional[str] = None,
     coordinator: Optional[str] = None, developer: Optional[str] = None, reviewer: Optional[str] = None,
     devops: Optional[str] = None, pr: Optional[str] = None, commit: Optional[str] = None,
     fix_description: Optional[str] = None,
@@ -91,7 +95,8 @@ def push(
             err.print("ticket: required (--ticket)")
             raise typer.Exit(2)
         values = dict(title=title, severity=severity, impact=impact, users_affected=users_affected, message=message,
-                      next_step=next_step, eta=eta, phase=phase, reason=reason, root_cause=root_cause,
+                      next_step=next_step, eta=eta, phase=phase, reason=reason, next_approach=next_approach,
+                      service_restored=service_restored, root_cause=root_cause,
                       postmortem_at=postmortem_at, coordinator=coordinator, developer=developer, reviewer=reviewer,
                       devops=devops, pr=pr, commit=commit, fix_description=fix_description, check=check, id=id_,
                       source="cli")

@@ -30,11 +30,10 @@ class Phase(str, Enum):
 
 
 class Status(str, Enum):
-    """Whether a hotfix is still running."""
+    """Whether a hotfix is still running: a rollback keeps it ``open`` (the fix goes on)."""
 
     OPEN = "open"
     RESOLVED = "resolved"
-    ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
 
 
@@ -99,4 +98,4 @@ class SmtpSecurity(str, Enum):
     TLS = "tls"
 
 
-TERMINAL_STATUSES = frozenset({Status.RESOLVED, Status.ROLLED_BACK, Status.CANCELLED})
+TERMINAL_STATUSES = frozenset({Status.RESOLVED, Status.CANCELLED})

@@ -123,11 +123,12 @@ class Resolved(_Event):
 
 
 class RolledBack(_Event):
-    """The change was rolled back."""
+    """The change was rolled back: the hotfix stays open and goes on with a new approach."""
 
     type: Literal[EventType.ROLLED_BACK] = EventType.ROLLED_BACK
     reason: Text | None = None
     next_approach: Text | None = None
+    service_restored: bool | None = None
 
 
 class Cancelled(_Event):

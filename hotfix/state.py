@@ -1,10 +1,15 @@
-"""The state of one hotfix, as stored in Redis (plain JSON) and handed to workers."""
+"""The state of one hotfix, as stored in Redis (plain JSON) and handed to workers.
+
+States written by earlier versions still load: a stored ``status: "rolled_back"`` (when a
+rollback closed the hotfix) reads as an open hotfix back in ``fix`` with one rollback whose
+service was restored at the old closing time, so its deadline never escalates afterwards.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hotfix.enums import TERMINAL_STATUSES, Phase, Severity, Status
 from hotfix.events import Fix, Team
@@ -26,6 +31,21 @@ class TimelineEntry(BaseModel):
     summary: str = ""
     phase: Phase | None = None
     late: bool = False
+
+
+class Attempt(BaseModel):
+    """One fix that was rolled back: what it was, how far it got, and why it was undone."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    number: int
+    rolled_back_at: datetime
+    event_id: str = ""
+    reason: str | None = None
+    next_approach: str | None = None
+    service_restored: bool = False
+    fix: Fix = Field(default_factory=Fix)
+    checks: dict[str, bool] = Field(default_factory=dict)
 
 
 class HotfixState(BaseModel):
@@ -58,6 +78,10 @@ class HotfixState(BaseModel):
     postmortem_at: datetime | None = None
     reason: str | None = None
     next_approach: str | None = None
+    rollbacks: int = 0
+    attempts: list[Attempt] = Field(default_factory=list)
+    service_restored: bool = False
+    service_restored_at: datetime | None = None
     guardrails: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     applied_ids: list[str] = Field(default_factory=list)
@@ -69,6 +93,16 @@ class HotfixState(BaseModel):
     digest: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     digest_since: dict[str, datetime] = Field(default_factory=dict)
     version: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """Read a state closed by a rollback (older versions) as the open hotfix it now is."""
+        if isinstance(data, dict) and data.get("status") == "rolled_back":
+            data = {**data, "status": Status.OPEN.value, "phase": Phase.FIX.value,
+                    "rollbacks": max(1, int(data.get("rollbacks") or 0)), "service_restored": True,
+                    "service_restored_at": data.get("closed_at"), "closed_at": None}
+        return data
 
     @property
     def is_open(self) -> bool:

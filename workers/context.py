@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 EVENT_KEYS = (
     "type", "ticket", "id", "at", "source", "message", "title", "severity", "impact", "users_affected",
     "team", "eta", "phase", "next_step", "link", "checks", "fix", "root_cause", "postmortem_at",
-    "reason", "next_approach",
+    "reason", "next_approach", "service_restored",
 )
 #: Every key a daemon notice may carry, across all messages.
 NOTICE_KEYS = (

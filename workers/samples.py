@@ -8,7 +8,7 @@ from typing import Any
 from hotfix.enums import MessageName, Phase, Severity, Status
 from hotfix.events import Fix, Team
 from hotfix.settings import PLAYBOOK_DEADLINES
-from hotfix.state import HotfixState, TimelineEntry
+from hotfix.state import Attempt, HotfixState, TimelineEntry
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,6 @@ BREACHED_BY = timedelta(minutes=7)
 _CLOSING = {
     MessageName.RESOLUTION: Status.RESOLVED,
     MessageName.POSTMORTEM: Status.RESOLVED,
-    MessageName.ROLLBACK: Status.ROLLED_BACK,
     MessageName.CANCELLATION: Status.CANCELLED,
 }
 
@@ -79,11 +78,18 @@ def sample_hotfix(severity: Severity = Severity.P0, now: datetime | None = None,
         state.root_cause = "A config change set the payment client timeout to 0"
         state.postmortem_at = (now + timedelta(days=2)).replace(hour=14, minute=0, second=0)
         state.checks = {"review": True, "staging": True, "smoke_test": True, "production": True}
-    elif status is Status.ROLLED_BACK:
-        state.reason = "The fix broke the refund flow"
-        state.next_approach = "Patch the timeout in the payment client only, behind a flag"
     elif status is Status.CANCELLED:
         state.reason = "False alarm: a synthetic probe was misconfigured"
+    elif message is not None and MessageName(message) is MessageName.ROLLBACK:
+        state.reason = "The fix broke the refund flow"
+        state.next_approach = "Patch the timeout in the payment client only, behind a flag"
+        rolled_at = now - timedelta(minutes=2)
+        state.attempts = [Attempt(number=1, rolled_back_at=rolled_at, event_id="sample-rollback", reason=state.reason,
+                                  next_approach=state.next_approach, service_restored=True, fix=state.fix,
+                                  checks={"review": True, "staging": True, "smoke_test": True, "production": True})]
+        state.rollbacks, state.phase, state.checks, state.fix = 1, Phase.FIX, {}, Fix()
+        state.service_restored, state.service_restored_at = True, rolled_at
+        state.postmortem_at = (now + timedelta(days=2)).replace(hour=14, minute=0, second=0)
     return state
 
 
@@ -107,8 +113,10 @@ def sample_event(message: MessageName, now: datetime | None = None) -> dict[str,
             "fix": {"pr": "4711", "commit": "9c1e2ab"},
             "postmortem_at": _iso((now + timedelta(days=2)).replace(hour=14, minute=0, second=0)),
         },
-        MessageName.ROLLBACK: {"type": "rolled_back", "reason": "The fix broke the refund flow",
-                               "next_approach": "Patch the timeout in the payment client only, behind a flag"},
+        MessageName.ROLLBACK: {"type": "rolled_back", "at": _iso(now - timedelta(minutes=2)),
+                               "reason": "The fix broke the refund flow",
+                               "next_approach": "Patch the timeout in the payment client only, behind a flag",
+                               "service_restored": True},
         MessageName.CANCELLATION: {"type": "cancelled", "reason": "False alarm: a synthetic probe was misconfigured"},
     }
     found = events.get(MessageName(message))

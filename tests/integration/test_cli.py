@@ -125,3 +125,21 @@ def test_show_md_after_deliveries(redis: Redis, config: Path, make_daemon, make_
     result = runner.invoke(app, ["show", "INC-1", "--locale", locale, "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "oncall@example.com" in result.output and "550 no such user" in result.output
+
+
+def test_rollback_from_flags_keeps_the_hotfix_listed(redis: Redis, config: Path, make_daemon, make_settings) -> None:
+    """`push rolled_back --reason --next-approach --service-restored` keeps the hotfix open in list, show json and md."""
+    daemon = make_daemon(make_settings())
+    xadd(redis, event("declared"))
+    result = runner.invoke(app, ["push", "rolled_back", "--ticket", "INC-1", "--reason", "Refunds broken",
+                                 "--next-approach", "Patch behind a flag", "--service-restored", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert stream(redis)[-1]["service_restored"] is True
+    drain(daemon)
+    rows = json.loads(runner.invoke(app, ["list", "--format", "json", "--config", str(config)]).output)
+    assert [(r["ticket"], r["status"], r["phase"], r["rollbacks"]) for r in rows] == [("INC-1", "open", "fix", 1)]
+    shown = json.loads(runner.invoke(app, ["show", "INC-1", "--format", "json", "--config", str(config)]).output)
+    assert shown["next_approach"] == "Patch behind a flag" and shown["attempts"][0]["reason"] == "Refunds broken"
+    document = runner.invoke(app, ["show", "INC-1", "--config", str(config)]).output
+    assert "En cours (fix)" in document and "nouvelle approche : Patch behind a flag" in document
+    assert "service rétabli à" in document

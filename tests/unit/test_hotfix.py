@@ -1,6 +1,7 @@
 """The pure state machine: apply(state, event, now)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -90,13 +91,45 @@ def test_declared_again_while_open_is_an_update() -> None:
     assert steps[-1].reopened is False
 
 
-@pytest.mark.parametrize("type_,status", [("resolved", Status.RESOLVED), ("rolled_back", Status.ROLLED_BACK),
-                                          ("cancelled", Status.CANCELLED)])
+@pytest.mark.parametrize("type_,status", [("resolved", Status.RESOLVED), ("cancelled", Status.CANCELLED)])
 def test_closing_events(type_: str, status: Status) -> None:
-    """Resolution, rollback and cancellation close the hotfix with their time."""
+    """Resolution and cancellation close the hotfix with their time."""
     state = run(ev("declared"), ev(type_, 30))
     assert state.status is status and state.closed_at == T0 + timedelta(minutes=30)
     assert not state.is_open
+
+
+def test_rollback_keeps_the_hotfix_open_back_in_fix() -> None:
+    """A rollback keeps the hotfix open in phase fix, counts it, keeps the attempt and starts the checks over."""
+    state = run(ev("declared"), ev("updated", 10, phase="production", checks={"review": True, "smoke_test": True},
+                                   fix={"pr": "4711"}),
+                ev("rolled_back", 20, reason="refunds broken", next_approach="patch behind a flag"))
+    assert state.is_open and state.status is Status.OPEN and state.phase is Phase.FIX
+    assert state.rollbacks == 1 and state.closed_at is None and state.deadline == T0 + timedelta(hours=1)
+    assert (state.reason, state.next_approach) == ("refunds broken", "patch behind a flag")
+    assert state.checks == {} and state.fix.pr is None
+    attempt = state.attempts[0]
+    assert (attempt.number, attempt.fix.pr, attempt.checks["review"]) == (1, "4711", True)
+    assert state.postmortem_at == T0 + timedelta(minutes=20) + timedelta(days=2)
+
+
+def test_after_a_rollback_updates_apply_and_a_second_fix_resolves() -> None:
+    """Updates after a rollback are applied (not late); the resolution's duration counts from the declaration."""
+    state = run(ev("declared"), ev("rolled_back", 20, service_restored=True), ev("updated", 25, message="second fix"),
+                ev("rolled_back", 30, reason="again"), ev("resolved", 50))
+    assert not any(e.late for e in state.timeline)
+    assert state.rollbacks == 2 and [a.number for a in state.attempts] == [1, 2]
+    assert state.status is Status.RESOLVED and state.declared_at == T0
+    assert state.service_restored and state.service_restored_at == T0 + timedelta(minutes=20)
+
+
+def test_old_rolled_back_state_loads_as_open() -> None:
+    """A state stored with status rolled_back by an older version loads as an open hotfix with one rollback."""
+    old = run(ev("declared")).model_dump(mode="json")
+    old.update(status="rolled_back", closed_at=(T0 + timedelta(minutes=30)).isoformat())
+    state = HotfixState.model_validate_json(json.dumps(old))
+    assert state.status is Status.OPEN and state.phase is Phase.FIX and state.rollbacks == 1
+    assert state.closed_at is None and state.service_restored_at == T0 + timedelta(minutes=30)
 
 
 def test_resolution_defaults_postmortem_date() -> None:

@@ -91,11 +91,26 @@ def test_resolution_clears_timers_and_arms_postmortem(settings: Settings) -> Non
     assert schedule(state, settings.policy(state.severity)) == {TimerKind.POSTMORTEM: pm - timedelta(hours=1)}
 
 
-@pytest.mark.parametrize("closing", ["rolled_back", "cancelled"])
-def test_rollback_and_cancellation_clear_every_timer(settings: Settings, closing: str) -> None:
-    """A rolled-back or cancelled hotfix has no timer left."""
-    state = state_after(DECLARED, {"type": closing, "id": "c", "at": at(1).isoformat()})
+def test_cancellation_clears_every_timer(settings: Settings) -> None:
+    """A cancelled hotfix has no timer left."""
+    state = state_after(DECLARED, {"type": "cancelled", "id": "c", "at": at(1).isoformat()})
     assert schedule(state, settings.policy(state.severity)) == {}
+
+
+def test_rollback_keeps_reminders_and_deadline_escalations(settings: Settings) -> None:
+    """After a rollback that did not restore the service, reminders and deadline escalations go on."""
+    state = state_after(DECLARED, {"type": "rolled_back", "id": "rb", "at": at(1).isoformat()})
+    fired = [k for _, k, _ in run_clock(state, settings, until=30)]
+    assert fired == ["reminder", "unanswered", "at_risk", "breached"]
+
+
+def test_restored_service_stops_deadline_escalations_not_reminders(settings: Settings) -> None:
+    """A rollback with service_restored stops the deadline escalations; update reminders go on."""
+    state = state_after(DECLARED, {"type": "rolled_back", "id": "rb", "at": at(1).isoformat(),
+                                   "service_restored": True})
+    due = schedule(state, settings.policy(state.severity))
+    assert TimerKind.AT_RISK not in due and TimerKind.BREACHED not in due
+    assert due[TimerKind.REMINDER] == at(4) and TimerKind.POSTMORTEM in due
 
 
 def test_not_due_yet_fires_nothing(settings: Settings) -> None:
