@@ -279,12 +279,17 @@ class Daemon:
         """Fire every due timer once; return how many fired."""
         now = self.clock()
         fired = 0
-        for ticket, kind_name in store.due_timers(self.redis, now):
-            if kind_name not in timer_names(self.settings):
-                self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
+        names = timer_names(self.settings)
+        for member, ticket, kind_name in store.due_timers(self.redis, now):
+            if kind_name not in names or not keys_ok(ticket):
+                self.redis.zrem(keys.TIMERS, member)
+                continue
+            if member != keys.timer_member(ticket, kind_name):  # an older release's spelling: rewrite the timers
+                self.redis.zrem(keys.TIMERS, member)
+                store.commit_one(self.redis, ticket, lambda state: store.Change(state, full_timers=True), self.settings)
                 continue
 
-            def decide(state: HotfixState | None, kind: str = kind_name, ticket: str = ticket) -> store.Change:
+            def decide(state: HotfixState | None, kind: str = kind_name) -> store.Change:
                 if state is None:
                     return store.Change(None)
                 result = fire(state, kind, now, self.settings)
@@ -292,12 +297,9 @@ class Daemon:
                     return store.Change(state, full_timers=True)
                 return store.Change(result.state, build_jobs(result.deliveries, result.state, None, self.settings, now))
 
-            if not keys_ok(ticket):
-                self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
-                continue
             change = store.commit_one(self.redis, ticket, decide, self.settings)
             if change.state is None:
-                self.redis.zrem(keys.TIMERS, f"{ticket}|{kind_name}")
+                self.redis.zrem(keys.TIMERS, member)
             elif change.jobs:
                 fired += 1
                 log.info("%s: %s timer fired (%d job(s))", ticket, kind_name, len(change.jobs))

@@ -70,10 +70,6 @@ def receipts(redis: Redis, ticket: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r.get("at") or "", r.get("message", ""), r.get("recipient", "")))
 
 
-def _timer_member(ticket: str, kind: str) -> str:
-    return f"{ticket}|{kind}"
-
-
 def write(pipe: Pipeline, before: HotfixState | None, after: HotfixState, settings: Settings, *,
           full_timers: bool = False) -> None:
     """Queue the commands that store ``after``: the state, the open sets and the timers that changed."""
@@ -101,7 +97,7 @@ def _sync_timers(pipe: Pipeline, before: HotfixState | None, after: HotfixState,
     due = _due(after, settings)
     was = _due(before, settings) if before is not None else None
     for name in (timer_names(settings) if was is None else set(was) | set(due)):
-        member = _timer_member(after.ticket, name)
+        member = keys.timer_member(after.ticket, name)
         if name in due:
             if was is None or was.get(name) != due[name]:
                 pipe.zadd(keys.TIMERS, {member: due[name].timestamp()})
@@ -150,11 +146,7 @@ def commit_one(redis: Redis, ticket: str, decide: Callable[[HotfixState | None],
     return commit(redis, [ticket], lambda states: [decide(states[ticket])], settings, extra=extra)[0]
 
 
-def due_timers(redis: Redis, now: datetime, limit: int = 100) -> list[tuple[str, str]]:
-    """(ticket, kind) of timers due by ``now``."""
+def due_timers(redis: Redis, now: datetime, limit: int = 100) -> list[tuple[str, str, str]]:
+    """(member as stored, ticket, timer name) of the timers due by ``now``, soonest first."""
     members = cast("list[bytes]", redis.zrangebyscore(keys.TIMERS, "-inf", now.timestamp(), start=0, num=limit))
-    out = []
-    for member in members:
-        ticket, _, kind = as_text(member).partition("|")
-        out.append((ticket, kind))
-    return out
+    return [(as_text(member), *keys.parse_timer_member(member)) for member in members]

@@ -7,6 +7,10 @@ rollback restored the service, the post-mortem reminder once one is scheduled;
 its deliveries. Each occurrence has an identity (``occurrence``) kept in
 ``state.fired`` once fired, so a timer fires once however many daemons look
 at it, and an update (which moves ``last_update_at``) re-arms the reminder.
+Timer names are plain strings (``TimerKind`` values, ``digest:<audience>``);
+``hotfix.keys.timer_member`` alone spells them in Redis. An at-risk warning
+found due only after the deadline passed is recorded but says nothing: the
+breach escalation covers it.
 """
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ def timer_names(settings: Settings) -> list[str]:
 
 def schedule(state: HotfixState, policy: SeverityPolicy,
              digests: dict[str, timedelta] | None = None) -> dict[str, datetime]:
-    """When each pending notice of this hotfix is due (fired ones left out), by timer name."""
+    """When each pending notice of this hotfix is due (fired ones left out), by timer name (a plain ``str``)."""
     due: dict[str, datetime] = {}
     for audience, since in state.digest_since.items():
         if state.digest.get(audience):
@@ -82,14 +86,14 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
     if state.status is Status.OPEN:
         base = _base(state)
         if policy.update_every and base is not None and policy.update_every > timedelta(0):
-            due[TimerKind.REMINDER] = base + policy.update_every
-            due[TimerKind.UNANSWERED] = base + 2 * policy.update_every
+            due[TimerKind.REMINDER.value] = base + policy.update_every
+            due[TimerKind.UNANSWERED.value] = base + 2 * policy.update_every
         if state.deadline is not None and not state.service_restored:
             if policy.warn_before:
-                due[TimerKind.AT_RISK] = state.deadline - policy.warn_before
-            due[TimerKind.BREACHED] = state.deadline
+                due[TimerKind.AT_RISK.value] = state.deadline - policy.warn_before
+            due[TimerKind.BREACHED.value] = state.deadline
     if state.status is not Status.CANCELLED and state.postmortem_at is not None:
-        due[TimerKind.POSTMORTEM] = state.postmortem_at - policy.postmortem_remind_before
+        due[TimerKind.POSTMORTEM.value] = state.postmortem_at - policy.postmortem_remind_before
     return {k: v for k, v in due.items() if k.startswith(DIGEST) or occurrence(state, TimerKind(k)) not in state.fired}
 
 
@@ -108,6 +112,8 @@ def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fi
     after = state.model_copy(deep=True)
     after.fired.append(key)
     after.version += 1
+    if kind is TimerKind.AT_RISK and state.deadline is not None and now >= state.deadline:
+        return Fired(after, [], key)  # already breached (e.g. raised to P0 late): the breach escalation says it
     cause = f"timer:{state.ticket}:{key}"
     notice = _notice(state, kind, now, policy)
     message, audiences = _routing(kind, policy)

@@ -6,6 +6,7 @@ before it is ever put into a key, so no ticket can reach outside the prefix.
 from __future__ import annotations
 
 import re
+from enum import Enum
 
 PREFIX = "hotfix:"
 
@@ -23,8 +24,10 @@ DELIVERY_DEAD_LETTERS = "hotfix:dead-letters:deliveries"
 OPEN_SET = "hotfix:open"
 #: Every ticket ever seen (a set), for listing closed ones too.
 ALL_SET = "hotfix:all"
-#: Timers: a sorted set of "<ticket>|<kind>" members scored by due time (epoch seconds).
+#: Timers: a sorted set of ``timer_member(ticket, name)`` members scored by due time (epoch seconds).
 TIMERS = "hotfix:timers"
+#: Separates the ticket from the timer name in a member of ``TIMERS`` (never in a valid ticket).
+TIMER_SEPARATOR = "|"
 
 #: Marks a delivery job that reached its end (sent or failed for good): ``done:<job id>``.
 DONE_PREFIX = "hotfix:done:"
@@ -50,6 +53,25 @@ def hotfix(ticket: str) -> str:
 def deliveries(ticket: str) -> str:
     """A hash of delivery receipts of one hotfix: field ``<job>|<recipient>``."""
     return f"{PREFIX}deliveries:{_checked(ticket)}"
+
+
+def timer_member(ticket: str, name: str | Enum) -> str:
+    """The member of ``TIMERS`` for one timer of one hotfix: ``<ticket>|<name>``, by value.
+
+    ``name`` may be a timer kind (a ``str`` Enum): its value is used, never ``str()`` of the member,
+    which Python 3.11+ spells ``TimerKind.BREACHED``.
+    """
+    value = name.value if isinstance(name, Enum) else name
+    return f"{_checked(ticket)}{TIMER_SEPARATOR}{value}"
+
+
+def parse_timer_member(member: bytes | str) -> tuple[str, str]:
+    """(ticket, timer name) of a ``TIMERS`` member; the ``Kind.NAME`` spelling of older releases reads as ``name``."""
+    text = member.decode("utf-8", "replace") if isinstance(member, bytes) else member
+    ticket, _, name = text.partition(TIMER_SEPARATOR)
+    if re.fullmatch(r"TimerKind\.[A-Z_]+", name):
+        name = name.split(".", 1)[1].lower()
+    return ticket, name
 
 
 def open_by_severity(severity: str) -> str:

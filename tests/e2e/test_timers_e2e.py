@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -57,3 +57,36 @@ def test_reminder_and_escalations_fire_once_across_daemon_kill(tmp_path: Path, r
     assert sum("ESCALADE" in s for s in boss) == 3, boss
     shown = json.loads(run_hotfix("show", "INC-7", "--format", "json", *args).stdout)
     assert [e["type"] for e in shown["timeline"]].count("escalation") == 3
+
+
+def test_raised_to_p0_late_escalates_at_once_and_postmortem_reminder_follows_a_later_resolution(
+        tmp_path: Path, redis: Redis, redis_url: str, smtp_server, hotfix_process) -> None:
+    """A P2 started two hours ago and raised to P0 escalates within seconds; a resolution in a later batch brings its post-mortem reminder on time."""
+    smtp = smtp_server()
+    config = merge(BASE_CONFIG, {
+        "redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "outbox")},
+        "smtp": {"host": smtp.host, "port": smtp.port, "security": "none"},
+        "severity": {"P0": {"escalate": ["management"], "postmortem_remind_before": "2s"},
+                     "P2": {"escalate": ["management"]}},
+    })
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(config))
+    args = ("--config", str(path))
+    hotfix_process("daemon", *args)
+    hotfix_process("worker", *args)
+    started = datetime.now(timezone.utc) - timedelta(hours=2)
+    declared = {"type": "declared", "ticket": "INC-8", "title": "Export slow", "severity": "P2", "at": started.isoformat()}
+    assert run_hotfix("push", "--file", "-", *args, input_text=json.dumps(declared)).returncode == 0
+    wait_until(lambda: subjects_to(smtp, "oncall@example.com"), timeout=15, message="the P2 announcement")
+    assert run_hotfix("push", "updated", "--ticket", "INC-8", "--severity", "P0", *args).returncode == 0
+    wait_until(lambda: any("ESCALADE" in s for s in subjects_to(smtp, "boss@example.com")), timeout=15,
+               message="the breach escalation of the raised P0")
+    postmortem_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=6)
+    assert run_hotfix("push", "resolved", "--ticket", "INC-8", "--root-cause", "timeout",
+                      "--postmortem-at", postmortem_at.isoformat(), *args).returncode == 0
+    wait_until(lambda: any("POST-MORTEM" in s for s in subjects_to(smtp, "oncall@example.com")), timeout=20,
+               message="the post-mortem reminder")
+    shown = json.loads(run_hotfix("show", "INC-8", "--format", "json", *args).stdout)
+    [reminder] = [e for e in shown["timeline"] if e["type"] == "postmortem"]
+    assert datetime.fromisoformat(reminder["at"]) >= postmortem_at - timedelta(seconds=2)  # not before it was due
+    assert [e["type"] for e in shown["timeline"]].count("escalation") == 1

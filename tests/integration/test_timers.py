@@ -14,7 +14,8 @@ from daemon.consumer import Daemon
 from hotfix import keys
 from tests.fixtures.herald import event, make_daemon, make_settings, xadd  # noqa: F401
 
-T = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+#: The story's start: now (the daemons' clock is frozen and moved by hand from there).
+T = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 class Clock:
@@ -127,3 +128,56 @@ def test_resolution_flushes_a_pending_digest_first(redis: Redis, make_daemon, ma
     run([daemon], clock, until=3)
     mine = [j["message"] for j in jobs(redis) if j["audience"] == "stakeholders"]
     assert mine == ["announcement", "update", "resolution"]
+
+
+@pytest.fixture
+def two_severities(make_settings):
+    """P2: 24 h, reminded every 4 h; P0: 1 h, reminded every 15 min, warned 15 min before; both escalate to management."""
+    common = {"remind": ["oncall"], "escalate": ["management"]}
+    return make_settings(severity={"P2": {"resolve_within": "24h", "update_every": "4h", "warn_before": "1h", **common},
+                                   "P0": {"resolve_within": "1h", "update_every": "15m", "warn_before": "15m", **common}})
+
+
+def notices(redis: Redis, ticket: str = "INC-1") -> list[tuple[str, str, datetime]]:
+    """(type, occurrence, time) of the notices on the timeline."""
+    state = store.load(redis, ticket)
+    return [(e.type, e.id.split(":", 2)[2].split("@")[0], e.at) for e in state.timeline
+            if e.type in ("reminder", "escalation", "postmortem")]
+
+
+def test_each_timer_follows_its_hotfix_across_batches(redis: Redis, make_daemon, two_severities) -> None:
+    """Re-classified, re-planned and resolved in separate batches, each timer fires once, at its new time."""
+    clock = Clock()
+    daemon = make_daemon(two_severities, clock=clock)
+    minute = 60.0
+    xadd(redis, event("declared", id="d1", severity="P2") | {"at": at(0)})
+    run([daemon], clock, until=0)
+    clock.now = T + timedelta(hours=2)  # two hours in, it is a P0 after all: its 1 h deadline is long past
+    xadd(redis, event("updated", id="u1", severity="P0") | {"at": at(2 * 3600)})
+    daemon.turn()  # one turn: the change, then the escalation
+    assert notices(redis) == [("escalation", "breached", T + timedelta(hours=2))]
+    breach = [j for j in jobs(redis) if j["message"] == "escalation"]
+    assert [j["audience"] for j in breach] == ["management"] and breach[0]["notice"]["propose_rollback"] is True
+    xadd(redis, event("updated", id="u2", message="rollback under way") | {"at": at(2 * 3600 + 10 * minute)})
+    run([daemon], clock, until=2 * 3600 + 40 * minute, step=minute)  # re-planned: reminder at 2 h 25
+    assert notices(redis)[1:] == [("reminder", "reminder", T + timedelta(hours=2, minutes=25)),
+                                  ("escalation", "unanswered", T + timedelta(hours=2, minutes=40))]
+    postmortem_at = T + timedelta(hours=5)
+    xadd(redis, event("resolved", id="r1", postmortem_at=postmortem_at.isoformat()) | {"at": at(2 * 3600 + 41 * minute)})
+    run([daemon], clock, until=6 * 3600, step=minute)
+    assert notices(redis)[3:] == [("postmortem", "postmortem", T + timedelta(hours=4))]  # 1 h before, once
+    assert redis.zrange(keys.TIMERS, 0, -1) == []
+
+
+def test_a_timer_stored_by_an_older_release_still_fires(redis: Redis, make_daemon, fast_settings) -> None:
+    """A member spelled ``INC-1|TimerKind.BREACHED`` (Python 3.11 str() of the kind) is rewritten and fires once."""
+    clock = Clock()
+    daemon = make_daemon(fast_settings, clock=clock)
+    xadd(redis, event("declared", id="d1") | {"at": at(0)})
+    run([daemon], clock, until=0)
+    redis.delete(keys.TIMERS)
+    redis.zadd(keys.TIMERS, {"INC-1|TimerKind.BREACHED": (T + timedelta(seconds=20)).timestamp()})
+    run([daemon], clock, until=25)
+    [(kind, name, when)] = [n for n in notices(redis) if n[1] == "breached"]
+    assert T + timedelta(seconds=20) <= when <= T + timedelta(seconds=21)  # rewritten in one tick, fired the next
+    assert b"INC-1|TimerKind.BREACHED" not in redis.zrange(keys.TIMERS, 0, -1)

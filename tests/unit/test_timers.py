@@ -8,6 +8,7 @@ import pytest
 
 from daemon.lifecycle import Rules, apply
 from daemon.timers import TimerKind, fire, schedule
+from hotfix import keys
 from hotfix.enums import Severity
 from hotfix.events import parse_event
 from hotfix.settings import Settings
@@ -122,3 +123,29 @@ def test_fired_notice_is_in_the_timeline(settings: Settings) -> None:
     """A fired reminder adds a timeline entry of type reminder."""
     result = fire(state_after(DECLARED), TimerKind.REMINDER, at(3), settings)
     assert result is not None and result.state.timeline[-1].type == "reminder"
+
+
+@pytest.mark.parametrize(("name", "member"), [(TimerKind.BREACHED, "INC-1|breached"), ("reminder", "INC-1|reminder"),
+                                              ("digest:stakeholders", "INC-1|digest:stakeholders")])
+def test_timer_member_is_spelled_by_value(name: TimerKind | str, member: str) -> None:
+    """A timer kind is stored by its value (never ``TimerKind.BREACHED``), and reads back as that value."""
+    assert keys.timer_member("INC-1", name) == member
+    assert keys.parse_timer_member(member.encode()) == ("INC-1", member.split("|", 1)[1])
+
+
+def test_timer_member_of_an_older_release_reads_as_its_value() -> None:
+    """``INC-1|TimerKind.AT_RISK``, as Python 3.11+ wrote it, reads as ``at_risk``."""
+    assert keys.parse_timer_member("INC-1|TimerKind.AT_RISK") == ("INC-1", "at_risk")
+
+
+def test_schedule_names_are_plain_strings(settings: Settings) -> None:
+    """Timer names out of ``schedule`` are ``str``, not the enum, so no caller can spell them wrong."""
+    due = schedule(state_after(DECLARED), settings.policy(Severity.P0))
+    assert due and all(type(name) is str for name in due)
+
+
+def test_at_risk_found_after_the_deadline_is_silent(settings: Settings) -> None:
+    """An at-risk warning due before a deadline already passed is recorded once but sends nothing."""
+    result = fire(state_after(DECLARED), TimerKind.AT_RISK, at(25), settings)
+    assert result is not None and result.deliveries == [] and result.state.timeline[-1].type == "declared"
+    assert fire(result.state, TimerKind.AT_RISK, at(26), settings) is None
