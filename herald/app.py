@@ -21,7 +21,7 @@ from hotfix.settings import ConfigError, Settings, load_settings
 app = typer.Typer(help="Hotfix Herald: tells the right people, on time, every time.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever the terminal width
 
 
 class Format(str, Enum):
