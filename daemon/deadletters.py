@@ -1,7 +1,6 @@
 """Dead letters: invalid events, and deliveries that failed for good. Listed and replayed by the CLI."""
 from __future__ import annotations
 
-import json
 import time
 
 from redis import Redis
@@ -9,8 +8,7 @@ from redis import Redis
 from daemon.producer import push_raw
 from hotfix import keys
 from hotfix.connection import as_text
-from hotfix.enums import Severity
-from hotfix.jobs import JobSpec, enqueue
+from hotfix.jobs import JobPayload, JobSpec, enqueue
 from hotfix.settings import Settings
 
 
@@ -50,10 +48,8 @@ def replay_delivery(redis: Redis, dead_id: str, settings: Settings) -> bool:
     raw = _raw(redis, keys.DELIVERY_DEAD_LETTERS, dead_id)
     if raw is None:
         return False
-    payload = json.loads(raw or "{}")
-    payload["after"] = []
-    severity = Severity(payload.get("severity", "P2"))
-    job_id = f"{payload['job_key']}-replay-{int(time.time() * 1000)}"
-    enqueue(redis, [JobSpec(job_id, keys.queue_for(severity.rank), payload)], settings)
+    job = JobPayload.model_validate_json(raw).model_copy(update={"after": []})
+    replay = JobSpec(f"{job.job_key}-replay-{int(time.time() * 1000)}", keys.queue_for(job.severity.rank), job)
+    enqueue(redis, [replay], settings)
     redis.xdel(keys.DELIVERY_DEAD_LETTERS, dead_id)
     return True

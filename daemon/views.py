@@ -12,7 +12,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from hotfix.enums import Locale, Phase
 from hotfix.settings import Settings
-from hotfix.state import VERIFICATION_ITEMS, HotfixState
+from hotfix.state import BOOKKEEPING, VERIFICATION_ITEMS, HotfixState
 
 
 def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:
 
 def show_data(state: HotfixState, deliveries: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     """The full picture of one hotfix for ``show --format json``."""
-    data = state.model_dump(mode="json", exclude={"applied_ids", "field_at", "fired", "announcement_jobs"})
+    data = state.model_dump(mode="json", exclude=set(BOOKKEEPING))
     data.update(list_row(state, now))
     data["deliveries"] = [
         {k: d.get(k) for k in ("message", "audience", "channel", "recipient", "status", "reason", "at", "via")}

@@ -1,10 +1,14 @@
-"""From planned deliveries to RQ jobs: one job per (message, audience, channel, recipient batch).
+"""The job contract, and from planned deliveries to RQ jobs: one job per (message, audience, channel, batch).
+
+``JobPayload`` is what the daemon hands a worker: built here, sent as plain JSON (RQ's JSON
+serializer, ``JobPayload.wire``), parsed once at the top of ``workers.jobs.deliver``. It carries
+a ``version``; a payload without one is version 1 (the same fields), and unknown keys are ignored,
+so a worker of the next release runs this one's jobs and the other way round.
 
 Job ids are a stable hash of (cause, message, audience, channel, batch). The daemon enqueues
 jobs inside the transaction that records their event as applied, so a redelivered event
-enqueues nothing new; replays and fallbacks enqueue with RQ's ``unique=True``. Jobs carry
-plain JSON (RQ's JSON serializer) and name their function by dotted path, so the
-daemon never imports the workers.
+enqueues nothing new; replays and fallbacks enqueue with RQ's ``unique=True``. Jobs name
+their function by dotted path, so the daemon never imports the workers.
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
@@ -23,10 +28,11 @@ from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
 from hotfix import keys
-from hotfix.enums import Channel, MessageName, Severity
+from hotfix.enums import Channel, Locale, MessageName, Severity
+from hotfix.keys import TICKET_PATTERN
 from hotfix.routing import Delivery
 from hotfix.settings import Settings
-from hotfix.state import HotfixState
+from hotfix.state import NOT_IN_JOBS, HotfixState
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +43,57 @@ RESULT_TTL = 7 * 86400
 #: RQ's own retries, for a job that crashed or whose worker died (the job decides delivery retries itself;
 #: receipts make a rerun send only what was not sent).
 CRASH_RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
-#: State fields workers never need; left out of job payloads to keep them small.
-_HEAVY_FIELDS = {"applied_ids", "pending", "field_at", "fired", "announcement_jobs", "guardrails"}
 #: Timeline entries carried in a job (the most recent ones).
 _TIMELINE_IN_JOB = 30
+#: The version of ``JobPayload`` this release writes (1: the same fields, without ``version``).
+JOB_VERSION = 2
+
+
+class JobPayload(BaseModel):
+    """One message to one batch of recipients of one audience, on one channel: a job's only argument."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    #: ``JOB_VERSION`` when the daemon builds it; absent (version 1, the same fields) in the first release's jobs.
+    version: int = 1
+    #: The receipt key of the job (its first RQ id; a replay keeps it): receipts are ``<job_key>|<recipient>``.
+    job_key: str
+    ticket: Annotated[str, Field(pattern=TICKET_PATTERN)]
+    message: MessageName
+    audience: str
+    channel: Channel
+    #: Email addresses, or the one Teams channel name.
+    recipients: list[str]
+    locale: Locale
+    severity: Severity
+    #: What caused it: the event id, a timer occurrence, ``fallback:<job_key>``...
+    cause: str = ""
+    #: Job keys of the hotfix's announcement, which this message waits for.
+    after: list[str] = Field(default_factory=list)
+    #: The hotfix as the message describes it (without ``NOT_IN_JOBS``, recent timeline only).
+    hotfix: HotfixState
+    #: The event as applied (plain data for the templates), or None for a notice Herald originates.
+    event: dict[str, Any] | None = None
+    #: What a notice says (reminder, escalation, guardrail, digest, fallback...): plain data for the templates.
+    notice: dict[str, Any] | None = None
+    created_at: AwareDatetime | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The plain JSON data RQ stores."""
+        return self.model_dump(mode="json", exclude={"hotfix": set(NOT_IN_JOBS)})
+
+    def describe(self) -> str:
+        """``announcement INC-1 → oncall/email``, for RQ's job description and logs."""
+        return f"{self.message.value} {self.ticket} → {self.audience}/{self.channel.value}"
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A job to enqueue: its id, its queue and its plain-JSON payload."""
+    """A job to enqueue: its id, its queue and its payload."""
 
     job_id: str
     queue: str
-    payload: dict[str, Any]
+    payload: JobPayload
 
 
 def job_id(cause: str, message: MessageName, audience: str, channel: Channel, batch: str) -> str:
@@ -79,11 +123,9 @@ def recipients(settings: Settings, audience: str, reader: Callable[[Path], list[
     return list(dict.fromkeys(a for a in addresses if a))
 
 
-def snapshot(state: HotfixState) -> dict[str, Any]:
-    """The state as a job carries it."""
-    data = state.model_dump(mode="json", exclude=_HEAVY_FIELDS)
-    data["timeline"] = data["timeline"][-_TIMELINE_IN_JOB:]
-    return data
+def snapshot(state: HotfixState) -> HotfixState:
+    """The state as a job carries it: the recent timeline only."""
+    return state.model_copy(update={"timeline": state.timeline[-_TIMELINE_IN_JOB:]})
 
 
 def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[str, Any] | None,
@@ -110,13 +152,12 @@ def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[s
             label = delivery.target if delivery.channel is Channel.TEAMS else str(index)
             jid = job_id(delivery.cause, delivery.message, delivery.audience, delivery.channel, label or "")
             waits = [] if delivery.message is MessageName.ANNOUNCEMENT else list(after or state.announcement_jobs)
-            specs.append(JobSpec(jid, queue, {
-                "job_key": jid, "ticket": state.ticket, "message": delivery.message.value,
-                "audience": delivery.audience, "channel": delivery.channel.value, "recipients": batch,
-                "locale": settings.audience_locale(delivery.audience).value, "severity": severity.value,
-                "cause": delivery.cause, "after": waits, "hotfix": snap, "event": event,
-                "notice": delivery.notice, "created_at": now.isoformat(),
-            }))
+            specs.append(JobSpec(jid, queue, JobPayload(
+                version=JOB_VERSION, job_key=jid, ticket=state.ticket, message=delivery.message, audience=delivery.audience,
+                channel=delivery.channel, recipients=batch, locale=settings.audience_locale(delivery.audience),
+                severity=severity, cause=delivery.cause, after=waits, hotfix=snap, event=event,
+                notice=delivery.notice, created_at=now,
+            )))
     return specs
 
 
@@ -130,18 +171,14 @@ def _queue(redis: Redis, name: str) -> Queue:
     return _QUEUES[key]
 
 
-def _description(payload: dict[str, Any]) -> str:
-    return f"{payload['message']} {payload['ticket']} → {payload['audience']}/{payload['channel']}"
-
-
 def enqueue_in(pipe: Pipeline, redis: Redis, specs: Iterable[JobSpec], settings: Settings) -> None:
     """Queue the jobs on ``pipe``, inside the caller's transaction (the daemon's commit)."""
     timeout = int(settings.worker.job_timeout.total_seconds())
     by_queue: dict[str, list[Any]] = {}
     for spec in specs:
         by_queue.setdefault(spec.queue, []).append(Queue.prepare_data(
-            JOB_FUNCTION, kwargs={"payload": spec.payload}, job_id=spec.job_id, timeout=timeout,
-            result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=CRASH_RETRY, description=_description(spec.payload)))
+            JOB_FUNCTION, kwargs={"payload": spec.payload.wire()}, job_id=spec.job_id, timeout=timeout,
+            result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=CRASH_RETRY, description=spec.payload.describe()))
     for name, datas in by_queue.items():
         _queue(redis, name).enqueue_many(datas, pipeline=pipe)
 
@@ -153,9 +190,9 @@ def enqueue(redis: Redis, specs: Iterable[JobSpec], settings: Settings) -> int:
     for spec in specs:
         try:
             _queue(redis, spec.queue).enqueue_call(
-                JOB_FUNCTION, kwargs={"payload": spec.payload}, job_id=spec.job_id, unique=True,
+                JOB_FUNCTION, kwargs={"payload": spec.payload.wire()}, job_id=spec.job_id, unique=True,
                 timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=CRASH_RETRY,
-                description=_description(spec.payload),
+                description=spec.payload.describe(),
             )
             new += 1
         except DuplicateJobError:

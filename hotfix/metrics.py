@@ -85,7 +85,7 @@ open_hotfixes = Gauge(
 )
 
 # --- workers --------------------------------------------------------------
-deliveries = Counter(
+delivery_attempts = Counter(
     "deliveries", "Delivery attempts per channel and outcome (sent, retrying, failed).", ["channel", "outcome"],
     namespace=NAMESPACE,
 )

@@ -18,6 +18,11 @@ from hotfix.events import Fix, Team
 VERIFICATION_ITEMS = ("staging", "smoke_test", "production", "confirmed", "monitoring")
 #: Checks the golden rules require before production.
 REQUIRED_BEFORE_PRODUCTION = ("review", "smoke_test")
+#: The daemon's own bookkeeping (dedup, field times, fired timers, announcement jobs): no view shows it.
+BOOKKEEPING = frozenset({"applied_ids", "field_at", "fired", "announcement_jobs"})
+#: What a job leaves out of the hotfix it carries: the bookkeeping, events waiting for the declaration,
+#: guardrail marks (the message says which rule through its notice).
+NOT_IN_JOBS = BOOKKEEPING | {"pending", "guardrails"}
 
 
 class TimelineEntry(BaseModel):

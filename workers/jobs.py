@@ -1,178 +1,212 @@
-"""The RQ entry point, and the one place that decides retries.
+"""The RQ entry point ``deliver``: one message to one batch of recipients, said once.
 
-``deliver(payload)`` renders one message for one audience and channel, sends it to
-the recipients of its batch not yet served, and records each outcome. A
-``TransientError`` becomes a retry with exponential backoff (faster for P0, capped,
-honouring Retry-After); a ``PermanentError`` or exhausted retries is recorded as
-failed and kept in the delivery dead letters. A message other than the announcement
-waits until the hotfix's announcement jobs have finished.
+``deliver(payload)`` parses its payload once (``hotfix.jobs.JobPayload``; an invalid one is
+dead-lettered, never retried), then in order:
+
+1. waits while the hotfix's announcement is not delivered, and while its Teams webhook is held
+   off after a failure (waits are not attempts; after ``MAX_ORDER_WAITS`` / ``MAX_HOLDS`` it goes anyway);
+2. skips recipients a receipt already records as sent, or that an earlier run gave up on;
+3. renders and sends to the others, and records every outcome as a receipt;
+4. acts on ``workers.retry``: done, come back later (RQ ``Retry``: the only place a
+   ``TransientError`` becomes a retry), or give up (receipt ``failed``, a delivery dead letter,
+   and for P0 the policy's ``fallback`` audiences).
+
+Counters live in the RQ job's meta (``Tally``), saved whenever the job comes back: ``attempts``
+(runs that sent), ``order_waits`` and ``holds`` (waits), ``given_up`` (recipients failed for
+good). RQ's own retry count is never read. A replay is a new job, so it starts afresh; a run cut
+short by a crash is not counted (RQ's ``CRASH_RETRY`` bounds those).
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import ValidationError
 from redis import Redis
 from rq import Retry, get_current_job
 from rq.job import Job
 
 from hotfix import keys, metrics
-from hotfix.enums import Channel, DeliveryStatus, Locale, MessageName, Severity
-from hotfix.jobs import build_jobs, enqueue
+from hotfix.enums import Channel, DeliveryStatus, Severity
+from hotfix.jobs import JobPayload, build_jobs, enqueue
 from hotfix.routing import expand
-from hotfix.settings import Settings
-from hotfix.state import HotfixState
-from workers import receipts
-from workers.delivery import send_email, send_teams
-from workers.errors import DeliveryError, PermanentError, TransientError
+from workers import receipts, retry
+from workers.channels import send_email, send_teams
+from workers.errors import DeliveryError, PermanentError
+from workers.retry import Decision, Hold, Verdict
 from workers.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
-#: RQ's own cap on retries; ours (``[worker] max_retries``) is checked first.
+#: RQ's own cap on retries; ours (``[worker] max_retries``) is decided first, by ``workers.retry``.
 RQ_RETRY_CAP = 10_000
 #: How many times a message waits (1 s each) for its announcement before going anyway.
 MAX_ORDER_WAITS = 120
 #: How many times a Teams job waits out its webhook's hold (a few seconds each) before trying anyway.
 MAX_HOLDS = 200
+#: Dead letters kept (approximately) before the oldest are trimmed.
+DEAD_LETTERS_MAXLEN = 100_000
+
+Outcomes = dict[str, DeliveryError | None]
 
 
-def backoff(settings: Settings, severity: Severity, attempt: int, retry_after: float | None = None) -> int:
-    """Seconds before the next attempt: exponential, capped, faster for P0, never before Retry-After."""
-    cfg = settings.worker
-    base, cap = (cfg.p0_backoff_base, cfg.p0_backoff_cap) if severity is Severity.P0 else (cfg.backoff_base,
-                                                                                          cfg.backoff_cap)
-    delay = min(base.total_seconds() * (2 ** max(attempt - 1, 0)), cap.total_seconds())
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return max(1, int(round(delay)))
+@dataclass
+class Tally:
+    """What the earlier runs of one RQ job did (kept in its meta)."""
+
+    attempts: int = 0
+    order_waits: int = 0
+    holds: int = 0
+    given_up: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, job: Job | None) -> Tally:
+        meta = job.meta if job is not None else {}
+        return cls(int(meta.get("attempts", 0)), int(meta.get("order_waits", 0)), int(meta.get("holds", 0)),
+                   list(meta.get("given_up", [])))
+
+    def save(self, job: Job | None) -> None:
+        if job is not None:
+            job.meta.update(asdict(self))
+            job.save_meta()  # type: ignore[no-untyped-call]
 
 
 def deliver(payload: dict[str, Any]) -> Any:
-    """Deliver one job's message; return a summary, or ``Retry`` when some recipients must be tried again."""
+    """Deliver one job's message; return a summary, or ``Retry`` when it must come back."""
+    rq_job = get_current_job()
     rt = current()
-    job = get_current_job()
-    redis: Redis = job.connection if job is not None else rt.redis  # type: ignore[assignment]
-    # waiting (for the announcement, or for a failing webhook's hold) is not an attempt
-    waited = int(job.meta.get("order_waits", 0)) + int(job.meta.get("holds", 0)) if job is not None else 0
-    attempt = (job.number_of_retries or 0) + 1 - waited if job is not None else 1
+    redis: Redis = rq_job.connection if rq_job is not None else rt.redis  # type: ignore[assignment]
+    try:
+        job = JobPayload.model_validate(payload)
+    except ValidationError as exc:
+        return _invalid(redis, rq_job, payload, exc)
+    tally = Tally.of(rq_job)
 
-    if not receipts.all_done(redis, payload.get("after") or []):
-        if job is not None and int(job.meta.get("order_waits", 0)) < MAX_ORDER_WAITS:
-            return _wait(job, "order_waits", 1)
-        log.warning("%s: announcement still not delivered; sending %s anyway", payload["ticket"], payload["message"])
+    hold = _hold(redis, job, tally, rq_job is not None)
+    if hold is not None:
+        return _come_back(rq_job, tally, retry.decide(hold, tally.attempts, job.severity, rt.settings.worker))
 
-    if payload["channel"] == Channel.TEAMS.value and job is not None and int(job.meta.get("holds", 0)) < MAX_HOLDS:
-        holding = redis.pttl(keys.breaker(payload["recipients"][0]))
-        if holding > 0:  # the webhook failed a moment ago: come back when its hold ends, without an attempt
-            return _wait(job, "holds", math.ceil(holding / 1000))
-
-    done = receipts.already_sent(redis, payload["ticket"], payload["job_key"], payload["recipients"])
-    pending = [r for r in payload["recipients"] if r not in done]
+    done = receipts.already_sent(redis, job.ticket, job.job_key, job.recipients)
+    pending = [r for r in job.recipients if r not in done and r not in tally.given_up]
     if not pending:
-        receipts.mark_done(redis, payload["job_key"])
+        receipts.mark_done(redis, job.job_key)
         return "already sent"
 
-    outcomes, via = _send(rt, payload, pending)
-    return _settle(rt, redis, payload, outcomes, via, attempt)
+    tally.attempts += 1
+    outcomes, via = _send(rt, job, pending)
+    return _settle(rt, redis, rq_job, job, tally, outcomes, via)
 
 
-def _wait(job: Job, counter: str, seconds: int) -> Retry:
-    """Come back in ``seconds`` without counting an attempt."""
-    job.meta[counter] = int(job.meta.get(counter, 0)) + 1
-    job.save_meta()  # type: ignore[no-untyped-call]
-    return Retry(max=RQ_RETRY_CAP, interval=max(1, seconds))
+def _hold(redis: Redis, job: JobPayload, tally: Tally, in_rq: bool) -> Hold | None:
+    """Why the job must not try yet (a wait is counted in ``tally``), or None."""
+    if not in_rq:
+        return None
+    if not receipts.all_done(redis, job.after):
+        if tally.order_waits < MAX_ORDER_WAITS:
+            tally.order_waits += 1
+            return Hold(1, "the announcement is not delivered yet")
+        log.warning("%s: announcement still not delivered; sending %s anyway", job.ticket, job.message.value)
+    if job.channel is Channel.TEAMS and tally.holds < MAX_HOLDS:
+        holding = redis.pttl(keys.breaker(job.recipients[0]))
+        if holding > 0:  # the webhook failed a moment ago: come back when its hold ends
+            tally.holds += 1
+            return Hold(holding / 1000, "the webhook is held off after a failure")
+    return None
 
 
-def _send(rt: Runtime, payload: dict[str, Any], pending: list[str]) -> tuple[dict[str, DeliveryError | None], str]:
+def _come_back(rq_job: Job | None, tally: Tally, decision: Decision) -> Retry:
+    """RQ runs the job again in ``decision.delay`` seconds, with its tally saved."""
+    tally.save(rq_job)
+    return Retry(max=RQ_RETRY_CAP, interval=decision.delay)
+
+
+def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, str]:
     """Render and send; every recipient gets an outcome (None = sent)."""
-    hotfix = HotfixState.model_validate(payload["hotfix"])
-    message = MessageName(payload["message"])
-    locale = Locale(payload["locale"])
     now = rt.clock()
     try:
-        if Channel(payload["channel"]) is Channel.TEAMS:
-            card = rt.renderer.teams(message, locale, hotfix, event=payload.get("event"),
-                                     notice=payload.get("notice"), now=now)
-            return send_teams(rt, payload, pending[0], card)
-        mail = rt.renderer.email(message, locale, hotfix, event=payload.get("event"),
-                                 notice=payload.get("notice"), now=now)
-        return send_email(rt, payload, pending, mail)
+        if job.channel is Channel.TEAMS:
+            card = rt.renderer.teams(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now)
+            return send_teams(rt, job, pending[0], card)
+        mail = rt.renderer.email(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now)
+        return send_email(rt, job, pending, mail)
     except DeliveryError as exc:
         return {r: exc.recipients.get(r, exc) for r in pending}, "error"
     except Exception as exc:  # a template or data bug: permanent, with the reason, never a crash loop
-        log.exception("%s: cannot render %s", payload["ticket"], payload["message"])
-        error = PermanentError(f"cannot render {payload['message']}: {type(exc).__name__}: {exc}")
+        log.exception("%s: cannot render %s", job.ticket, job.message.value)
+        error = PermanentError(f"cannot render {job.message.value}: {type(exc).__name__}: {exc}")
         return {r: error for r in pending}, "error"
 
 
-def _settle(rt: Runtime, redis: Redis, payload: dict[str, Any], outcomes: dict[str, DeliveryError | None],
-            via: str, attempt: int) -> Any:
-    """Record every outcome and decide: done, or retry those that failed transiently."""
-    settings = rt.settings
-    severity = Severity(payload["severity"])
-    retry_left = attempt <= settings.worker.max_retries
-    rows: list[tuple[str, DeliveryStatus, str | None]] = []
-    dead: list[tuple[str, str]] = []
-    retry_after: float | None = None
-    for recipient, error in outcomes.items():
-        if error is None:
-            rows.append((recipient, DeliveryStatus.SENT, None))
-        elif isinstance(error, TransientError) and retry_left:
-            rows.append((recipient, DeliveryStatus.RETRYING, f"{error.reason} (attempt {attempt})"))
-            retry_after = max(retry_after or 0.0, error.retry_after or 0.0) or None
-        else:
-            reason = error.reason if isinstance(error, PermanentError) else \
-                f"gave up after {attempt} attempts: {error.reason}"
-            rows.append((recipient, DeliveryStatus.FAILED, reason))
-            dead.append((recipient, reason))
-    receipts.record(redis, payload, rows, via=via, attempt=attempt)
-    created = datetime.fromisoformat(payload["created_at"]) if payload.get("created_at") else None
-    for _recipient, status, _reason in rows:
-        metrics.deliveries.labels(channel=payload["channel"], outcome=status.value).inc()
-        if status is DeliveryStatus.SENT and created is not None:
-            latency = (datetime.now(timezone.utc) - created).total_seconds()
-            metrics.delivery_latency.labels(channel=payload["channel"]).observe(max(latency, 0.0))
+def _settle(rt: Runtime, redis: Redis, rq_job: Job | None, job: JobPayload, tally: Tally, outcomes: Outcomes,
+            via: str) -> Any:
+    """Record every outcome and act on the verdicts: done, or come back for those that may still succeed."""
+    attempt = tally.attempts
+    decisions = {r: retry.decide(error, attempt, job.severity, rt.settings.worker) for r, error in outcomes.items()}
+    rows = [(r, retry.RECEIPT_STATUS[d.verdict], d.reason or None) for r, d in decisions.items()]
+    receipts.record(redis, job, rows, via=via, attempt=attempt)
+    _count(job, rows)
+    dead = [(r, d.reason) for r, d in decisions.items() if d.verdict is Verdict.GIVE_UP]
     if dead:
-        _dead_letter(redis, payload, dead)
-        _fallback(rt, redis, payload, dead)
-    retrying = [r for r, s, _ in rows if s is DeliveryStatus.RETRYING]
-    sent = sum(1 for _, s, _ in rows if s is DeliveryStatus.SENT)
-    log.info("%s %s → %s/%s: %d sent, %d retrying, %d failed", payload["ticket"], payload["message"],
-             payload["audience"], payload["channel"], sent, len(retrying), len(dead))
-    if retrying:
-        return Retry(max=RQ_RETRY_CAP, interval=backoff(settings, severity, attempt, retry_after))
-    receipts.mark_done(redis, payload["job_key"])
+        _dead_letter(redis, job, dead)
+        _fallback(rt, redis, job, dead)
+    following = retry.next_run(decisions.values())
+    sent = sum(1 for d in decisions.values() if d.verdict is Verdict.DONE)
+    log.info("%s: %d sent, %d retrying, %d failed", job.describe(), sent, len(decisions) - sent - len(dead), len(dead))
+    if following.verdict is Verdict.RETRY:
+        tally.given_up += [r for r, _ in dead]
+        return _come_back(rq_job, tally, following)
+    receipts.mark_done(redis, job.job_key)
     return {"sent": sent, "failed": len(dead)}
 
 
-def _fallback(rt: Runtime, redis: Redis, payload: dict[str, Any], dead: list[tuple[str, str]]) -> None:
+def _count(job: JobPayload, rows: list[tuple[str, DeliveryStatus, str | None]]) -> None:
+    """Delivery outcomes by channel, and the latency of the sent ones."""
+    for _recipient, status, _reason in rows:
+        metrics.delivery_attempts.labels(channel=job.channel.value, outcome=status.value).inc()
+        if status is DeliveryStatus.SENT and job.created_at is not None:
+            latency = (datetime.now(timezone.utc) - job.created_at).total_seconds()
+            metrics.delivery_latency.labels(channel=job.channel.value).observe(max(latency, 0.0))
+
+
+def _fallback(rt: Runtime, redis: Redis, job: JobPayload, dead: list[tuple[str, str]]) -> None:
     """A P0 message that failed for good is also sent to the policy's ``fallback`` audiences."""
-    if payload["severity"] != Severity.P0.value or str(payload.get("cause", "")).startswith("fallback:"):
+    if job.severity is not Severity.P0 or job.cause.startswith("fallback:"):
         return
-    targets = [a for a in rt.settings.policy(Severity.P0).fallback if a != payload["audience"]]
+    targets = [a for a in rt.settings.policy(Severity.P0).fallback if a != job.audience]
     if not targets:
         return
-    failed = {"audience": payload["audience"], "channel": payload["channel"],
-              "recipients": [r for r, _ in dead], "reason": dead[0][1]}
-    deliveries = expand(MessageName(payload["message"]), targets, rt.settings, f"fallback:{payload['job_key']}",
-                        {**(payload.get("notice") or {}), "failed": failed})
-    state = HotfixState.model_validate(payload["hotfix"])
-    specs = build_jobs(deliveries, state, payload.get("event"), rt.settings, datetime.now(timezone.utc), after=[])
+    failed = {"audience": job.audience, "channel": job.channel.value, "recipients": [r for r, _ in dead],
+              "reason": dead[0][1]}
+    deliveries = expand(job.message, targets, rt.settings, f"fallback:{job.job_key}",
+                        {**(job.notice or {}), "failed": failed})
+    specs = build_jobs(deliveries, job.hotfix, job.event, rt.settings, datetime.now(timezone.utc), after=[])
     enqueue(redis, specs, rt.settings)
-    log.warning("%s: %s to %s failed for good; fallback %s told", payload["ticket"], payload["message"],
-                payload["audience"], ", ".join(targets))
+    log.warning("%s failed for good; fallback %s told", job.describe(), ", ".join(targets))
 
 
-def _dead_letter(redis: Redis, payload: dict[str, Any], dead: list[tuple[str, str]]) -> None:
+def _dead_letter(redis: Redis, job: JobPayload, dead: list[tuple[str, str]]) -> None:
+    """Keep each recipient's failed delivery with its reason and its job, to list and replay."""
     pipe = redis.pipeline(transaction=False)
     for recipient, reason in dead:
-        raw = dict(payload, recipients=[recipient])
+        raw = job.model_copy(update={"recipients": [recipient]}).wire()
         pipe.xadd(keys.DELIVERY_DEAD_LETTERS, {
-            "id": f"{payload['job_key']}|{recipient}", "error": reason, "ticket": payload["ticket"],
-            "message": payload["message"], "audience": payload["audience"], "channel": payload["channel"],
-            "recipient": recipient, "raw": json.dumps(raw)}, maxlen=100_000, approximate=True)
+            "id": f"{job.job_key}|{recipient}", "error": reason, "ticket": job.ticket, "message": job.message.value,
+            "audience": job.audience, "channel": job.channel.value, "recipient": recipient, "raw": json.dumps(raw)},
+            maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
     pipe.execute()
+
+
+def _invalid(redis: Redis | None, rq_job: Job | None, payload: Any, exc: ValidationError) -> dict[str, Any]:
+    """A payload no version of the contract reads: dead-lettered with the reason, never retried."""
+    fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+    reason = f"invalid job payload: {fields}"
+    job_id = rq_job.id if rq_job is not None else "?"
+    log.error("job %s: %s", job_id, reason)
+    if redis is not None:
+        redis.xadd(keys.DELIVERY_DEAD_LETTERS, {"id": job_id, "error": reason[:2000],
+                                                "raw": json.dumps(payload, default=str)[:65536]},
+                   maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
+    return {"sent": 0, "failed": "invalid payload"}

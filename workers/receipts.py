@@ -12,6 +12,7 @@ from redis.typing import EncodableT
 
 from hotfix import keys
 from hotfix.enums import DeliveryStatus
+from hotfix.jobs import JobPayload
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +36,20 @@ def already_sent(redis: Redis, ticket: str, job_key: str, recipients: list[str])
     return out
 
 
-def record(redis: Redis, payload: dict[str, Any], outcomes: Iterable[tuple[str, DeliveryStatus, str | None]],
+def record(redis: Redis, job: JobPayload, outcomes: Iterable[tuple[str, DeliveryStatus, str | None]],
            *, via: str, attempt: int) -> None:
     """Write one receipt per (recipient, status, reason) in one round trip."""
     now = datetime.now(timezone.utc).isoformat()
     mapping: dict[EncodableT, EncodableT] = {}
     for recipient, status, reason in outcomes:
-        row = {"message": payload["message"], "audience": payload["audience"], "channel": payload["channel"],
-               "recipient": recipient, "status": status.value, "at": now, "via": via, "attempt": attempt,
-               "job": payload["job_key"], "cause": payload.get("cause")}
+        row: dict[str, Any] = {"message": job.message.value, "audience": job.audience, "channel": job.channel.value,
+                               "recipient": recipient, "status": status.value, "at": now, "via": via,
+                               "attempt": attempt, "job": job.job_key, "cause": job.cause}
         if reason:
             row["reason"] = reason
-        mapping[_field(payload["job_key"], recipient)] = json.dumps(row)
+        mapping[_field(job.job_key, recipient)] = json.dumps(row)
     if mapping:
-        redis.hset(keys.deliveries(payload["ticket"]), mapping=mapping)
+        redis.hset(keys.deliveries(job.ticket), mapping=mapping)
 
 
 def mark_done(redis: Redis, job_key: str) -> None:

@@ -114,12 +114,15 @@ def test_list_and_show_json(redis: Redis, config: Path, make_daemon, make_settin
 def test_show_md_after_deliveries(redis: Redis, config: Path, make_daemon, make_settings, locale: str) -> None:
     """The document renders once messages were delivered (receipts sent without a reason, and failed with one)."""
     from hotfix.enums import DeliveryStatus
+    from hotfix.jobs import JobPayload
     from workers import receipts
 
     daemon = make_daemon(make_settings())
     xadd(redis, event("declared"))
     drain(daemon)
-    payload = {"ticket": "INC-1", "message": "announcement", "audience": "oncall", "channel": "email", "job_key": "j1"}
+    payload = JobPayload.model_validate({"ticket": "INC-1", "message": "announcement", "audience": "oncall",
+                                         "channel": "email", "job_key": "j1", "recipients": [], "locale": "fr",
+                                         "severity": "P0", "hotfix": {"ticket": "INC-1"}})
     receipts.record(redis, payload, [("oncall@example.com", DeliveryStatus.SENT, None),
                                      ("dev@example.com", DeliveryStatus.FAILED, "550 no such user")], via="smtp", attempt=1)
     result = runner.invoke(app, ["show", "INC-1", "--locale", locale, "--config", str(config)])

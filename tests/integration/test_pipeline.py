@@ -168,3 +168,71 @@ def test_a_hanging_webhook_holds_one_worker_once(redis: Redis, make_settings, ma
     holds = [Queue.fetch_job(Queue("hotfix-p0", connection=redis, serializer=JSONSerializer), j).meta.get("holds", 0)
              for j in scheduled.get_job_ids()]
     assert sorted(holds) == [0, 1, 1]
+
+
+def test_a_job_of_the_previous_shape_still_runs(redis: Redis, herald) -> None:
+    """A job enqueued by the first release (no ``version`` key) is delivered and leaves a sent receipt."""
+    from rq import Queue
+
+    from hotfix.jobs import JOB_FUNCTION
+
+    _daemon, work, smtp, _teams = herald
+    v1 = {"job_key": "hf-v1job", "ticket": "OLD-1", "message": "announcement", "audience": "oncall",
+          "channel": "email", "recipients": ["oncall@example.com"], "locale": "fr", "severity": "P1", "cause": "old",
+          "after": [], "hotfix": {"ticket": "OLD-1", "declared": True, "title": "Export broken", "severity": "P1"},
+          "event": None, "notice": None, "created_at": None}
+    Queue("hotfix-p1", connection=redis, serializer=JSONSerializer).enqueue_call(JOB_FUNCTION, kwargs={"payload": v1})
+    work()
+    assert [m.rcpt_tos for m in smtp.messages] == [["oncall@example.com"]]
+    assert [(d["recipient"], d["status"]) for d in store.receipts(redis, "OLD-1")] == [("oncall@example.com", "sent")]
+
+
+def test_a_job_no_release_wrote_is_dead_lettered_not_retried(redis: Redis, herald) -> None:
+    """A payload that fails the contract ends as a delivery dead letter naming the field, and the job finishes."""
+    from rq import Queue
+
+    from daemon.deadletters import list_dead
+    from hotfix.jobs import JOB_FUNCTION
+
+    _daemon, work, smtp, _teams = herald
+    queue = Queue("hotfix-p1", connection=redis, serializer=JSONSerializer)
+    job = queue.enqueue_call(JOB_FUNCTION, kwargs={"payload": {"ticket": "BAD-1", "channel": "pigeon"}})
+    work()
+    dead = list_dead(redis, keys.DELIVERY_DEAD_LETTERS)
+    assert len(dead) == 1 and "invalid job payload" in dead[0]["error"] and "BAD-1" in dead[0]["raw"]
+    assert job.get_status(refresh=True) == "finished" and smtp.messages == []
+
+
+def test_a_recipient_given_up_on_is_not_tried_again_with_its_retrying_batch(
+        redis: Redis, make_settings, make_daemon, smtp_server) -> None:
+    """In one batch, a refused mailbox fails once for good while a deferred one is retried until it is delivered."""
+    from rq import Queue
+    from rq.scheduler import RQScheduler
+
+    from daemon.deadletters import list_dead
+    from tests.fixtures.processes import wait_until
+
+    smtp = smtp_server(refuse=["gone@example.com"], defer_times={"slow@example.com": 1})
+    settings = make_settings(smtp=smtp.settings().model_dump(), worker={"p0_backoff_base": "1s"},
+                             audiences={"oncall": {"teams": [], "emails": ["gone@example.com", "slow@example.com"]},
+                                        "stakeholders": {"emails": []}, "management": {"emails": []}})
+    runtime.configure(settings, redis)
+    xadd(redis, event("declared"))
+    drain(make_daemon(settings))
+    worker = SimpleWorker(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer)
+    worker.work(burst=True)
+    scheduled = Queue("hotfix-p0", connection=redis, serializer=JSONSerializer).scheduled_job_registry
+    assert scheduled.count == 1  # slow@ was deferred: the job comes back
+
+    def due() -> bool:
+        scheduler = RQScheduler(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer)
+        scheduler.acquire_locks()
+        scheduler.enqueue_scheduled_jobs()
+        scheduler.release_locks()
+        return scheduled.count == 0
+    wait_until(due, timeout=10, message="the retry is due")
+    worker.work(burst=True)
+    assert [m.rcpt_tos for m in smtp.messages] == [["slow@example.com"]]
+    receipts = {d["recipient"]: (d["status"], d["attempt"]) for d in store.receipts(redis, "INC-1")}
+    assert receipts == {"gone@example.com": ("failed", 1), "slow@example.com": ("sent", 2)}
+    assert [d["recipient"] for d in list_dead(redis, keys.DELIVERY_DEAD_LETTERS)] == ["gone@example.com"]

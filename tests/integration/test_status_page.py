@@ -17,6 +17,7 @@ from daemon.consumer import Daemon
 from daemon.intake import create_app
 from hotfix import keys
 from hotfix.enums import DeliveryStatus
+from hotfix.jobs import JobPayload
 from hotfix.settings import Settings
 from tests.fixtures.herald import drain, make_daemon, make_settings, xadd  # noqa: F401
 from tests.integration.test_intake_support import closed_port
@@ -200,9 +201,10 @@ def test_hotfix_page_shows_timeline_and_receipts_in_the_configured_zone(
     push(redis, settings, make_daemon, ev("declared", ago_min=3), ev("updated", ago_min=1, phase="fix",
                                                                      message="Branch created"))
     SimpleWorker(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer).work(burst=True)
-    receipts.record(redis, {"ticket": "INC-1", "message": "update", "audience": "oncall", "channel": "email",
-                            "job_key": "manual"}, [("ops@example.com", DeliveryStatus.FAILED, "550 <no such user>")],
-                    via="smtp", attempt=1)
+    job = JobPayload.model_validate({"ticket": "INC-1", "message": "update", "audience": "oncall", "channel": "email",
+                                     "job_key": "manual", "recipients": [], "locale": "fr", "severity": "P0",
+                                     "hotfix": {"ticket": "INC-1"}})
+    receipts.record(redis, job, [("ops@example.com", DeliveryStatus.FAILED, "550 <no such user>")], via="smtp", attempt=1)
     html = client.get("/hotfix/INC-1", headers=BEARER).text
     timeline = html[html.index('id="timeline"'):html.index('id="receipts"')]
     assert "declared" in timeline and "updated" in timeline and "Branch created" in timeline

@@ -9,7 +9,7 @@ from hotfix import metrics
 
 def test_exposition_lists_every_herald_metric() -> None:
     """The exposition holds the intake, daemon and worker metrics under the hotfix_ namespace."""
-    metrics.deliveries.labels("teams", "sent").inc()
+    metrics.delivery_attempts.labels("teams", "sent").inc()
     metrics.delivery_latency.labels("email").observe(1.5)
     metrics.queue_depth.labels("hotfix-p0").set(3)
     metrics.open_hotfixes.labels("P0").set(1)

@@ -1,4 +1,4 @@
-"""Sending one rendered message over its channel: Teams webhook, SMTP, or the outbox.
+"""Sending one rendered message over its channel: a Teams webhook, SMTP, or the outbox.
 
 Each function returns every recipient's outcome (None = sent) and what carried it;
 errors are the senders' ``TransientError`` / ``PermanentError``. No retry here.
@@ -9,6 +9,8 @@ import logging
 from typing import Any
 
 from hotfix import keys
+from hotfix.enums import MessageName
+from hotfix.jobs import JobPayload
 from workers.compose import compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent, TeamsContent
 from workers.errors import DeliveryError, PermanentError, TransientError
@@ -27,19 +29,18 @@ THROTTLE_WAIT = 2.0
 BREAKER_HOLD = 3.0
 
 
-def _name(payload: dict[str, Any]) -> str:
+def _name(job: JobPayload) -> str:
     """The outbox file name's stem (the outbox adds the recipient or channel)."""
-    return f"{payload['message']}-{payload['audience']}-{payload['job_key'][3:15]}"
+    return f"{job.message.value}-{job.audience}-{job.job_key[3:15]}"
 
 
-def send_teams(rt: Runtime, payload: dict[str, Any], channel_name: str, content: TeamsContent) -> tuple[Outcomes, str]:
+def send_teams(rt: Runtime, job: JobPayload, channel_name: str, content: TeamsContent) -> tuple[Outcomes, str]:
     """Post the card to the audience's Teams channel, respecting the shared throttle."""
     channel = rt.settings.teams.get(channel_name)
     if channel is None:
         return {channel_name: PermanentError(f"Teams channel {channel_name!r} is not configured")}, "teams"
     if channel.url is None:
-        rt.outbox.write_card(build_payload(channel.format, content), channel_name, _name(payload),
-                            ticket=payload["ticket"])
+        rt.outbox.write_card(build_payload(channel.format, content), channel_name, _name(job), ticket=job.ticket)
         return {channel_name: None}, "outbox"
     redis = _redis_of(rt)
     if redis is not None:
@@ -64,19 +65,17 @@ def _redis_of(rt: Runtime) -> Any:
     return job.connection if job is not None else rt.redis
 
 
-def send_email(rt: Runtime, payload: dict[str, Any], recipients: list[str],
-               content: EmailContent) -> tuple[Outcomes, str]:
+def send_email(rt: Runtime, job: JobPayload, recipients: list[str], content: EmailContent) -> tuple[Outcomes, str]:
     """Send one email to the batch over one SMTP connection, or write it to the outbox."""
     sender = rt.settings.smtp.sender
-    thread = thread_message_id(payload["ticket"], payload["hotfix"].get("declared_id") or "", sender)
-    announcing = payload["message"] == "announcement"
-    message_id = thread if announcing else make_message_id(f"{payload['job_key']}|{recipients[0]}", sender)
+    thread = thread_message_id(job.ticket, job.hotfix.declared_id or "", sender)
+    announcing = job.message is MessageName.ANNOUNCEMENT
+    message_id = thread if announcing else make_message_id(f"{job.job_key}|{recipients[0]}", sender)
     email = compose_email(content, sender=sender, recipients=recipients, message_id=message_id,
-                          thread_id=None if announcing else thread, ticket=payload["ticket"],
-                          locale=payload["locale"])
+                          thread_id=None if announcing else thread, ticket=job.ticket, locale=job.locale.value)
     if rt.mail is None:
         for recipient in recipients:
-            rt.outbox.write_email(email, recipient, _name(payload), ticket=payload["ticket"])
+            rt.outbox.write_email(email, recipient, _name(job), ticket=job.ticket)
         return {r: None for r in recipients}, "outbox"
     result = rt.mail.send(email, recipients)
     outcomes: Outcomes = {r: None for r in result.accepted}
