@@ -4,9 +4,16 @@ An entry is acknowledged only after its effects (state, jobs, timers) are in Red
 Entries left pending by a dead consumer are reclaimed with XAUTOCLAIM. Invalid
 entries go to the dead-letter stream with the reason and the raw payload. Due
 timers are fired on every turn of the loop. SIGTERM finishes the batch in hand.
+
+Poison-proof: an entry whose reading, applying, planning or committing fails for
+any reason but Redis itself is dead-lettered with the exception, in the same
+transaction that applies the rest of its batch (a batch whose commit fails is
+retried entry by entry to find the culprit); a timer that cannot fire is
+dead-lettered too. Only Redis errors stop a turn, and the loop rides them out.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,8 +25,9 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from daemon import store
@@ -38,6 +46,8 @@ from hotfix.state import HotfixState
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+#: A dead letter to write: (stream entry id, reason, raw payload).
+Dead = tuple[str, str, str]
 
 
 def utcnow() -> datetime:
@@ -98,7 +108,10 @@ class Daemon:
                 backoff = 0.5
             except ResponseError as exc:
                 if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
-                    raise
+                    log.warning("Redis refused a command (%s); retrying in %.1fs", exc, backoff)
+                    self.stopping.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
                 log.warning("consumer group missing (Redis restarted empty?); creating it again")
                 group_ready = False
             except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
@@ -106,6 +119,10 @@ class Daemon:
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 group_ready = False
+            except Exception:  # noqa: BLE001 - a bug outside any entry: say it, wait, go on (entries stay pending)
+                log.exception("daemon turn failed; retrying in %.1fs", backoff)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
         log.info("daemon %s stopped", self.name)
 
     def turn(self) -> int:
@@ -171,9 +188,14 @@ class Daemon:
         self.process_batch([(entry_id, fields)])
 
     def process_batch(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:
-        """Validate, apply, plan, then store, enqueue and acknowledge a batch of entries in one transaction."""
+        """Validate, apply, plan, then store, enqueue and acknowledge a batch of entries in one transaction.
+
+        An entry that fails for a reason other than Redis is dead-lettered with the exception and the
+        rest of the batch is applied; a batch whose commit fails is retried entry by entry.
+        """
         events: list[tuple[str, Event]] = []
-        dead: list[tuple[str, str, str]] = []
+        dead: list[Dead] = []
+        raws = {entry_id: _raw(fields) for entry_id, fields in entries}
         for entry_id, fields in entries:
             try:
                 events.append((entry_id, self.parse(entry_id, fields)))
@@ -181,31 +203,69 @@ class Daemon:
                 dead.append((entry_id, exc.reason, exc.raw))
             except Exception as exc:  # a bug must cost one entry, never the daemon: keep it with the reason
                 log.exception("cannot read entry %s", entry_id)
-                dead.append((entry_id, f"internal error while validating: {type(exc).__name__}: {exc}", as_text(fields)))
+                dead.append((entry_id, _internal("validating", exc), raws[entry_id]))
         if dead:
             self.dead_letter(dead)
         if not events:
             return
+        try:
+            self._commit(events, raws)
+        except RedisError:
+            raise
+        except Exception as exc:
+            if len(events) == 1:
+                self._dead_after_commit(events[0][0], exc, raws)
+                return
+            log.warning("a batch of %d entries failed (%s: %s): committing them one by one", len(events),
+                        type(exc).__name__, exc)
+            for item in events:
+                try:
+                    self._commit([item], raws)
+                except RedisError:
+                    raise
+                except Exception as one:
+                    self._dead_after_commit(item[0], one, raws)
+
+    def _dead_after_commit(self, entry_id: str, exc: Exception, raws: dict[str, str]) -> None:
+        log.error("cannot commit entry %s", entry_id, exc_info=exc)
+        self.dead_letter([(entry_id, _internal("committing", exc), raws[entry_id])])
+
+    def _commit(self, events: list[tuple[str, Event]], raws: dict[str, str]) -> None:
+        """Apply and plan every event, then commit states, jobs, timers, acks and this batch's poison together."""
         now = self.clock()
         tickets = list(dict.fromkeys(event.ticket for _, event in events))
         applied: list[str] = []
+        poisoned: list[Dead] = []
 
         def decide_all(states: dict[str, HotfixState | None]) -> list[store.Change]:
             applied.clear()
+            poisoned.clear()
             changed: dict[str, store.Change] = {}
-            for _entry_id, event in events:
-                change = self.decide(states[event.ticket], event, now, applied)
+            for entry_id, event in events:
+                try:
+                    change = self.decide(states[event.ticket], event, now, applied)
+                except Exception as exc:  # pure code failed on this event: it alone is dead-lettered
+                    log.exception("%s: cannot apply entry %s", event.ticket, entry_id)
+                    poisoned.append((entry_id, _internal("applying", exc), raws[entry_id]))
+                    continue
                 if change.state is not None:
                     states[event.ticket] = change.state
                     previous = changed.get(event.ticket)
                     changed[event.ticket] = store.Change(change.state, (previous.jobs if previous else []) + change.jobs)
             return list(changed.values())
 
-        ack = [entry_id for entry_id, _ in events]
-        store.commit(self.redis, tickets, decide_all, self.settings,
-                     extra=lambda pipe: pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *ack))
+        def extra(pipe: Pipeline) -> None:
+            bad = {entry_id for entry_id, _reason, _raw in poisoned}
+            ack = [entry_id for entry_id, _ in events if entry_id not in bad]
+            if ack:
+                pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *ack)
+            self._dead_letter_into(pipe, poisoned)
+
+        store.commit(self.redis, tickets, decide_all, self.settings, extra=extra)
         for type_ in applied:  # counted once the transaction went through, not per attempt
             metrics.events_applied.labels(type=type_).inc()
+        if poisoned:
+            metrics.events_dead_lettered.inc(len(poisoned))
         log.info("applied %d of %d event(s) to %d hotfix(es)", len(applied), len(events), len(tickets))
 
     def decide(self, state: HotfixState | None, event: Event, now: datetime,
@@ -263,20 +323,25 @@ class Daemon:
             kept = flushed + kept
         return kept
 
-    def dead_letter(self, dead: list[tuple[str, str, str]]) -> None:
+    def dead_letter(self, dead: list[Dead]) -> None:
         """Keep invalid entries with their reason and raw payload, and acknowledge them."""
         pipe = self.redis.pipeline()
+        self._dead_letter_into(pipe, dead)
+        pipe.execute()
+        metrics.events_dead_lettered.inc(len(dead))
+
+    def _dead_letter_into(self, pipe: Pipeline, dead: list[Dead], *, ack: bool = True) -> None:
+        """Queue the dead letters (and, for stream entries, their acknowledgement) on ``pipe``."""
         for entry_id, reason, raw in dead:
             pipe.xadd(keys.DEAD_LETTERS, {"id": entry_id, "error": reason, "raw": raw[:65536],
                                           "at": self.clock().isoformat()}, maxlen=100_000, approximate=True)
             log.warning("dead-lettered entry %s: %s", entry_id, reason)
-        pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *[d[0] for d in dead])
-        pipe.execute()
-        metrics.events_dead_lettered.inc(len(dead))
+        if dead and ack:
+            pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *[d[0] for d in dead])
 
     # -- timers -------------------------------------------------------------------
     def fire_timers(self) -> int:
-        """Fire every due timer once; return how many fired."""
+        """Fire every due timer once; return how many fired. A timer that cannot fire is dead-lettered and dropped."""
         now = self.clock()
         fired = 0
         names = timer_names(self.settings)
@@ -284,26 +349,53 @@ class Daemon:
             if kind_name not in names or not keys_ok(ticket):
                 self.redis.zrem(keys.TIMERS, member)
                 continue
-            if member != keys.timer_member(ticket, kind_name):  # an older release's spelling: rewrite the timers
-                self.redis.zrem(keys.TIMERS, member)
-                store.commit_one(self.redis, ticket, lambda state: store.Change(state, full_timers=True), self.settings)
-                continue
-
-            def decide(state: HotfixState | None, kind: str = kind_name) -> store.Change:
-                if state is None:
-                    return store.Change(None)
-                result = fire(state, kind, now, self.settings)
-                if result is None:  # fired elsewhere or re-armed: just resync the timer set
-                    return store.Change(state, full_timers=True)
-                return store.Change(result.state, build_jobs(result.deliveries, result.state, None, self.settings, now))
-
-            change = store.commit_one(self.redis, ticket, decide, self.settings)
-            if change.state is None:
-                self.redis.zrem(keys.TIMERS, member)
-            elif change.jobs:
-                fired += 1
-                log.info("%s: %s timer fired (%d job(s))", ticket, kind_name, len(change.jobs))
+            try:
+                fired += self._fire_one(member, ticket, kind_name, now)
+            except RedisError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one timer must never stop the others
+                log.exception("%s: cannot fire timer %s", ticket, kind_name)
+                pipe = self.redis.pipeline()
+                pipe.zrem(keys.TIMERS, member)
+                self._dead_letter_into(pipe, [(f"timer:{member}", _internal(f"firing timer {kind_name}", exc),
+                                               json.dumps({"timer": member}))], ack=False)
+                pipe.execute()
+                metrics.events_dead_lettered.inc()
         return fired
+
+    def _fire_one(self, member: str, ticket: str, kind_name: str, now: datetime) -> int:
+        """Fire one due timer; 1 if it sent something."""
+        if member != keys.timer_member(ticket, kind_name):  # an older release's spelling: rewrite the timers
+            self.redis.zrem(keys.TIMERS, member)
+            store.commit_one(self.redis, ticket, lambda state: store.Change(state, full_timers=True), self.settings)
+            return 0
+
+        def decide(state: HotfixState | None) -> store.Change:
+            if state is None:
+                return store.Change(None)
+            result = fire(state, kind_name, now, self.settings)
+            if result is None:  # fired elsewhere or re-armed: just resync the timer set
+                return store.Change(state, full_timers=True)
+            return store.Change(result.state, build_jobs(result.deliveries, result.state, None, self.settings, now))
+
+        change = store.commit_one(self.redis, ticket, decide, self.settings)
+        if change.state is None:
+            self.redis.zrem(keys.TIMERS, member)
+        elif change.jobs:
+            log.info("%s: %s timer fired (%d job(s))", ticket, kind_name, len(change.jobs))
+            return 1
+        return 0
+
+
+def _raw(fields: dict[Any, Any]) -> str:
+    """The event text of a stream entry as it came (all its fields when it has no ``event``), for a dead letter."""
+    raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
+    return as_text(raw) if raw is not None else as_text(fields)
+
+
+def _internal(doing: str, exc: BaseException) -> str:
+    """The reason a dead letter gives for an unexpected exception."""
+    return f"internal error while {doing}: {type(exc).__name__}: {str(exc)[:500]}"
 
 
 def keys_ok(ticket: str) -> bool:

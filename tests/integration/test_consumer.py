@@ -14,6 +14,7 @@ from hotfix import jobs as dispatch
 from hotfix import keys
 from hotfix.enums import Status
 from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
+from tests.fixtures.processes import wait_until
 
 
 def queued(redis: Redis, name: str = "hotfix-p0") -> list[dict]:
@@ -168,3 +169,80 @@ def test_metrics_count_applied_and_dead_lettered_events(redis: Redis, make_daemo
     daemon.observe()
     assert metrics.open_hotfixes.labels(severity="P0")._value.get() == 1
     assert metrics.queue_depth.labels(queue="hotfix-p0")._value.get() == 4
+
+
+def dead_letters(redis: Redis) -> dict[str, str]:
+    """Dead letters as {entry id: error}."""
+    return {f[b"id"].decode(): f[b"error"].decode() for _, f in redis.xrange(keys.DEAD_LETTERS)}
+
+
+def test_an_event_that_cannot_be_applied_costs_only_itself(redis: Redis, make_daemon, monkeypatch) -> None:
+    """An entry whose planning raises is dead-lettered with the exception; its neighbours apply; all are acknowledged."""
+    import daemon.consumer
+
+    real_plan = daemon.consumer.plan
+
+    def plan(step, settings):
+        if step.event.ticket == "BAD-1":
+            raise OverflowError("date value out of range")
+        return real_plan(step, settings)
+
+    monkeypatch.setattr(daemon.consumer, "plan", plan)
+    d = make_daemon()
+    [_ok, bad, _ok2] = xadd(redis, event("declared", ticket="OK-1"), event("declared", ticket="BAD-1"),
+                            event("declared", ticket="OK-2"))
+    drain(d)
+    assert dead_letters(redis) == {bad: "internal error while applying: OverflowError: date value out of range"}
+    assert {j["ticket"] for j in queued(redis) if j["message"] == "announcement"} == {"OK-1", "OK-2"}
+    assert store.load(redis, "BAD-1") is None
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
+
+
+def test_a_batch_that_cannot_be_committed_is_retried_entry_by_entry(redis: Redis, make_daemon) -> None:
+    """A stored state nobody can read fails its batch's commit: that entry is dead-lettered, the others are applied."""
+    redis.set(keys.hotfix("BAD-2"), b"{this is not a state")
+    d = make_daemon()
+    [_ok, bad, _ok2] = xadd(redis, event("declared", ticket="OK-1"), event("updated", ticket="BAD-2", message="x"),
+                            event("declared", ticket="OK-2"))
+    drain(d)
+    errors = dead_letters(redis)
+    assert list(errors) == [bad] and errors[bad].startswith("internal error while committing: ValidationError")
+    assert store.load(redis, "OK-1") is not None and store.load(redis, "OK-2") is not None
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
+
+
+def test_a_timer_that_cannot_fire_is_dead_lettered_and_others_fire(redis: Redis, make_daemon) -> None:
+    """A due timer of an unreadable state is dropped to the dead letters; the daemon's next turns go on."""
+    d = make_daemon()
+    xadd(redis, event("declared", ticket="OK-1"))
+    drain(d)
+    redis.set(keys.hotfix("BAD-3"), b"[]")
+    redis.zadd(keys.TIMERS, {keys.timer_member("BAD-3", "breached"): 1.0})
+    drain(d)
+    assert list(dead_letters(redis)) == ["timer:BAD-3|breached"]
+    assert redis.zscore(keys.TIMERS, keys.timer_member("BAD-3", "breached")) is None
+    xadd(redis, event("updated", ticket="OK-1", message="still alive"))
+    drain(d)
+    assert store.load(redis, "OK-1").message == "still alive"
+
+
+def test_run_survives_a_failing_turn(redis: Redis, make_daemon, monkeypatch) -> None:
+    """An unexpected exception outside any entry is logged; ``run`` goes on and applies the next events."""
+    d = make_daemon(block_ms=100)
+    calls = {"n": 0}
+    real_observe = d.observe
+
+    def observe() -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in the gauges")
+        real_observe()
+
+    monkeypatch.setattr(d, "observe", observe)
+    thread = threading.Thread(target=d.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    xadd(redis, event("declared", ticket="OK-9"))
+    wait_until(lambda: store.load(redis, "OK-9") is not None, timeout=15, message="the event applied after the failure")
+    d.stopping.set()
+    thread.join(5)
+    assert calls["n"] >= 1 and not thread.is_alive()

@@ -1,0 +1,90 @@
+"""The adversarial run of issue 17 against the real processes (serve, daemon, worker, SMTP on loopback).
+
+Each repro ends in a clear 4xx, a dead letter or a one-line error; the daemon and the worker stay alive,
+and every valid event sent alongside a bad one is delivered once.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+
+from hotfix import keys
+from tests.chaos.herald_procs import one_inbox_config, write_config
+from tests.chaos.support import free_port, parse_mail, record
+from tests.fixtures.herald import xadd
+from tests.fixtures.processes import HotfixProcess, hotfix_process, wait_until  # noqa: F401
+from tests.fixtures.smtp_server import smtp_server  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "hostile-intake-token"
+VIEWER = "hostile-viewer-token"
+
+
+@dataclass
+class Stack:
+    """One Herald on loopback: the intake's URL, the processes, the mailbox."""
+
+    base: str
+    config: Path
+    procs: list[HotfixProcess]
+    smtp: Any
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return httpx.post(self.base + path, content=content, timeout=10,
+                          headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+
+    def announced(self) -> Counter[str]:
+        """Announcement emails received, by ticket."""
+        return Counter(str(parse_mail(m.data)["X-Hotfix-Ticket"]) for m in self.smtp.messages
+                       if "HOTFIX" in str(parse_mail(m.data)["Subject"]))
+
+    def alive(self) -> bool:
+        return all(p.alive() for p in self.procs)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, redis_url: str, smtp_server, hotfix_process: Callable[..., HotfixProcess]) -> Stack:
+    """serve + daemon + worker on the test Redis, every message to one SMTP inbox."""
+    smtp = smtp_server()
+    port = free_port()
+    config = write_config(tmp_path, one_inbox_config(redis_url, tmp_path, smtp, http={
+        "listen": f"127.0.0.1:{port}", "token": TOKEN, "viewer_token": VIEWER}))
+    procs = [hotfix_process(cmd, "--config", str(config)) for cmd in ("serve", "daemon", "worker")]
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _status(base + "/healthz") == 200, timeout=30, message="the intake up")
+    return Stack(base, config, procs, smtp)
+
+
+def test_a_poisoned_event_stops_nothing(stack: Stack, redis: Redis) -> None:
+    """Repro 1: a valid P0 beside one dated 9999 — the valid one is announced once, the bad one is refused or dead-lettered."""
+    ok = {"type": "declared", "ticket": "OK-1", "title": "t", "severity": "P0"}
+    bad = {"type": "declared", "ticket": "BAD-1", "title": "t", "severity": "P0", "at": "9999-12-31T23:30:00Z"}
+    answer = stack.post("/events", [ok, bad])
+    assert answer.status_code in (202, 422), answer.text
+    xadd(redis, dict(ok, ticket="OK-2"), bad)  # the same pair straight onto the stream
+    wait_until(lambda: redis.xlen(keys.DEAD_LETTERS) >= 1 + (answer.status_code == 202), timeout=20,
+               message="the bad event dead-lettered")
+    wanted = {"OK-2": 1} | ({"OK-1": 1} if answer.status_code == 202 else {})
+    wait_until(lambda: stack.announced() == wanted, timeout=30, message=f"announcements {wanted}")
+    assert "BAD-1" in " ".join(f[b"raw"].decode() for _, f in redis.xrange(keys.DEAD_LETTERS))
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
+    assert stack.alive()
+    record("hostile_poison", status=answer.status_code, dead_letters=redis.xlen(keys.DEAD_LETTERS),
+           announced=dict(stack.announced()))
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.HTTPError:
+        return -1
