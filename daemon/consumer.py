@@ -32,14 +32,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from daemon import store
 from daemon.lifecycle import Outcome, Rules, Step, apply
-from daemon.policy import plan
-from daemon.timers import digest_windows, fire, flush_digest, fold, timer_names
+from daemon.planner import plan, plan_fired
+from daemon.timers import fire, timer_names
 from hotfix import keys, metrics
 from hotfix.connection import as_text
-from hotfix.enums import EventType, MessageName, Severity
-from hotfix.events import Event, InvalidEvent, dump_event, parse_event
-from hotfix.jobs import JobSpec, build_jobs
-from hotfix.routing import Delivery
+from hotfix.enums import EventType, Severity
+from hotfix.events import Event, InvalidEvent, parse_event
 from hotfix.settings import Settings
 from hotfix.state import HotfixState
 
@@ -183,10 +181,6 @@ class Daemon:
         return parse_event(raw if isinstance(raw, (bytes, str)) else str(raw),
                            default_id=f"x-{entry_id}", default_at=entry_time(entry_id))
 
-    def process(self, entry_id: str, fields: dict[Any, Any]) -> None:
-        """Handle one stream entry."""
-        self.process_batch([(entry_id, fields)])
-
     def process_batch(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:
         """Validate, apply, plan, then store, enqueue and acknowledge a batch of entries in one transaction.
 
@@ -243,15 +237,17 @@ class Daemon:
             changed: dict[str, store.Change] = {}
             for entry_id, event in events:
                 try:
-                    change = self.decide(states[event.ticket], event, now, applied)
+                    steps = apply(states[event.ticket], event, now, self.rules)
+                    planned = plan(steps, self.settings, now)
                 except Exception as exc:  # pure code failed on this event: it alone is dead-lettered
                     log.exception("%s: cannot apply entry %s", event.ticket, entry_id)
                     poisoned.append((entry_id, _internal("applying", exc), raws[entry_id]))
                     continue
-                if change.state is not None:
-                    states[event.ticket] = change.state
+                applied.extend(_log(steps))
+                if planned.state is not None:
+                    states[event.ticket] = planned.state
                     previous = changed.get(event.ticket)
-                    changed[event.ticket] = store.Change(change.state, (previous.jobs if previous else []) + change.jobs)
+                    changed[event.ticket] = store.Change(planned.state, (previous.jobs if previous else []) + planned.jobs)
             return list(changed.values())
 
         def extra(pipe: Pipeline) -> None:
@@ -267,61 +263,6 @@ class Daemon:
         if poisoned:
             metrics.events_dead_lettered.inc(len(poisoned))
         log.info("applied %d of %d event(s) to %d hotfix(es)", len(applied), len(events), len(tickets))
-
-    def decide(self, state: HotfixState | None, event: Event, now: datetime,
-               applied: list[str] | None = None) -> store.Change:
-        """Pure: the new state and the jobs an event calls for (None state: nothing to write)."""
-        steps = apply(state, event, now, self.rules)
-        if all(s.outcome is Outcome.DUPLICATE for s in steps):
-            log.debug("%s: event %s already applied", event.ticket, event.event_id)
-            return store.Change(None)
-        final = steps[-1].after
-        jobs = self._jobs(steps, final, now)
-        for step in steps:
-            level = logging.DEBUG if step.event.type is EventType.UPDATED else logging.INFO
-            log.log(level, "%s: %s %s (%s)", event.ticket, step.event.type.value, step.event.event_id, step.outcome.value)
-            if applied is not None and step.outcome is Outcome.APPLIED:
-                applied.append(step.event.type.value)
-        return store.Change(final, jobs)
-
-    def _jobs(self, steps: list[Step], final: HotfixState, now: datetime) -> list[JobSpec]:
-        jobs: list[JobSpec] = []
-        announcement_jobs = list(final.announcement_jobs)
-        digests = digest_windows(self.settings)
-        for step in steps:
-            deliveries = plan(step, self.settings)
-            if digests:
-                deliveries = self._fold(step, final, deliveries, digests, now)
-            announcing = [d for d in deliveries if d.message is MessageName.ANNOUNCEMENT]
-            others = [d for d in deliveries if d.message is not MessageName.ANNOUNCEMENT]
-            event_data = dump_event(step.event)
-            new = build_jobs(announcing, step.after, event_data, self.settings, now)
-            if step.reopened:
-                announcement_jobs = []
-            announcement_jobs += [j.job_id for j in new]
-            jobs += new
-            jobs += build_jobs(others, step.after, event_data, self.settings, now, after=announcement_jobs)
-            final.announced_to = list(dict.fromkeys([*final.announced_to, *(d.audience for d in announcing)]))
-        final.announcement_jobs = announcement_jobs
-        return jobs
-
-    def _fold(self, step: Step, final: HotfixState, deliveries: list[Delivery], digests: dict[str, Any],
-              now: datetime) -> list[Delivery]:
-        """Keep updates for digest audiences; a closing event flushes every digest first."""
-        event = dump_event(step.event)
-        kept: list[Delivery] = []
-        folded: set[str] = set()
-        for d in deliveries:
-            if d.message is MessageName.UPDATE and d.audience in digests:
-                if d.audience not in folded:
-                    fold(final, d.audience, event, now)
-                    folded.add(d.audience)
-            else:
-                kept.append(d)
-        if not final.is_open:
-            flushed = [d for audience in list(final.digest) for d in flush_digest(final, audience, self.settings)]
-            kept = flushed + kept
-        return kept
 
     def dead_letter(self, dead: list[Dead]) -> None:
         """Keep invalid entries with their reason and raw payload, and acknowledge them."""
@@ -376,7 +317,8 @@ class Daemon:
             result = fire(state, kind_name, now, self.settings)
             if result is None:  # fired elsewhere or re-armed: just resync the timer set
                 return store.Change(state, full_timers=True)
-            return store.Change(result.state, build_jobs(result.deliveries, result.state, None, self.settings, now))
+            planned = plan_fired(result, self.settings, now)
+            return store.Change(planned.state, planned.jobs)
 
         change = store.commit_one(self.redis, ticket, decide, self.settings)
         if change.state is None:
@@ -396,6 +338,21 @@ def _raw(fields: dict[Any, Any]) -> str:
 def _internal(doing: str, exc: BaseException) -> str:
     """The reason a dead letter gives for an unexpected exception."""
     return f"internal error while {doing}: {type(exc).__name__}: {str(exc)[:500]}"
+
+
+def _log(steps: list[Step]) -> list[str]:
+    """Log each step; return the types of the events applied."""
+    applied = []
+    for step in steps:
+        if step.outcome is Outcome.DUPLICATE:
+            log.debug("%s: event %s already applied", step.event.ticket, step.event.event_id)
+            continue
+        level = logging.DEBUG if step.event.type is EventType.UPDATED else logging.INFO
+        log.log(level, "%s: %s %s (%s)", step.event.ticket, step.event.type.value, step.event.event_id,
+                step.outcome.value)
+        if step.outcome is Outcome.APPLIED:
+            applied.append(step.event.type.value)
+    return applied
 
 
 def keys_ok(ticket: str) -> bool:

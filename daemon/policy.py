@@ -1,8 +1,8 @@
-"""Planning deliveries: who must hear what, from a step and the per-severity policy.
+"""The policy table: who must hear what, from one step and the per-severity policy.
 
-``plan(step, settings)`` is pure: it reads the settings and the step, nothing else.
-It returns one ``Delivery`` per (message, audience, channel); ``dispatch`` turns
-each into jobs, one per recipient batch.
+``route(step, settings)`` is pure: it reads the settings and the step, nothing else.
+It returns one ``Delivery`` per (message, audience, channel); ``planner.plan`` orders
+them, folds digests and turns each into jobs, one per recipient batch.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hotfix.settings import Settings
 from hotfix.state import HotfixState
 
 
-def plan(step: Step, settings: Settings) -> list[Delivery]:
+def route(step: Step, settings: Settings) -> list[Delivery]:
     """The deliveries one applied event calls for (none for duplicates, buffered or late events)."""
     if step.outcome is not Outcome.APPLIED:
         return []

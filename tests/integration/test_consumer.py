@@ -182,10 +182,10 @@ def test_an_event_that_cannot_be_applied_costs_only_itself(redis: Redis, make_da
 
     real_plan = daemon.consumer.plan
 
-    def plan(step, settings):
-        if step.event.ticket == "BAD-1":
+    def plan(steps, settings, now):
+        if steps[0].event.ticket == "BAD-1":
             raise OverflowError("date value out of range")
-        return real_plan(step, settings)
+        return real_plan(steps, settings, now)
 
     monkeypatch.setattr(daemon.consumer, "plan", plan)
     d = make_daemon()

@@ -1,4 +1,4 @@
-"""The pure planner: plan(step, settings) → deliveries."""
+"""The policy table: route(step, settings) → deliveries."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from daemon.lifecycle import apply
-from daemon.policy import plan
+from daemon.policy import route
 from hotfix.enums import Channel, MessageName
 from hotfix.events import parse_event
 from hotfix.settings import Settings
@@ -44,7 +44,7 @@ def deliveries_for(settings: Settings, state: HotfixState | None, event) -> tupl
     steps = apply(state, event, T0)
     out = set()
     for step in steps:
-        out |= {(d.message.value, d.audience, d.channel.value) for d in plan(step, settings)}
+        out |= {(d.message.value, d.audience, d.channel.value) for d in route(step, settings)}
     return steps[-1].after, out
 
 

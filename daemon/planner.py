@@ -1,0 +1,101 @@
+"""Who hears what, and in which order, once events are applied: the pure planner.
+
+``plan(steps, settings, now)`` takes the steps ``lifecycle.apply`` returned for one event (a
+declaration also flushes the events that waited for it) and returns a ``Plan``: the hotfix's new
+state and the jobs to enqueue. It reads no Redis and no clock (``now`` is given); the only outside
+read is an audience's ``emails_file`` (``reader``). Its inputs are never changed. It keeps:
+
+- for each applied step, ``policy.route`` says who must hear what (the policy table);
+- an update for an audience with a ``digest`` window is folded into the hotfix's digest instead of
+  sent, and a closing event flushes every digest first (``timers.fold`` / ``timers.flush_digest``);
+- the announcement goes first: every other message of the hotfix waits for the announcement's jobs
+  (``announcement_jobs``; a reopening starts a new announcement);
+- ``announced_to`` grows with each audience an announcement went to (rollback, cancellation and
+  guardrail notices go to them too).
+
+``plan_fired`` does the same for a notice a timer fired. The consumer loads, calls ``apply`` and
+``plan``, and commits.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from daemon.lifecycle import Outcome, Step
+from daemon.policy import route
+from daemon.timers import Fired, digest_windows, flush_digest, fold
+from hotfix.enums import MessageName
+from hotfix.events import dump_event
+from hotfix.jobs import JobSpec, build_jobs, read_emails_file
+from hotfix.routing import Delivery
+from hotfix.settings import Settings
+from hotfix.state import HotfixState
+
+Reader = Callable[[Path], list[str]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The new state of a hotfix (None: nothing to write) and the jobs it calls for."""
+
+    state: HotfixState | None
+    jobs: list[JobSpec] = field(default_factory=list)
+
+
+def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = read_emails_file) -> Plan:
+    """The state and jobs the steps of one event call for; nothing for a duplicate."""
+    if all(s.outcome is Outcome.DUPLICATE for s in steps):
+        return Plan(None)
+    final = _own_copy(steps[-1].after)
+    steps = [*steps[:-1], dataclasses.replace(steps[-1], after=final)]
+    digests = digest_windows(settings)
+    announcement_jobs = list(final.announcement_jobs)
+    jobs: list[JobSpec] = []
+    for step in steps:
+        deliveries = route(step, settings)
+        if digests:
+            deliveries = _fold(step, final, deliveries, digests, settings, now)
+        announcing = [d for d in deliveries if d.message is MessageName.ANNOUNCEMENT]
+        others = [d for d in deliveries if d.message is not MessageName.ANNOUNCEMENT]
+        event = dump_event(step.event)
+        new = build_jobs(announcing, step.after, event, settings, now, reader=reader)
+        if step.reopened:
+            announcement_jobs = []
+        announcement_jobs += [j.job_id for j in new]
+        jobs += new
+        jobs += build_jobs(others, step.after, event, settings, now, after=announcement_jobs, reader=reader)
+        final.announced_to = list(dict.fromkeys([*final.announced_to, *(d.audience for d in announcing)]))
+    final.announcement_jobs = announcement_jobs
+    return Plan(final, jobs)
+
+
+def plan_fired(fired: Fired, settings: Settings, now: datetime, reader: Reader = read_emails_file) -> Plan:
+    """The state and jobs of a notice a timer fired (it waits for the announcement like any message)."""
+    return Plan(fired.state, build_jobs(fired.deliveries, fired.state, None, settings, now, reader=reader))
+
+
+def _own_copy(state: HotfixState) -> HotfixState:
+    """A copy whose digests this module may change (the lists it extends are replaced, never changed)."""
+    return state.model_copy(update={"digest": {k: list(v) for k, v in state.digest.items()},
+                                    "digest_since": dict(state.digest_since)})
+
+
+def _fold(step: Step, final: HotfixState, deliveries: list[Delivery], digests: dict[str, timedelta],
+          settings: Settings, now: datetime) -> list[Delivery]:
+    """Keep updates for digest audiences (once per audience and event); a closing event flushes every digest first."""
+    event = dump_event(step.event)
+    kept: list[Delivery] = []
+    folded: set[str] = set()
+    for d in deliveries:
+        if d.message is MessageName.UPDATE and d.audience in digests:
+            if d.audience not in folded:
+                fold(final, d.audience, event, now)
+                folded.add(d.audience)
+        else:
+            kept.append(d)
+    if not final.is_open:
+        kept = [d for audience in list(final.digest) for d in flush_digest(final, audience, settings)] + kept
+    return kept
