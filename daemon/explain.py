@@ -4,8 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from hotfix.durations import format_duration
-from hotfix.enums import Severity
+from hotfix.enums import AudienceKind, Severity
 from hotfix.settings import Settings
+
+#: The communication checklist line each audience kind ticks in the coordination document.
+_KIND_LINES = {AudienceKind.TEAM: "team informed", AudienceKind.STAKEHOLDERS: "stakeholders notified",
+               AudienceKind.USERS: "users notified"}
 
 
 def _channels(settings: Settings, audience: str) -> str:
@@ -21,7 +25,8 @@ def _channels(settings: Settings, audience: str) -> str:
         via = "SMTP" if settings.smtp.host else "outbox"
         parts.append(f"email {', '.join(found.emails) or ''}{' + ' + str(found.emails_file) if found.emails_file else ''} ({via})")
     locale = (found.locale or settings.locale).value
-    return f"{audience} [{locale}]: " + ("; ".join(parts) or "no channel")
+    return (f"{audience} [{locale}]: " + ("; ".join(parts) or "no channel")
+            + f" — kind {found.kind.value} (ticks \"{_KIND_LINES[found.kind]}\" in the document)")
 
 
 def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from hotfix.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
 from hotfix.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, parse_event
+from hotfix.limits import SUMMARY_CHARS, clip
 from hotfix.settings import PLAYBOOK_DEADLINES
 from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Attempt, HotfixState, TimelineEntry
 
@@ -130,10 +131,13 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         _merge(after, event, {"root_cause": event.root_cause, "postmortem_at": event.postmortem_at,
                               "message": event.message})
         _merge_fix(after, event.fix, event.when)
-        _merge_checks(after, event.checks)
+        _merge_checks(after, event.checks, event.when)
         after.status, after.phase, after.closed_at = Status.RESOLVED, Phase.RESOLVED, event.when
-        if after.postmortem_at is None and after.severity is not None:
+        if event.postmortem_at is not None:
+            after.postmortem_by_policy = False
+        elif after.postmortem_at is None and after.severity is not None:
             after.postmortem_at = event.when + rules.postmortem_after[after.severity]
+            after.postmortem_by_policy = True
     elif isinstance(event, RolledBack):
         _roll_back(after, event, rules)
     else:  # Cancelled
@@ -213,7 +217,7 @@ def _merge(after: HotfixState, event: Event, fields: dict[str, Any]) -> None:
             setattr(after, name, value)
             after.field_at[name] = event.when
     if isinstance(event, Updated):
-        _merge_checks(after, event.checks)
+        _merge_checks(after, event.checks, event.when)
         _merge_fix(after, event.fix, event.when)
 
 
@@ -227,9 +231,11 @@ def _merge_team(after: HotfixState, team: Team, when: datetime) -> None:
     after.team = Team(**merged)
 
 
-def _merge_checks(after: HotfixState, checks: dict[str, bool] | None) -> None:
-    if checks:
-        after.checks = {**after.checks, **checks}
+def _merge_checks(after: HotfixState, checks: dict[str, bool] | None, when: datetime) -> None:
+    """Record each reported check and when it was reported (``field_at["checks.<name>"]``)."""
+    for name, done in (checks or {}).items():
+        after.checks[name] = done
+        after.field_at[f"checks.{name}"] = when
 
 
 def _merge_fix(after: HotfixState, fix: Fix | None, when: datetime) -> None:
@@ -238,6 +244,7 @@ def _merge_fix(after: HotfixState, fix: Fix | None, when: datetime) -> None:
     merged = after.fix.model_dump()
     merged.update({k: v for k, v in fix.model_dump().items() if v is not None})
     after.fix = Fix(**merged)
+    after.field_at["fix"] = when
 
 
 def _add_timeline(after: HotfixState, event: Event, *, late: bool = False) -> None:
@@ -253,6 +260,11 @@ def add_timeline_entry(state: HotfixState, entry: TimelineEntry) -> None:
 
 
 def _summary(event: Event) -> str:
+    """A one-line summary of the event for the timeline, cut to ``SUMMARY_CHARS``."""
+    return clip(_summary_text(event), SUMMARY_CHARS)
+
+
+def _summary_text(event: Event) -> str:
     if isinstance(event, Declared):
         return event.title
     if isinstance(event, Updated):

@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 
 from daemon import store
+from daemon.document import document_md
 from daemon.producer import push as push_events
-from daemon.views import document_md, list_row, show_data
+from daemon.views import list_row, show_data
 from herald.app import ConfigOpt, Format, FormatOpt, MetricsOpt, app, console, emit_json, err, now, serve_metrics, settings_or_exit, setup_logging
 from hotfix import keys
 from hotfix.connection import connect

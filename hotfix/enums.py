@@ -68,6 +68,14 @@ class Channel(str, Enum):
     EMAIL = "email"
 
 
+class AudienceKind(str, Enum):
+    """Who an audience is, for the coordination document's communication checklist (and links)."""
+
+    TEAM = "team"
+    STAKEHOLDERS = "stakeholders"
+    USERS = "users"
+
+
 class DeliveryStatus(str, Enum):
     """The outcome of one delivery to one recipient."""
 

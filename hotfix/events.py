@@ -11,14 +11,18 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from hotfix.enums import EventType, Phase, Severity
 from hotfix.keys import TICKET_PATTERN
+from hotfix.limits import SHORT_TEXT_MAX, STORED_CUT, STORED_TEXT_MAX, clip
 
 Ticket = Annotated[str, Field(pattern=TICKET_PATTERN)]
-Text = Annotated[str, Field(max_length=4000)]
-ShortText = Annotated[str, Field(max_length=500)]
+#: Free text (title, impact, messages…): never refused for its length, stored whole up to a bound.
+Text = Annotated[str, AfterValidator(lambda v: clip(v, STORED_TEXT_MAX, STORED_CUT))]
+#: Names, identifiers and links: refused when longer than ``SHORT_TEXT_MAX``.
+ShortText = Annotated[str, Field(max_length=SHORT_TEXT_MAX)]
+Title = Annotated[str, Field(min_length=1), AfterValidator(lambda v: clip(v, STORED_TEXT_MAX, STORED_CUT))]
 
 
 class Team(BaseModel):
@@ -73,10 +77,10 @@ class Declared(_Event):
     """A new hotfix: the announcement."""
 
     type: Literal[EventType.DECLARED] = EventType.DECLARED
-    title: Annotated[str, Field(min_length=1, max_length=300)]
+    title: Title
     severity: Severity | None = None
     impact: Text | None = None
-    users_affected: ShortText | None = None
+    users_affected: Text | None = None
     team: Team | None = None
     eta: AwareDatetime | None = None
     phase: Phase | None = None
@@ -108,8 +112,8 @@ class Updated(_Event):
     checks: dict[Annotated[str, Field(max_length=64)], bool] | None = None
     fix: Fix | None = None
     impact: Text | None = None
-    users_affected: ShortText | None = None
-    title: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    users_affected: Text | None = None
+    title: Title | None = None
 
 
 class Resolved(_Event):

@@ -30,6 +30,7 @@ from rq.serializers import JSONSerializer
 from hotfix import keys
 from hotfix.enums import Channel, Locale, MessageName, Severity
 from hotfix.keys import TICKET_PATTERN
+from hotfix.limits import JOB_TEXT_MAX, clip_all
 from hotfix.routing import Delivery
 from hotfix.settings import Settings
 from hotfix.state import NOT_IN_JOBS, HotfixState
@@ -124,8 +125,8 @@ def recipients(settings: Settings, audience: str, reader: Callable[[Path], list[
 
 
 def snapshot(state: HotfixState) -> HotfixState:
-    """The state as a job carries it: the recent timeline only."""
-    return state.model_copy(update={"timeline": state.timeline[-_TIMELINE_IN_JOB:]})
+    """The state as a job carries it: the recent timeline, each text cut to ``JOB_TEXT_MAX`` (channels cut further)."""
+    return state.model_copy(update={"timeline": state.timeline[-_TIMELINE_IN_JOB:]}).clipped(JOB_TEXT_MAX)
 
 
 def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[str, Any] | None,
@@ -138,6 +139,7 @@ def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[s
     severity = state.severity or Severity.P2
     queue = keys.queue_for(severity.rank)
     snap = snapshot(state)
+    event_data = clip_all(event, JOB_TEXT_MAX)
     specs: list[JobSpec] = []
     for delivery in deliveries:
         if delivery.channel is Channel.TEAMS:
@@ -155,7 +157,7 @@ def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[s
             specs.append(JobSpec(jid, queue, JobPayload(
                 version=JOB_VERSION, job_key=jid, ticket=state.ticket, message=delivery.message, audience=delivery.audience,
                 channel=delivery.channel, recipients=batch, locale=settings.audience_locale(delivery.audience),
-                severity=severity, cause=delivery.cause, after=waits, hotfix=snap, event=event,
+                severity=severity, cause=delivery.cause, after=waits, hotfix=snap, event=event_data,
                 notice=delivery.notice, created_at=now,
             )))
     return specs

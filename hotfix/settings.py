@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from hotfix.durations import Duration
-from hotfix.enums import Locale, Severity, SmtpSecurity, TeamsFormat
+from hotfix.enums import AudienceKind, Locale, Severity, SmtpSecurity, TeamsFormat
+from hotfix.limits import MAX_BODY_DEFAULT
 
 DEFAULT_CONFIG = Path("config.toml")
 CONFIG_ENV = "HOTFIX_CONFIG"
@@ -67,7 +68,7 @@ class HttpSettings(_Section):
     token: SecretStr | None = None
     viewer_token: SecretStr | None = None
     tokens: dict[str, SecretStr] = Field(default_factory=dict, description="per-source tokens: alertmanager, grafana, jira, events")
-    max_body: int = Field(1024 * 1024, ge=1024)
+    max_body: int = Field(MAX_BODY_DEFAULT, ge=1024)
 
 
 class AlertmanagerIntake(_Section):
@@ -125,6 +126,8 @@ class Audience(_Section):
     emails_file: Path | None = None
     locale: Locale | None = None
     digest: Duration | None = None
+    kind: AudienceKind = Field(AudienceKind.TEAM, description="team, stakeholders or users: which line of the "
+                               "document's communication checklist its deliveries tick")
 
 
 class Person(_Section):
@@ -232,6 +235,11 @@ class Settings(BaseSettings):
     def policy(self, severity: Severity) -> SeverityPolicy:
         """The policy of a severity; one that is not configured tells nobody but keeps the playbook deadline."""
         return self.severity.get(severity) or SeverityPolicy(resolve_within=PLAYBOOK_DEADLINES[severity])
+
+    def audience_kind(self, audience: str) -> AudienceKind:
+        """The kind of an audience; one not configured (a fallback, a person) counts as the team."""
+        found = self.audiences.get(audience)
+        return found.kind if found is not None else AudienceKind.TEAM
 
     def audience_locale(self, audience: str) -> Locale:
         found = self.audiences.get(audience)

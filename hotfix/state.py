@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hotfix.enums import TERMINAL_STATUSES, Phase, Severity, Status
 from hotfix.events import Fix, Team
+from hotfix.limits import clip_all
 
 #: The verification checklist of the playbook's coordination template, in order.
 VERIFICATION_ITEMS = ("staging", "smoke_test", "production", "confirmed", "monitoring")
@@ -81,6 +82,8 @@ class HotfixState(BaseModel):
     fix: Fix = Field(default_factory=Fix)
     root_cause: str | None = None
     postmortem_at: datetime | None = None
+    #: True when ``postmortem_at`` is the policy's default, not a date someone gave.
+    postmortem_by_policy: bool = False
     reason: str | None = None
     next_approach: str | None = None
     rollbacks: int = 0
@@ -123,6 +126,12 @@ class HotfixState(BaseModel):
     def missing_verification(self) -> list[str]:
         """Verification items not checked yet."""
         return [item for item in VERIFICATION_ITEMS if not self.checks.get(item)]
+
+    def clipped(self, limit: int, marker: str = "…") -> HotfixState:
+        """This state with every text longer than ``limit`` cut and ended with ``marker`` (itself when none is)."""
+        data = self.model_dump(mode="json")
+        cut = clip_all(data, limit, marker)
+        return self if cut == data else HotfixState.model_validate(cut)
 
     def dump(self) -> dict[str, Any]:
         """Plain JSON data."""

@@ -8,12 +8,13 @@ import logging
 import re
 from typing import Any
 
+from hotfix.limits import TEAMS_CARD_BYTES
 from workers.context import safe_url
 
 log = logging.getLogger(__name__)
 
-#: Teams rejects messages over 28 KB.
-TEAMS_LIMIT_BYTES = 28_000
+#: Teams rejects messages over 28 KB (the limit is owned by ``hotfix.limits``).
+TEAMS_LIMIT_BYTES = TEAMS_CARD_BYTES
 CARD_VERSION = "1.5"
 CARD_SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 ADAPTIVE_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"

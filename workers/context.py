@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from hotfix.enums import TERMINAL_STATUSES, Locale, MessageName, Severity, Status
+from hotfix.enums import TERMINAL_STATUSES, Channel, Locale, MessageName, Severity, Status
+from hotfix.limits import channel_text_chars, clip_all, truncation_marker
 from hotfix.state import HotfixState
 
 log = logging.getLogger(__name__)
@@ -221,15 +222,24 @@ def build_context(
     notice: dict[str, Any] | None,
     now: datetime,
     tz: ZoneInfo,
+    channel: Channel | None = None,
 ) -> dict[str, Any]:
-    """Everything a template may read; pure (same input, same context)."""
+    """Everything a template may read; pure (same input, same context).
+
+    Every text is cut to the channel's budget with the visible truncation marker; ``channel`` tells
+    the templates where the message goes (a Teams channel has no thread; an email does).
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    limit, marker = channel_text_chars(channel), truncation_marker(locale.value, hotfix.ticket)
+    hotfix = hotfix.clipped(limit, marker)
+    event, notice = clip_all(event, limit, marker), clip_all(notice, limit, marker)
     notice_data = with_keys(notice, NOTICE_KEYS)
     digest = [with_keys(e, EVENT_KEYS) for e in (notice_data.get("digest") or []) if isinstance(e, dict)]
     notice_data["digest"] = digest
     return {
         "message": message.value,
+        "channel": channel.value if channel is not None else Channel.EMAIL.value,
         "locale": locale.value,
         "hotfix": hotfix,
         "event": with_keys(event, EVENT_KEYS),

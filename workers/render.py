@@ -20,7 +20,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from hotfix.enums import Locale, MessageName
+from hotfix.enums import Channel, Locale, MessageName
+from hotfix.limits import SUBJECT_CHARS
 from hotfix.state import HotfixState
 from workers.cards import card_problems, md_escape, trim_card
 from workers.content import EmailContent, TeamsContent
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 #: The four parts of every message, one template file each.
 PARTS = ("subject", "text", "html", "card")
 #: Subjects (and Teams titles) are cut to this many characters.
-SUBJECT_MAX = 200
+SUBJECT_MAX = SUBJECT_CHARS
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s{2,}")
@@ -139,29 +140,31 @@ class Renderer:
             raise RenderError(f"cannot render {template.name}: {exc}") from exc
 
     def _context(self, message: MessageName, locale: Locale, hotfix: HotfixState, event: dict[str, Any] | None,
-                 notice: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+                 notice: dict[str, Any] | None, now: datetime, channel: Channel) -> dict[str, Any]:
         return build_context(MessageName(message), Locale(locale), hotfix, event=event, notice=notice,
-                             now=now, tz=self.tz)
+                             now=now, tz=self.tz, channel=channel)
 
     def _subject(self, message: MessageName, locale: Locale, hotfix: HotfixState, event: dict[str, Any] | None,
-                 notice: dict[str, Any] | None, now: datetime) -> str:
-        context = self._context(message, locale, hotfix, event, notice, now)
+                 notice: dict[str, Any] | None, now: datetime, channel: Channel) -> str:
+        context = self._context(message, locale, hotfix, event, notice, now, channel)
         return one_line(self._render(locale, message, "subject", context))
 
     # -- public -----------------------------------------------------------------------------------
     def email(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
               notice: dict[str, Any] | None = None, now: datetime) -> EmailContent:
         """Subject (one line, ≤200 chars), plain text and HTML of a message."""
-        subject = self._subject(message, locale, hotfix, event, notice, now)
-        text = self._render(locale, message, "text", self._context(message, locale, hotfix, event, notice, now))
-        page = self._render(locale, message, "html", self._context(message, locale, hotfix, event, notice, now))
+        subject = self._subject(message, locale, hotfix, event, notice, now, Channel.EMAIL)
+        text = self._render(locale, message, "text", self._context(message, locale, hotfix, event, notice, now,
+                                                                   Channel.EMAIL))
+        page = self._render(locale, message, "html", self._context(message, locale, hotfix, event, notice, now,
+                                                                   Channel.EMAIL))
         return EmailContent(subject=subject, text=_tidy(text), html=page.strip() + "\n")
 
     def teams(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
               notice: dict[str, Any] | None = None, now: datetime) -> TeamsContent:
         """The Adaptive Card (trimmed to fit Teams) plus the legacy MessageCard fields."""
-        title = self._subject(message, locale, hotfix, event, notice, now)
-        context = self._context(message, locale, hotfix, event, notice, now)
+        title = self._subject(message, locale, hotfix, event, notice, now, Channel.TEAMS)
+        context = self._context(message, locale, hotfix, event, notice, now, Channel.TEAMS)
         raw = self._render(locale, message, "card", context)
         try:
             card = json.loads(raw)

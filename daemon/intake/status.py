@@ -1,13 +1,14 @@
-"""The read-only status pages of ``hotfix serve``, behind the viewer token.
+"""The read-only status pages of ``hotfix serve``, behind the viewer token (or an intake token).
 
 ``GET /`` lists the open hotfixes (severity colour, SLA countdown, phase stepper,
 age of the last update, team); ``GET /hotfix/{ticket}`` shows one hotfix with its
 timeline and delivery receipts; ``GET /api/hotfixes`` and ``GET /api/hotfixes/{ticket}``
 give the same data as JSON. Every route only reads Redis, and every one needs
-``[http] viewer_token`` as ``Authorization: Bearer`` or ``?token=`` (compared in
-constant time). A ticket that fails ``keys.TICKET_PATTERN`` is a 404 before any key
-is built from it. Pages are Jinja templates of ``templates/status/`` with autoescape,
-inline CSS and JS only (they work offline), and refresh themselves in place.
+``[http] viewer_token`` or an intake token (``[http] token`` / ``[http] tokens``: a token that
+may write may also read) as ``Authorization: Bearer`` or ``?token=`` (compared in constant
+time). A ticket that fails ``keys.TICKET_PATTERN`` is a 404 before any key is built from it.
+Pages are Jinja templates of ``templates/status/`` with autoescape, inline CSS and JS only
+(they work offline), and refresh themselves in place; long texts are cut (``hotfix.limits``).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from daemon.intake.errors import Rejected
 from daemon.views import list_row, show_data
 from hotfix import keys
 from hotfix.enums import Phase, Severity
+from hotfix.limits import DOCUMENT_TEXT_CHARS, clip, truncation_marker
 from hotfix.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
 from hotfix.state import HotfixState
 
@@ -51,19 +53,31 @@ _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "R
             "X-Frame-Options": "DENY"}
 
 
+def reader_tokens(http: HttpSettings) -> list[str]:
+    """The tokens that open the status pages: ``[http] viewer_token``, and every intake token (may write, may read)."""
+    secrets_ = [http.viewer_token, http.token, *http.tokens.values()]
+    return [s.get_secret_value() for s in secrets_ if s is not None and s.get_secret_value()]
+
+
 def check_viewer(http: HttpSettings, authorization: str | None, query_token: str | None) -> None:
-    """Raise ``Rejected`` (401) unless the Bearer header, else ``?token=``, is ``[http] viewer_token``."""
-    secret = http.viewer_token.get_secret_value() if http.viewer_token is not None else ""
-    if not secret:
+    """Raise ``Rejected`` (401) unless the Bearer header, else ``?token=``, is the viewer token or an intake token."""
+    accepted = reader_tokens(http)
+    if not accepted:
         raise Rejected(401, "unauthorized",
-                       "[http] viewer_token is not set: the status pages are closed until one is configured")
+                       "no token is configured: set [http] viewer_token (read-only) or [http] token "
+                       "(HOTFIX_HTTP__VIEWER_TOKEN / HOTFIX_HTTP__TOKEN) to open the status pages")
     presented = ""
     if authorization and authorization[: len(_BEARER)].lower() == _BEARER:
         presented = authorization[len(_BEARER):].strip()
     elif query_token:
         presented = query_token
-    if not presented or not hmac.compare_digest(presented.encode("utf-8"), secret.encode("utf-8")):
-        raise Rejected(401, "unauthorized", "missing or wrong viewer token (Authorization: Bearer <token> or ?token=)")
+    given = presented.encode("utf-8")
+    # every candidate is compared (constant time each), so the answer's timing does not say which one matched
+    matches = [hmac.compare_digest(given, token.encode("utf-8")) for token in accepted]
+    if not presented or not any(matches):
+        raise Rejected(401, "unauthorized",
+                       "missing or wrong token: present [http] viewer_token, or an intake token ([http] token / "
+                       "[http] tokens), as Authorization: Bearer <token> or ?token=")
 
 
 def status_router(settings: Settings, redis: Redis) -> APIRouter:
@@ -264,6 +278,8 @@ def _environment(settings: Settings) -> Environment:
     folders = list(dict.fromkeys([str(settings.templates_path() / "status"), str(SHIPPED_TEMPLATES / "status")]))
     env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["clip"] = lambda value, ticket, limit=DOCUMENT_TEXT_CHARS: clip(
+        str(value), limit, truncation_marker("en", ticket))
     try:
         env.get_template("index.html.j2")
     except TemplateNotFound:  # e.g. a wheel install without templates/ and no templates_dir

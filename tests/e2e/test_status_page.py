@@ -119,7 +119,7 @@ def test_status_page_in_a_real_browser(tmp_path: Path, redis: Redis, served: dic
     page = chromium.new_page(viewport={"width": 1360, "height": 720})
     refused = page.goto(f"{base}/")
     assert refused is not None and refused.status == 401
-    assert "viewer token" in page.inner_text("#detail")
+    assert "[http] viewer_token" in page.inner_text("#detail")
 
     opened = page.goto(f"{base}/?token={VIEWER}&refresh=2")
     assert opened is not None and opened.status == 200

@@ -73,18 +73,18 @@ def ev(type_: str, ticket: str = "INC-1", ago_min: float = 0, **fields: Any) -> 
 @pytest.mark.parametrize("path", PAGES)
 @pytest.mark.parametrize("headers,query", [
     ({}, ""), ({"Authorization": "Bearer wrong"}, ""), ({}, "?token=wrong"), ({"Authorization": f"Basic {VIEWER}"}, ""),
-    ({"Authorization": f"Bearer {INTAKE}"}, ""), ({}, f"?token={VIEWER}x"),
+    ({}, f"?token={VIEWER}x"), ({}, f"?token={INTAKE}x"),
 ])
 def test_pages_without_the_viewer_token_are_401(redis: Redis, herald, make_daemon, path: str,
                                                 headers: dict[str, str], query: str) -> None:
-    """Every status route answers 401 (WWW-Authenticate: Bearer) to a missing or wrong token, the intake's included."""
+    """Every status route answers 401 (WWW-Authenticate: Bearer) to a missing or wrong token, naming the keys to use."""
     settings, client = herald()
     push(redis, settings, make_daemon, ev("declared", title="Secret outage"))
     response = client.get(path + query, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert "wrong viewer token" in response.text
-    assert VIEWER not in response.text and "Secret outage" not in response.text
+    assert "wrong token" in response.text and "[http] viewer_token" in response.text
+    assert VIEWER not in response.text and INTAKE not in response.text and "Secret outage" not in response.text
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -97,14 +97,28 @@ def test_viewer_token_as_bearer_or_query_opens_every_page(redis: Redis, herald, 
     assert client.get(path, headers={"Authorization": f"bearer {VIEWER}"}).status_code == 200
 
 
-def test_no_viewer_token_configured_closes_the_pages(herald) -> None:
-    """Without [http] viewer_token every status route is 401 and says that the key is not set."""
-    _settings, client = herald(http={"token": INTAKE})
+@pytest.mark.parametrize("http,token", [
+    ({"token": INTAKE, "viewer_token": VIEWER}, INTAKE),
+    ({"token": INTAKE}, INTAKE),
+    ({"tokens": {"jira": "jira-only-token"}}, "jira-only-token"),
+])
+def test_an_intake_token_opens_every_page(redis: Redis, herald, make_daemon, http: dict[str, Any], token: str) -> None:
+    """A token that may write may read: [http] token or any [http] tokens entry opens every status route."""
+    settings, client = herald(http=http)
+    push(redis, settings, make_daemon, ev("declared"))
+    for path in PAGES:
+        assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert client.get(f"{path}?token={token}").status_code == 200
+
+
+def test_no_token_configured_closes_the_pages_and_says_which_key_to_set(herald) -> None:
+    """With no viewer nor intake token every status route is 401, and the page names the keys to set."""
+    _settings, client = herald(http={})
     for path in PAGES:
         for kwargs in ({}, {"headers": {"Authorization": "Bearer anything"}}, {"params": {"token": ""}}):
             response = client.get(path, **kwargs)
             assert response.status_code == 401
-            assert "[http] viewer_token is not set" in response.text
+            assert "set [http] viewer_token" in response.text and "HOTFIX_HTTP__VIEWER_TOKEN" in response.text
 
 
 def test_query_token_is_carried_by_links_but_a_bearer_is_not(redis: Redis, herald, make_daemon) -> None:

@@ -128,14 +128,31 @@ def test_every_message_renders_as_valid_card(renderer: Renderer, validate_card: 
 
 
 def test_fr_announcement_uses_playbook_wording(renderer: Renderer) -> None:
-    """The French announcement has the playbook's headline, fields and thread line."""
+    """The French announcement has the playbook's headline and fields; "dans ce thread" only where it is true (email)."""
     inputs = render_inputs(MessageName.ANNOUNCEMENT)
     email = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, **inputs)
     card = shown("\n".join(card_texts(renderer.teams(MessageName.ANNOUNCEMENT, Locale.FR, **inputs).card)))
     for wording in ("🚨 HOTFIX EN COURS", "Problème", "Impact", "Sévérité", "P0 — critique (< 1h)", "ETA",
-                    "Équipe", "Coordinateur: Alice", "Updates dans ce thread 👇"):
+                    "Équipe", "Coordinateur: Alice"):
         assert wording in email.text, wording
         assert wording in card, wording
+    assert "Updates dans ce thread 👇" in email.text and "Les mises à jour suivront dans ce canal." in card
+    assert "thread" not in card
+
+
+@pytest.mark.parametrize("locale,thread,channel", [
+    (Locale.FR, "dans ce thread", "Les mises à jour suivront dans ce canal."),
+    (Locale.EN, "in this thread", "Updates will follow in this channel."),
+])
+def test_announcement_promises_a_thread_only_by_email(renderer: Renderer, locale: Locale, thread: str,
+                                                      channel: str) -> None:
+    """A Teams announcement says updates follow in the channel (each is a new post); only the email speaks of a thread."""
+    inputs = render_inputs(MessageName.ANNOUNCEMENT)
+    content = renderer.teams(MessageName.ANNOUNCEMENT, locale, **inputs)
+    texts = "\n".join(card_texts(content.card)) + content.text
+    assert channel in texts and thread not in texts
+    email = renderer.email(MessageName.ANNOUNCEMENT, locale, **inputs)
+    assert thread in email.text and thread in email.html and channel not in email.text
 
 
 def test_fr_update_uses_playbook_wording(renderer: Renderer) -> None:
