@@ -13,7 +13,7 @@ Invariants:
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from hotfix.enums import Channel
 
@@ -43,6 +43,8 @@ DOCUMENT_CELL_CHARS = 300
 #: A text in the coordination document's "full texts" section, and on the status page.
 DOCUMENT_TEXT_CHARS = 20_000
 
+J = TypeVar("J")
+
 _MARKERS = {
     "fr": "… (texte tronqué, version complète : `hotfix show {ticket}`)",
     "en": "… (text truncated, full version: `hotfix show {ticket}`)",
@@ -71,12 +73,16 @@ def clip(text: str, limit: int, marker: str = "…") -> str:
     return head.rstrip() + marker
 
 
-def clip_all(data: Any, limit: int, marker: str = "…") -> Any:
+def clip_all(data: J, limit: int, marker: str = "…") -> J:
     """A copy of plain JSON data with every string longer than ``limit`` clipped (keys untouched)."""
+    return cast(J, _clip_any(data, limit, marker))
+
+
+def _clip_any(data: Any, limit: int, marker: str) -> Any:
     if isinstance(data, str):
         return clip(data, limit, marker)
     if isinstance(data, dict):
-        return {k: clip_all(v, limit, marker) for k, v in data.items()}
+        return {k: _clip_any(v, limit, marker) for k, v in data.items()}
     if isinstance(data, list):
-        return [clip_all(v, limit, marker) for v in data]
+        return [_clip_any(v, limit, marker) for v in data]
     return data
