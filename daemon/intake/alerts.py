@@ -131,7 +131,7 @@ def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, p
         }
         impact = group.commonAnnotations.get("description") or firing[0].annotations.get("description")
         if impact:
-            raw["impact"] = impact[:4000]
+            raw["impact"] = impact
         link = _link(group, firing)
         if link:
             raw["link"] = link
@@ -163,7 +163,7 @@ def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, p
         if cleared:
             parts.append("cleared: " + ", ".join(cleared[:MAX_LISTED]))
         message = "firing alerts changed: " + "; ".join(parts)
-    raw = base | {"type": EventType.UPDATED.value, "message": message[:4000]}
+    raw = base | {"type": EventType.UPDATED.value, "message": message}
     mapped = _severity(cfg, group, firing)
     if mapped is not None and mapped != severity:
         raw["severity"] = mapped.value  # re-classification: the daemon tells the audiences newly concerned
@@ -208,7 +208,7 @@ def _title(group: AlertGroup, firing: list[Alert]) -> str:
     title = (group.commonAnnotations.get("summary") or firing[0].annotations.get("summary")
              or group.commonLabels.get("alertname") or group.groupLabels.get("alertname")
              or firing[0].labels.get("alertname") or f"Alert group of {group.receiver or 'monitoring'}")
-    return title.strip()[:300] or "Alert group"
+    return title.strip() or "Alert group"
 
 
 def _link(group: AlertGroup, firing: list[Alert]) -> str | None:
@@ -221,7 +221,7 @@ def _link(group: AlertGroup, firing: list[Alert]) -> str | None:
 def _listing(what: str, alerts: list[Alert]) -> str:
     shown = ", ".join(a.name() for a in alerts[:MAX_LISTED])
     more = f" and {len(alerts) - MAX_LISTED} more" if len(alerts) > MAX_LISTED else ""
-    return f"{len(alerts)} alert(s) {what}: {shown}{more}"[:4000]
+    return f"{len(alerts)} alert(s) {what}: {shown}{more}"
 
 
 def _names(alerts: list[Alert]) -> dict[str, str]:

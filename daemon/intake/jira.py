@@ -25,6 +25,7 @@ from daemon.intake.memory import Outcome, Plan, push_once
 from hotfix.enums import EventType, Severity
 from hotfix.events import parse_event
 from hotfix.keys import TICKET_PATTERN
+from hotfix.limits import SHORT_TEXT_MAX
 from hotfix.settings import JiraIntake
 
 SOURCE = "jira"
@@ -118,17 +119,17 @@ def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None,
     raw: dict[str, Any] = {
         "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
         "source": SOURCE, "severity": severity.value,
-        "title": (_text(fields.get("summary")) or ticket)[:300],
+        "title": _text(fields.get("summary")) or ticket,
     }
     impact = _text(fields.get("description"))
     if impact:
-        raw["impact"] = impact[:4000]
+        raw["impact"] = impact
     link = _browse_url(issue)
     if link:
         raw["link"] = link
     assignee = _name(fields.get("assignee"))
     if assignee:
-        raw["team"] = {"developer": assignee[:500]}
+        raw["team"] = {"developer": assignee[:SHORT_TEXT_MAX]}
     recent = [event_id] + (["c:" + payload.comment.id] if payload.comment and payload.comment.id else [])
     state = {"sig": event_id, "ticket": ticket, "gen": gen, "closed": False, "severity": severity.value,
              "recent": recent}
@@ -153,12 +154,12 @@ def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: da
     if resolved:
         raw = base | {"type": EventType.RESOLVED.value}
         resolution = _name(fields.get("resolution"))
-        raw["message"] = ("\n".join(lines) or f"Resolved in Jira{': ' + resolution if resolution else ''}")[:4000]
+        raw["message"] = "\n".join(lines) or f"Resolved in Jira{': ' + resolution if resolution else ''}"
         root_cause = _text(fields.get(cfg.root_cause_field)) if cfg.root_cause_field else ""
         if root_cause:
-            raw["root_cause"] = root_cause[:4000]
+            raw["root_cause"] = root_cause
     elif lines or change.extra:
-        raw = base | {"type": EventType.UPDATED.value, "message": "\n".join(lines)[:4000]} | change.extra
+        raw = base | {"type": EventType.UPDATED.value, "message": "\n".join(lines)} | change.extra
     else:
         return Plan(notes=[f"{payload.webhookEvent} on {ticket}: nothing to announce"], ticket=ticket)
     state = dict(prev) | {"sig": event_id, "closed": resolved, "severity": change.severity.value,
@@ -193,7 +194,7 @@ def _transition(cfg: JiraIntake, changelog: Changelog | None, severity: Severity
                 out.extra["severity"] = mapped.value
         elif name == "assignee" and item.toString:
             out.lines.append(f"Assignee: {item.toString}")
-            out.extra["team"] = {"developer": item.toString[:500]}
+            out.extra["team"] = {"developer": item.toString[:SHORT_TEXT_MAX]}
     return out
 
 

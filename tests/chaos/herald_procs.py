@@ -13,7 +13,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from hotfix import keys
 from tests.chaos.support import parse_mail
-from tests.fixtures.herald import BASE_CONFIG, merge
+from tests.fixtures.herald import BASE_CONFIG, merge, quiet  # noqa: F401  # quiet: re-exported for the chaos tests
 from tests.fixtures.processes import to_toml
 
 ONE_INBOX = "oncall@example.com"
@@ -37,22 +37,6 @@ def write_config(tmp_path: Path, data: dict[str, Any], name: str = "config.toml"
     path = tmp_path / name
     path.write_text(to_toml(data))
     return path
-
-
-def quiet(redis: Redis) -> bool:
-    """No entry pending in the stream, no job queued, running or scheduled."""
-    try:
-        pending = redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"]
-    except Exception:  # noqa: BLE001 - no group yet
-        return False
-    if pending:
-        return False
-    for name in keys.QUEUE_NAMES:
-        queue = Queue(name, connection=redis)
-        if queue.count or StartedJobRegistry(name, connection=redis).count or \
-                ScheduledJobRegistry(name, connection=redis).count:
-            return False
-    return True
 
 
 def applied_ids(redis: Redis, ticket: str) -> list[str]:
