@@ -164,6 +164,7 @@ def _roll_back(after: HotfixState, event: RolledBack, rules: Rules) -> None:
         after.service_restored_at = event.when if restored else None
     if after.postmortem_at is None and after.severity is not None:
         after.postmortem_at = event.when + rules.postmortem_after[after.severity]
+        after.postmortem_by_policy = True
 
 
 def _declare(after: HotfixState, event: Declared, rules: Rules) -> None:
