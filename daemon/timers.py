@@ -20,7 +20,8 @@ from enum import Enum
 from typing import Any
 
 from daemon.lifecycle import add_timeline_entry
-from hotfix.enums import Channel, MessageName, Severity, Status
+from hotfix.durations import format_span
+from hotfix.enums import Channel, Locale, MessageName, Severity, Status
 from hotfix.routing import Delivery, expand
 from hotfix.settings import Settings, SeverityPolicy
 from hotfix.state import HotfixState, TimelineEntry
@@ -181,7 +182,7 @@ def _summary(kind: TimerKind, notice: dict[str, Any]) -> str:
     return {
         TimerKind.REMINDER: "update overdue: coordinator reminded",
         TimerKind.UNANSWERED: "no update for two periods: escalated",
-        TimerKind.AT_RISK: f"deadline at risk ({notice.get('time_left', 0) // 60} min left): escalated",
+        TimerKind.AT_RISK: f"deadline at risk ({format_span(notice.get('time_left', 0), Locale.EN)} left): escalated",
         TimerKind.BREACHED: "deadline breached: escalated",
         TimerKind.POSTMORTEM: "post-mortem reminder sent",
     }[kind]

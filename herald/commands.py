@@ -17,6 +17,7 @@ from daemon.views import list_row, show_data
 from herald.app import ConfigOpt, Format, FormatOpt, MetricsOpt, app, console, emit_json, err, now, serve_metrics, settings_or_exit, setup_logging
 from hotfix import keys
 from hotfix.connection import connect
+from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, Phase, Severity
 from hotfix.events import InvalidEvent, parse_event
 
@@ -137,7 +138,8 @@ def list_(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
     table = Table("ticket", "sev", "status", "phase", "title", "time left", "coordinator")
     for row in rows:
         left = row["time_left_s"]
-        shown = "—" if left is None else (f"{left // 60} min" if left >= 0 else f"[red]overdue {-left // 60} min[/red]")
+        shown = "—" if left is None else (format_span(left, Locale.EN) if left >= 0
+                                          else f"[red]overdue {format_span(left, Locale.EN)}[/red]")
         table.add_row(row["ticket"], row["severity"] or "—", row["status"], row["phase"], row["title"], shown,
                       row["coordinator"] or "—")
     console.print(table if rows else "no open hotfix")

@@ -1,4 +1,4 @@
-"""Hotfix events: the JSON producers send (public interface, see DESIGN.md).
+"""Hotfix events: the JSON producers send (the public interface; ``POST /events`` documents it in its OpenAPI schema).
 
 ``parse_event`` is the single door: it turns raw JSON into a typed event or raises
 ``InvalidEvent`` whose message names every bad field.

@@ -21,6 +21,8 @@ from hotfix.limits import MAX_BODY_DEFAULT
 
 DEFAULT_CONFIG = Path("config.toml")
 CONFIG_ENV = "HOTFIX_CONFIG"
+#: Requests a second one Teams webhook takes before it throttles (``[teams.X] rate`` defaults to it).
+TEAMS_RATE = 4.0
 #: The playbook's deadlines, used when a severity has no table at all.
 PLAYBOOK_DEADLINES = {Severity.P0: timedelta(hours=1), Severity.P1: timedelta(hours=4), Severity.P2: timedelta(hours=24)}
 def _shipped_templates() -> Path:
@@ -114,7 +116,7 @@ class TeamsChannel(_Section):
 
     url: SecretStr | None = None
     format: TeamsFormat = TeamsFormat.WORKFLOW
-    rate: float = Field(4.0, gt=0, description="requests per second allowed to this webhook")
+    rate: float = Field(TEAMS_RATE, gt=0, description="requests per second allowed to this webhook")
     timeout: Duration = timedelta(seconds=10)
 
 

@@ -132,7 +132,3 @@ class HotfixState(BaseModel):
         data = self.model_dump(mode="json")
         cut = clip_all(data, limit, marker)
         return self if cut == data else HotfixState.model_validate(cut)
-
-    def dump(self) -> dict[str, Any]:
-        """Plain JSON data."""
-        return self.model_dump(mode="json")

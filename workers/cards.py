@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 #: Teams rejects messages over 28 KB (the limit is owned by ``hotfix.limits``).
 TEAMS_LIMIT_BYTES = TEAMS_CARD_BYTES
 CARD_VERSION = "1.5"
-CARD_SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 ADAPTIVE_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 #: Elements whose id is listed here are never trimmed row by row.
 KEEP_IDS = frozenset({"header", "trim-note"})

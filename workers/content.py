@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hotfix import palette
+from hotfix.enums import Severity
+
 
 @dataclass(frozen=True)
 class EmailContent:
@@ -27,4 +30,4 @@ class TeamsContent:
     text: str
     card: dict[str, Any]
     facts: list[tuple[str, str]] = field(default_factory=list)
-    color: str = "D13438"
+    color: str = palette.SEVERITY[Severity.P0]

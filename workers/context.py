@@ -13,13 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from hotfix import palette
 from hotfix.enums import TERMINAL_STATUSES, Channel, Locale, MessageName, Severity, Status
 from hotfix.limits import channel_text_chars, clip_all, truncation_marker
 from hotfix.state import HotfixState
 
 log = logging.getLogger(__name__)
 
-#: Every key an event may carry (DESIGN.md): absent ones are None so templates can test them.
+#: Every key an event may carry (``hotfix.events``): absent ones are None so templates can test them.
 EVENT_KEYS = (
     "type", "ticket", "id", "at", "source", "message", "title", "severity", "impact", "users_affected",
     "team", "eta", "phase", "next_step", "link", "checks", "fix", "root_cause", "postmortem_at",
@@ -30,11 +31,7 @@ NOTICE_KEYS = (
     "digest", "raised_from", "overdue_by", "last_update_at", "update_every", "reason", "time_left",
     "propose_rollback", "missing", "phase", "postmortem_at",
 )
-#: Hex theme colours: by severity, and for the good-news messages.
-SEVERITY_COLORS = {Severity.P0: "D13438", Severity.P1: "F7630C", Severity.P2: "FFB900"}
-GOOD_COLOR = "107C10"
-NEUTRAL_COLOR = "8A8886"
-#: Adaptive Card container styles matching those colours.
+#: Adaptive Card container styles matching the severity colours (``hotfix.palette``).
 SEVERITY_STYLES = {Severity.P0: "attention", Severity.P1: "warning", Severity.P2: "warning"}
 
 _WEEKDAYS = {
@@ -42,7 +39,6 @@ _WEEKDAYS = {
     Locale.EN: ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
 }
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_DAY_UNIT = {Locale.FR: "j", Locale.EN: "d"}
 
 
 @dataclass
@@ -199,11 +195,11 @@ def elapsed(hotfix: HotfixState, now: datetime) -> timedelta | None:
 def theme(message: MessageName, severity: Severity | None) -> Theme:
     """Red/orange/yellow by severity; green for a resolution; grey for a false alarm."""
     if message is MessageName.RESOLUTION:
-        return Theme(GOOD_COLOR, "good")
+        return Theme(palette.GOOD, "good")
     if message is MessageName.CANCELLATION:
-        return Theme(NEUTRAL_COLOR, "emphasis")
+        return Theme(palette.NEUTRAL, "emphasis")
     sev = severity or Severity.P2
-    return Theme(SEVERITY_COLORS[sev], SEVERITY_STYLES[sev])
+    return Theme(palette.of(sev), SEVERITY_STYLES[sev])
 
 
 def with_keys(data: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -281,29 +277,6 @@ def format_time(value: Any, tz: ZoneInfo, now: datetime, locale: Locale, *, full
     if locale is Locale.FR:
         return f"{day} {local:%d/%m} {hhmm}"
     return f"{day} {local.day} {_MONTHS_EN[local.month - 1]} {hhmm}"
-
-
-def format_span(value: Any, locale: Locale) -> str:
-    """A duration (timedelta or seconds), unsigned: ``45 min``, ``1 h 05 min``, ``2 j 3 h``, ``30 s``."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, timedelta):
-        seconds = abs(int(value.total_seconds()))
-    else:
-        try:
-            seconds = abs(int(float(value)))
-        except (TypeError, ValueError):
-            return str(value)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = (seconds + 30) // 60
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} {_DAY_UNIT[locale]} {hours} h" if hours else f"{days} {_DAY_UNIT[locale]}"
-    if hours:
-        return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
-    return f"{mins} min"
 
 
 def seconds(value: Any) -> float | None:

@@ -20,12 +20,13 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from hotfix.durations import format_span
 from hotfix.enums import Channel, Locale, MessageName
 from hotfix.limits import SUBJECT_CHARS
 from hotfix.state import HotfixState
 from workers.cards import card_problems, md_escape, trim_card
 from workers.content import EmailContent, TeamsContent
-from workers.context import Doc, build_context, format_span, format_time, seconds, to_datetime
+from workers.context import Doc, build_context, format_time, seconds, to_datetime
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,10 @@ from redis import Redis
 
 from hotfix import keys
 from hotfix.connection import as_text
+from hotfix.settings import TEAMS_RATE
 
 logger = logging.getLogger(__name__)
 
-#: Requests per second one Teams webhook takes before throttling.
-DEFAULT_RATE = 4.0
 #: The window is this much longer than ``limit / rate``: headroom for network jitter.
 WINDOW_MARGIN = 1.02
 
@@ -52,7 +51,7 @@ return string.format('%.6f', math.max(oldest + window - now, 1) / 1000000)
 class Throttle:
     """A shared limit of ``rate`` requests a second on ``key`` (``burst`` overrides the requests per window)."""
 
-    def __init__(self, redis: Redis, key: str, rate: float = DEFAULT_RATE, burst: int | None = None) -> None:
+    def __init__(self, redis: Redis, key: str, rate: float = TEAMS_RATE, burst: int | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         if burst is not None and burst < 1:
@@ -65,7 +64,7 @@ class Throttle:
         self._member = f"{id(self):x}"
 
     @classmethod
-    def for_channel(cls, redis: Redis, channel: str, rate: float = DEFAULT_RATE, burst: int | None = None) -> Throttle:
+    def for_channel(cls, redis: Redis, channel: str, rate: float = TEAMS_RATE, burst: int | None = None) -> Throttle:
         """The throttle of the Teams channel named ``channel`` in the configuration."""
         return cls(redis, keys.throttle(channel), rate, burst)
 

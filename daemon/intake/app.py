@@ -35,8 +35,6 @@ from hotfix.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds a Redis connection attempt may take before the request answers 503.
-
 
 class Accepted(BaseModel):
     """The answer to an accepted POST: the ids of the events put on the stream (empty when nothing was new)."""

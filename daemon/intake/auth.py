@@ -16,8 +16,6 @@ from hotfix.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
-#: The sources the intake knows, i.e. the keys ``[http] tokens`` may hold.
-SOURCES = ("events", "alertmanager", "grafana", "jira")
 _BEARER = "bearer "
 
 

@@ -32,8 +32,9 @@ from starlette.concurrency import run_in_threadpool
 from daemon import store
 from daemon.intake.errors import Rejected
 from daemon.views import list_row, show_data
-from hotfix import keys
-from hotfix.enums import Phase, Severity
+from hotfix import keys, palette
+from hotfix.durations import format_clock
+from hotfix.enums import Phase
 from hotfix.limits import DOCUMENT_TEXT_CHARS, clip, truncation_marker
 from hotfix.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
 from hotfix.state import HotfixState
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 
 #: The phases the stepper shows, in the playbook's order (a post-mortem counts as resolved).
 STEPS = (Phase.TRIAGE, Phase.FIX, Phase.REVIEW, Phase.STAGING, Phase.PRODUCTION, Phase.RESOLVED)
-#: Badge colour of each severity: P0 red, P1 orange, P2 yellow.
-SEVERITY_COLOURS = {Severity.P0: "#d32f2f", Severity.P1: "#ef6c00", Severity.P2: "#fbc02d"}
 #: Seconds between two in-place refreshes of a page, unless ``?refresh=`` says otherwise (clamped).
 REFRESH_SECONDS = 15
 REFRESH_RANGE = (2, 600)
@@ -181,7 +180,7 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
     current = STEPS.index(state.phase) if state.phase in STEPS else len(STEPS)
     row.update({
         "url": f"/hotfix/{quote(state.ticket, safe='')}",
-        "colour": SEVERITY_COLOURS.get(severity, "#757575") if severity is not None else "#757575",
+        "colour": palette.css(palette.of(severity)),
         "is_open": state.is_open,
         "sla_total_s": int(total) if total else None,
         "sla_fraction": max(0.0, min(1.0, left / total)) if left is not None and total else None,
@@ -196,7 +195,7 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
         "deadline_ms": _ms(state.deadline),
         "update_since_local": _local(since, zone),
         "update_age_s": age,
-        "update_age_text": f"{_span(age)} ago" if age is not None else "—",
+        "update_age_text": f"{format_clock(age)} ago" if age is not None else "—",
         "update_every_s": int(every) if every else None,
         "update_overdue": age is not None and every is not None and age > every,
         "steps": [{"phase": p.value, "state": "done" if i < current or (i == current and p is Phase.RESOLVED)
@@ -241,23 +240,10 @@ def _local(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if value is not None else "—"
 
 
-def _span(seconds: float) -> str:
-    """``1h 02m 05s``, ``12m 05s``, ``45s``, ``2d 03h`` (the page's JS writes the same)."""
-    s = int(abs(seconds))
-    days, hours, minutes, secs = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
 def _sla_text(left: int | None) -> str:
     if left is None:
         return "no deadline"
-    return f"{_span(left)} left" if left >= 0 else f"overdue by {_span(left)}"
+    return f"{format_clock(left)} left" if left >= 0 else f"overdue by {format_clock(left)}"
 
 
 def _refresh(request: Request) -> int:
@@ -280,6 +266,8 @@ def _environment(settings: Settings) -> Environment:
                       autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["clip"] = lambda value, ticket, limit=DOCUMENT_TEXT_CHARS: clip(
         str(value), limit, truncation_marker("en", ticket))
+    env.globals["palette"] = {**{s.value.lower(): palette.css(c) for s, c in palette.SEVERITY.items()},
+                              "ok": palette.css(palette.GOOD)}
     try:
         env.get_template("index.html.j2")
     except TemplateNotFound:  # e.g. a wheel install without templates/ and no templates_dir

@@ -29,7 +29,7 @@ VIEWER = "e2e-viewer-token"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: The computed background of each severity's badge: P0 red, P1 orange, P2 yellow.
-BADGE_RGB = {"P0": "rgb(211, 47, 47)", "P1": "rgb(239, 108, 0)", "P2": "rgb(251, 192, 45)"}
+BADGE_RGB = {"P0": "rgb(209, 52, 56)", "P1": "rgb(247, 99, 12)", "P2": "rgb(255, 185, 0)"}
 
 
 def free_port() -> int:

@@ -181,7 +181,7 @@ def test_json_endpoint_lists_open_hotfixes_most_urgent_first(redis: Redis, heral
     for key in ("ticket", "severity", "status", "phase", "title", "deadline", "time_left_s", "last_update_at",
                 "colour", "sla_total_s", "overdue", "update_every_s", "update_overdue", "steps", "team", "url"):
         assert key in first, key
-    assert first["colour"] == "#d32f2f" and [r["colour"] for r in rows[1:]] == ["#ef6c00", "#fbc02d"]
+    assert first["colour"] == "#d13438" and [r["colour"] for r in rows[1:]] == ["#f7630c", "#ffb900"]
     assert first["team"] == {"coordinator": "Alice", "developer": "Bob"}
     assert first["sla_total_s"] == 3600 and 3200 < first["time_left_s"] <= 3300
     assert first["update_every_s"] == 900 and first["update_overdue"] is False

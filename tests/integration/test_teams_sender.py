@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from hotfix.enums import TeamsFormat
+from hotfix.settings import TEAMS_RATE
 from tests.fixtures.teams_server import FakeTeams, Reply, teams_server  # noqa: F401
+from workers.cards import TEAMS_LIMIT_BYTES
 from workers.content import TeamsContent
 from workers.errors import DeliveryError, PermanentError, TransientError
 from workers.senders.teams import TeamsSender, build_payload
@@ -152,7 +154,7 @@ def test_injected_transport() -> None:
 
 def test_limits_declared() -> None:
     """The channel's limits are class attributes next to its code."""
-    assert TeamsSender.max_body_bytes == 28 * 1024 and TeamsSender.max_rate == 4.0
+    assert TeamsSender.max_body_bytes == TEAMS_LIMIT_BYTES == 28_000 and TeamsSender.max_rate == TEAMS_RATE == 4.0
 
 
 @pytest.mark.parametrize(

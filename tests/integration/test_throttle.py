@@ -10,10 +10,11 @@ from redis import Redis
 
 from hotfix import keys
 from hotfix.enums import TeamsFormat
+from hotfix.settings import TEAMS_RATE
 from tests.fixtures.teams_server import FakeTeams, teams_server  # noqa: F401
 from workers.content import TeamsContent
 from workers.senders.teams import TeamsSender
-from workers.throttle import DEFAULT_RATE, WINDOW_MARGIN, Throttle
+from workers.throttle import WINDOW_MARGIN, Throttle
 
 #: Slack for scheduling jitter between a token grant and the request's arrival.
 JITTER = 0.03
@@ -60,7 +61,7 @@ def test_wait_time_does_not_take(redis: Redis) -> None:
 def test_default_rate_and_key(redis: Redis) -> None:
     """The default rate is Teams' 4 per second and the key comes from ``hotfix.keys``."""
     throttle = Throttle.for_channel(redis, "engineering")
-    assert throttle.rate == DEFAULT_RATE == 4.0 and throttle.key == keys.throttle("engineering")
+    assert throttle.rate == TEAMS_RATE == 4.0 and throttle.key == keys.throttle("engineering")
     assert throttle.acquire(timeout=0)
     assert redis.exists(keys.throttle("engineering")) and redis.pttl(keys.throttle("engineering")) > 0
 

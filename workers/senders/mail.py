@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import ClassVar
 
 import aiosmtplib
 
@@ -29,9 +28,6 @@ class MailResult:
 
 class MailSender:
     """Deliver emails through the configured SMTP server; raises ``TransientError`` / ``PermanentError``."""
-
-    #: Recipients per batch when the settings do not say (one connection and one DATA each).
-    default_batch_size: ClassVar[int] = 100
 
     def __init__(self, smtp: SmtpSettings) -> None:
         self.smtp = smtp

@@ -10,6 +10,8 @@ import httpx
 import pymsteams
 
 from hotfix.enums import TeamsFormat
+from hotfix.limits import TEAMS_CARD_BYTES
+from hotfix.settings import TEAMS_RATE
 from workers.cards import teams_envelope
 from workers.classify import classify_teams, classify_teams_exception
 from workers.content import TeamsContent
@@ -17,7 +19,6 @@ from workers.errors import PermanentError
 
 logger = logging.getLogger(__name__)
 
-#: The MIME type of an Adaptive Card attachment in a Workflows message.
 def connector_card(content: TeamsContent, url: str = "") -> dict[str, Any]:
     """The legacy connector's MessageCard, built with pymsteams (its public ``payload``)."""
     card = pymsteams.connectorcard(url)
@@ -72,9 +73,9 @@ class TeamsSender:
     """Deliver to Teams webhooks; raises ``TransientError`` or ``PermanentError``, never retries."""
 
     #: The largest request body Teams accepts.
-    max_body_bytes: ClassVar[int] = 28 * 1024
+    max_body_bytes: ClassVar[int] = TEAMS_CARD_BYTES
     #: Requests per second one webhook takes before throttling (enforced by ``workers.throttle``).
-    max_rate: ClassVar[float] = 4.0
+    max_rate: ClassVar[float] = TEAMS_RATE
 
     def __init__(self, client: httpx.Client | None = None, *, timeout: float = 10.0) -> None:
         self._own_client = client is None
@@ -88,7 +89,7 @@ class TeamsSender:
         body = encode_payload(build_payload(fmt, content, url))
         if len(body) > self.max_body_bytes:
             raise PermanentError(
-                f"card too large: {len(body)} bytes, Teams accepts at most {self.max_body_bytes // 1024} KB"
+                f"card too large: {len(body)} bytes, Teams accepts at most {self.max_body_bytes:,} bytes"
             )
         try:
             response = self._client.post(
