@@ -125,14 +125,14 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         if event.severity is not None:
             _set_deadline(after, rules)
         if event.phase is Phase.PRODUCTION and before.phase is not Phase.PRODUCTION:
-            guardrail = tuple(c for c in REQUIRED_BEFORE_PRODUCTION if not after.checks.get(c))
-            after.guardrails.extend(f"{c}@{event.when.isoformat()}" for c in guardrail)
+            guardrail = _guardrail(after, event.when)
     elif isinstance(event, Resolved):
         _merge(after, event, {"root_cause": event.root_cause, "postmortem_at": event.postmortem_at,
                               "message": event.message})
         _merge_fix(after, event.fix, event.when)
         _merge_checks(after, event.checks, event.when)
         after.status, after.phase, after.closed_at = Status.RESOLVED, Phase.RESOLVED, event.when
+        guardrail = _guardrail(after, event.when)
         if event.postmortem_at is not None:
             after.postmortem_by_policy = False
         elif after.postmortem_at is None and after.severity is not None:
@@ -147,6 +147,14 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         after.last_update_at = max(filter(None, [after.last_update_at, event.when]))
     _add_timeline(after, event)
     return Step(before, after, event, Outcome.APPLIED, reopened, guardrail)
+
+
+def _guardrail(after: HotfixState, when: datetime) -> tuple[str, ...]:
+    """The golden-rule checks missing now and not yet named for this attempt; they are recorded as named."""
+    already = after.warned()
+    missing = tuple(c for c in REQUIRED_BEFORE_PRODUCTION if not after.checks.get(c) and c not in already)
+    after.guardrails.extend(f"{c}@{when.isoformat()}" for c in missing)
+    return missing
 
 
 def _roll_back(after: HotfixState, event: RolledBack, rules: Rules) -> None:

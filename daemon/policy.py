@@ -28,15 +28,15 @@ def route(step: Step, settings: Settings) -> list[Delivery]:
     elif event.type in (EventType.DECLARED, EventType.UPDATED):
         out += expand(MessageName.UPDATE, policy.updates, settings, cause)
         out += _newly_concerned(before, after, settings, cause)
-        if step.guardrail:
-            notice = {"missing": list(step.guardrail), "phase": after.phase.value}
-            out += expand(MessageName.GUARDRAIL, _told(after, policy.announce), settings, cause + ":guardrail", notice)
     elif event.type is EventType.RESOLVED:
         out += expand(MessageName.RESOLUTION, policy.resolution, settings, cause)
     elif event.type is EventType.ROLLED_BACK:
         out += expand(MessageName.ROLLBACK, _told(after, policy.announce), settings, cause)
     elif event.type is EventType.CANCELLED:
         out += expand(MessageName.CANCELLATION, _told(after, policy.announce), settings, cause)
+    if step.guardrail:  # a golden rule broken: production or resolution without review / smoke test
+        notice = {"missing": list(step.guardrail), "phase": after.phase.value}
+        out += expand(MessageName.GUARDRAIL, _told(after, policy.announce), settings, cause + ":guardrail", notice)
     return out
 
 

@@ -15,9 +15,10 @@ from hotfix.enums import TERMINAL_STATUSES, Phase, Severity, Status
 from hotfix.events import Fix, Team
 from hotfix.limits import clip_all
 
-#: The verification checklist of the playbook's coordination template, in order.
-VERIFICATION_ITEMS = ("staging", "smoke_test", "production", "confirmed", "monitoring")
-#: Checks the golden rules require before production.
+#: The verification checklist of the playbook's coordination template, in order; the review
+#: ("accélérée, jamais skippée") is a verification like the others.
+VERIFICATION_ITEMS = ("review", "staging", "smoke_test", "production", "confirmed", "monitoring")
+#: Checks the golden rules require before production (and before a resolution).
 REQUIRED_BEFORE_PRODUCTION = ("review", "smoke_test")
 #: The daemon's own bookkeeping (dedup, field times, fired timers, announcement jobs): no view shows it.
 BOOKKEEPING = frozenset({"applied_ids", "field_at", "fired", "announcement_jobs"})
@@ -132,3 +133,13 @@ class HotfixState(BaseModel):
         data = self.model_dump(mode="json")
         cut = clip_all(data, limit, marker)
         return self if cut == data else HotfixState.model_validate(cut)
+
+    def warned(self) -> set[str]:
+        """Checks a guardrail already named for the current attempt (since the last rollback)."""
+        since = self.attempts[-1].rolled_back_at if self.attempts else None
+        out = set()
+        for mark in self.guardrails:
+            check, _, at = mark.partition("@")
+            if since is None or (at and datetime.fromisoformat(at) >= since):
+                out.add(check)
+        return out

@@ -57,7 +57,8 @@ def deliveries_for(settings: Settings, state: HotfixState | None, event) -> tupl
 def test_event_types_go_to_their_audiences(settings: Settings, type_: str, message: str, audiences: set[str]) -> None:
     """Each event type sends its message to the audiences the P0 policy names for it."""
     state, _ = deliveries_for(settings, None, ev("declared"))
-    _, out = deliveries_for(settings, state, ev(type_, 10))
+    checks = {"checks": {"review": True, "smoke_test": True}} if type_ == "resolved" else {}
+    _, out = deliveries_for(settings, state, ev(type_, 10, **checks))
     assert {a for m, a, _ in out if m == message} == audiences
     assert {m for m, _, _ in out} == {message}
 
@@ -109,3 +110,31 @@ def test_channel_enum_values() -> None:
     """Channels serialise to the names of the public interface."""
     assert [c.value for c in Channel] == ["teams", "email"]
     assert MessageName("postmortem") is MessageName.POSTMORTEM
+
+
+def test_resolution_without_review_or_smoke_test_is_a_guardrail(settings: Settings) -> None:
+    """Resolving with no review and no smoke test recorded warns everyone told, naming both; with both, no warning."""
+    state, _ = deliveries_for(settings, None, ev("declared"))
+    after, out = deliveries_for(settings, state, ev("resolved", 30))
+    assert {a for m, a, _ in out if m == "guardrail"} == {"oncall", "stakeholders", "management"}
+    assert after.guardrails and {g.split("@")[0] for g in after.guardrails} == {"review", "smoke_test"}
+    _, clean = deliveries_for(settings, state, ev("resolved", 30, checks={"review": True, "smoke_test": True}))
+    assert "guardrail" not in {m for m, _, _ in clean}
+
+
+def test_guardrail_named_at_production_is_not_repeated_at_resolution(settings: Settings) -> None:
+    """A check already flagged at the production deploy is not flagged again when the same attempt resolves."""
+    state, _ = deliveries_for(settings, None, ev("declared"))
+    state, first = deliveries_for(settings, state, ev("updated", 20, phase="production", checks={"review": True}))
+    assert "guardrail" in {m for m, _, _ in first}
+    _, out = deliveries_for(settings, state, ev("resolved", 30))
+    assert "guardrail" not in {m for m, _, _ in out}
+
+
+def test_a_new_attempt_after_a_rollback_is_checked_again(settings: Settings) -> None:
+    """After a rollback the checks start over: resolving the second fix without a smoke test warns again."""
+    state, _ = deliveries_for(settings, None, ev("declared"))
+    state, _ = deliveries_for(settings, state, ev("updated", 20, phase="production", checks={"review": True}))
+    state, _ = deliveries_for(settings, state, ev("rolled_back", 25))
+    _, out = deliveries_for(settings, state, ev("resolved", 40, checks={"review": True}))
+    assert "guardrail" in {m for m, _, _ in out}

@@ -198,6 +198,9 @@ def test_resolution_lists_unchecked_verification(renderer: Renderer) -> None:
     assert "Vérifications non cochées" in text
     assert "Problème confirmé résolu" in text and "Monitoring normal" in text
     assert "Smoke tests OK" not in text
+    review = render_inputs(MessageName.RESOLUTION)
+    review["hotfix"].checks.pop("review")
+    assert "Review faite" in renderer.email(MessageName.RESOLUTION, Locale.FR, **review).text
 
 
 def test_script_in_title_is_escaped_in_html(renderer: Renderer) -> None:
@@ -334,6 +337,20 @@ def test_guardrail_names_the_golden_rules(renderer: Renderer) -> None:
     text = renderer.email(MessageName.GUARDRAIL, Locale.FR, sample_hotfix(now=NOW),
                           notice=sample_notice(MessageName.GUARDRAIL, NOW), now=NOW).text
     assert "Skipper la review (même accélérée)" in text and "Déployer sans smoke test" in text
+    assert "Déploiement en production sans review ni smoke test enregistrés." in text
+
+
+@pytest.mark.parametrize("locale,missing,expected", [
+    (Locale.FR, ["review", "smoke_test"], "Hotfix résolu sans review ni smoke test enregistrés."),
+    (Locale.FR, ["smoke_test"], "Hotfix résolu sans smoke test enregistré."),
+    (Locale.EN, ["review"], "Hotfix resolved with no review recorded."),
+])
+def test_guardrail_on_a_resolution(renderer: Renderer, locale: Locale, missing: list[str], expected: str) -> None:
+    """A resolution without review or smoke test says so, with the French agreement."""
+    hotfix = sample_hotfix(now=NOW, message=MessageName.RESOLUTION)
+    text = renderer.email(MessageName.GUARDRAIL, locale, hotfix, notice={"missing": missing, "phase": "resolved"},
+                          now=NOW).text
+    assert expected in text
 
 
 def test_reminder_says_how_late_the_update_is(renderer: Renderer) -> None:
