@@ -46,7 +46,8 @@ def test_lifecycle_survives_throttling_and_failures(tmp_path: Path, redis: Redis
     start_herald(hotfix_process, args, workers=2)
     story = [event("declared", ticket="INC-5"),
              event("updated", ticket="INC-5", minutes=5, message="fix in review"),
-             event("resolved", ticket="INC-5", minutes=30, root_cause="bad deploy")]
+             event("resolved", ticket="INC-5", minutes=30, root_cause="bad deploy",
+                   checks={"review": True, "smoke_test": True})]
     pushed = run_hotfix("push", "--file", "-", *args, input_text="\n".join(json.dumps(e) for e in story))
     assert pushed.returncode == 0, pushed.stderr
 

@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 
 from hotfix import keys
-from tests.fixtures.herald import BASE_CONFIG, event, merge
+from tests.fixtures.herald import BASE_CONFIG, CHECKED, event, merge
 from tests.fixtures.processes import hotfix_process, run_hotfix, to_toml, wait_until  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
 from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
@@ -44,7 +44,8 @@ def test_lifecycle_pushed_with_cli_is_delivered_once(tmp_path: Path, redis: Redi
     hotfix_process("worker", "--config", str(path))
     story = [event("declared", ticket="INC-42", team={"coordinator": "Alice"}),
              event("updated", ticket="INC-42", minutes=10, phase="fix", message="Branch created"),
-             event("resolved", ticket="INC-42", minutes=40, root_cause="Bad timeout", fix={"pr": "#42"})]
+             event("resolved", ticket="INC-42", minutes=40, root_cause="Bad timeout", fix={"pr": "#42"},
+                   checks=CHECKED)]
     pushed = run_hotfix("push", "--file", "-", input_text=lines(*story), env=env)
     assert pushed.returncode == 0, pushed.stderr
     # 5 recipients × (announcement + resolution) + 4 update recipients = 14 RCPTs, in 3 + 2 + 3 emails

@@ -10,7 +10,7 @@ from rq.serializers import JSONSerializer
 
 from daemon import store
 from hotfix import keys
-from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
+from tests.fixtures.herald import CHECKED, drain, event, make_daemon, make_settings, xadd  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
 from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
 from workers import runtime
@@ -47,7 +47,7 @@ def test_p0_lifecycle_reaches_every_recipient_once_in_its_locale(redis: Redis, h
     work()
     xadd(redis, event("updated", minutes=10, phase="fix", message="Branch created", next_step="Review"))
     work()
-    xadd(redis, event("resolved", minutes=40, root_cause="bad timeout", fix={"pr": "#42"}))
+    xadd(redis, event("resolved", minutes=40, root_cause="bad timeout", fix={"pr": "#42"}, checks=CHECKED))
     work()
     rcpts: dict[str, int] = {}
     for m in smtp.messages:

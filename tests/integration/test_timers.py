@@ -12,7 +12,7 @@ from rq.serializers import JSONSerializer
 from daemon import store
 from daemon.consumer import Daemon
 from hotfix import keys
-from tests.fixtures.herald import event, make_daemon, make_settings, xadd  # noqa: F401
+from tests.fixtures.herald import CHECKED, event, make_daemon, make_settings, xadd  # noqa: F401
 
 #: The story's start: now (the daemons' clock is frozen and moved by hand from there).
 T = datetime.now(timezone.utc).replace(microsecond=0)
@@ -94,7 +94,7 @@ def test_resolution_clears_timers(redis: Redis, make_daemon, fast_settings) -> N
     """After resolution no reminder or escalation fires; only the post-mortem timer remains."""
     clock = Clock()
     daemon = make_daemon(fast_settings, clock=clock)
-    xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("resolved", id="r1") | {"at": at(1)})
+    xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("resolved", id="r1", checks=CHECKED) | {"at": at(1)})
     run([daemon], clock, until=30)
     assert {j["message"] for j in jobs(redis)} == {"announcement", "resolution"}
     assert [m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)] == ["INC-1|postmortem"]
@@ -124,7 +124,7 @@ def test_resolution_flushes_a_pending_digest_first(redis: Redis, make_daemon, ma
     clock = Clock()
     daemon = make_daemon(settings, clock=clock)
     xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("updated", id="u1", message="x") | {"at": at(1)},
-         event("resolved", id="r1") | {"at": at(2)})
+         event("resolved", id="r1", checks=CHECKED) | {"at": at(2)})
     run([daemon], clock, until=3)
     mine = [j["message"] for j in jobs(redis) if j["audience"] == "stakeholders"]
     assert mine == ["announcement", "update", "resolution"]
