@@ -25,6 +25,7 @@ SETTINGS = Settings(
                      "resolution": ["oncall", "stakeholders", "management", "execs"]},
               "P2": {"resolve_within": "24h", "announce": ["oncall"], "updates": ["oncall"], "resolution": ["oncall"]}},
 )
+CHECKED = {"review": True, "smoke_test": True}
 ANNOUNCE_P0 = ["announcement oncall/teams", "announcement oncall/email", "announcement stakeholders/email",
                "announcement management/email"]
 
@@ -56,12 +57,18 @@ def sent(planned: Plan) -> list[str]:
     ([ev("declared")], ANNOUNCE_P0),
     ([ev("declared"), ev("updated", 5, message="branch")],                     # execs fold updates into a digest
      ["update oncall/teams", "update oncall/email", "update stakeholders/email"]),
-    ([ev("declared"), ev("resolved", 40)],
+    ([ev("declared"), ev("resolved", 40, checks=CHECKED)],
      ["resolution oncall/teams", "resolution oncall/email", "resolution stakeholders/email",
       "resolution management/email", "resolution execs/email"]),
-    ([ev("declared"), ev("updated", 5), ev("resolved", 40)],                   # the digest is flushed first
+    ([ev("declared"), ev("updated", 5), ev("resolved", 40, checks=CHECKED)],                   # the digest is flushed first
      ["update execs/email", "resolution oncall/teams", "resolution oncall/email", "resolution stakeholders/email",
       "resolution management/email", "resolution execs/email"]),
+    ([ev("declared"), ev("resolved", 40)],                                     # no review, no smoke test: warned
+     ["resolution oncall/teams", "resolution oncall/email", "resolution stakeholders/email",
+      "resolution management/email", "resolution execs/email", "guardrail oncall/teams", "guardrail oncall/email",
+      "guardrail stakeholders/email", "guardrail management/email"]),
+    ([ev("declared"), ev("rolled_back", 20, reason="refunds broken")],         # everyone told hears the rollback
+     ["rollback oncall/teams", "rollback oncall/email", "rollback stakeholders/email", "rollback management/email"]),
     ([ev("declared"), ev("cancelled", 3, reason="false alarm")],
      ["cancellation oncall/teams", "cancellation oncall/email", "cancellation stakeholders/email",
       "cancellation management/email"]),
