@@ -37,7 +37,7 @@ from hotfix.state import VERIFICATION_ITEMS, HotfixState
 ROLES = ("coordinator", "developer", "reviewer", "devops")
 #: The checks that show a role's own work done (the coordinator's is the hotfix closed).
 ROLE_CHECKS = {"developer": "merged", "reviewer": "review", "devops": "production"}
-#: The verification checklist: the review, then the playbook's five items.
+#: The verification checklist (state.VERIFICATION_ITEMS: the review, then the playbook's five items).
 CHECKLIST = VERIFICATION_ITEMS
 #: Receipt rows listed in the communication table (the JSON view has them all).
 RECEIPT_ROWS = 200

@@ -51,9 +51,9 @@ def line(text: str, start: str) -> str:
 
 @pytest.mark.parametrize("locale,staging,review,reviewer,guardrail", [
     (Locale.FR, "- [ ] Fix déployé en staging", "- [ ] Review faite", "| Reviewer | — | ⚠️ à assigner |",
-     "- ⚠️ Règle d'or enfreinte : déploiement en production sans review ni smoke test"),
+     "- ⚠️ Règle d'or enfreinte : déploiement en production ou résolution sans review ni smoke test"),
     (Locale.EN, "- [ ] Fix deployed to staging", "- [ ] Review done", "| Reviewer | — | ⚠️ to assign |",
-     "- ⚠️ Golden rule broken: production deploy without review or smoke test"),
+     "- ⚠️ Golden rule broken: production deploy or resolution without review or smoke test"),
 ])
 def test_triage_to_production_ticks_nothing_it_was_not_told(locale: Locale, staging: str, review: str, reviewer: str,
                                                              guardrail: str) -> None:
