@@ -178,7 +178,7 @@ class Daemon:
         raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
         if raw is None:
             raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", as_text(fields))
-        return parse_event(raw if isinstance(raw, (bytes, str)) else str(raw),
+        return parse_event(raw if isinstance(raw, (bytes, str)) else str(raw), now=self.clock(),
                            default_id=f"x-{entry_id}", default_at=entry_time(entry_id))
 
     def process_batch(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:

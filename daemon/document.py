@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from hotfix import dates
 from hotfix.enums import TERMINAL_STATUSES, AudienceKind, DeliveryStatus, Locale, Status
 from hotfix.limits import DOCUMENT_CELL_CHARS, DOCUMENT_TEXT_CHARS, SUBJECT_CHARS, clip
 from hotfix.settings import Settings
@@ -288,18 +289,18 @@ def _environment(settings: Settings) -> SandboxedEnvironment:
 
 
 def _formatters(zone: ZoneInfo, day: datetime | None) -> dict[str, Callable[[Any], str]]:
-    reference = (day.astimezone(zone).date() if day else None)
+    reference = (dates.in_zone(day, zone).date() if day else None)
 
     def hhmm(value: Any) -> str:
         when = _when(value)
         if when is None:
             return "—"
-        local = when.astimezone(zone)
-        return local.strftime("%H:%M") if local.date() == reference else local.strftime("%Y-%m-%d %H:%M")
+        same_day = dates.in_zone(when, zone).date() == reference
+        return dates.local(when, zone, "%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
     def full(value: Any) -> str:
         when = _when(value)
-        return when.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if when else "—"
+        return dates.local(when, zone, "%Y-%m-%d %H:%M %Z")
 
     return {"hhmm": hhmm, "full": full}
 

@@ -25,7 +25,7 @@ from enum import Enum
 from typing import Any
 
 from hotfix.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
-from hotfix.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, parse_event
+from hotfix.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, load_event
 from hotfix.limits import SUMMARY_CHARS, clip
 from hotfix.settings import PLAYBOOK_DEADLINES
 from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Attempt, HotfixState, TimelineEntry
@@ -83,7 +83,7 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
         state_now.pending = []
         steps[0] = Step(first.before, state_now, event, first.outcome, first.reopened, first.guardrail)
         for raw in sorted(waiting, key=lambda p: str(p.get("at", ""))):
-            queued = parse_event(raw)
+            queued = load_event(raw)
             step = _apply_one(state_now, queued, rules)
             steps.append(step)
             state_now = step.after

@@ -109,7 +109,7 @@ def push(
     events, bad = [], 0
     for where, payload in payloads:
         try:
-            events.append(parse_event(payload))
+            events.append(parse_event(payload, now=now()))
         except InvalidEvent as exc:
             bad += 1
             err.print(f"event {where}: {exc.reason}", markup=False, highlight=False)

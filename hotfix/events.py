@@ -1,7 +1,9 @@
 """Hotfix events: the JSON producers send (the public interface; ``POST /events`` documents it in its OpenAPI schema).
 
 ``parse_event`` is the single door: it turns raw JSON into a typed event or raises
-``InvalidEvent`` whose message names every bad field.
+``InvalidEvent`` whose message names every bad field. It takes the caller's clock
+(``now``): every date of an accepted event lies within ``hotfix.dates.WINDOW`` of it.
+``load_event`` re-reads an event this door already let in (kept in a state), unchecked.
 """
 from __future__ import annotations
 
@@ -11,8 +13,19 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
+from hotfix import dates
 from hotfix.enums import EventType, Phase, Severity
 from hotfix.keys import TICKET_PATTERN
 from hotfix.limits import SHORT_TEXT_MAX, STORED_CUT, STORED_TEXT_MAX, clip
@@ -59,6 +72,15 @@ class _Event(BaseModel):
     at: AwareDatetime | None = None
     source: ShortText | None = None
     message: Text | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_window(self, info: ValidationInfo) -> _Event:
+        """Every date within ``dates.WINDOW`` of the caller's clock (``context["now"]``; no clock, no check)."""
+        now = (info.context or {}).get("now")
+        found = dates.problems(self, now) if isinstance(now, datetime) else []
+        if found:
+            raise ValueError("; ".join(found))
+        return self
 
     @property
     def event_id(self) -> str:
@@ -188,16 +210,20 @@ def describe_errors(exc: ValidationError, *, drop_first: bool = True) -> str:
             loc = loc[1:]  # the discriminator tag is noise for the reader
         field = ".".join(loc) or "event"
         msg = err["msg"].removeprefix("Value error, ")
-        if msg.startswith(field + ":") or (not loc and re.match(r"^[a-z_.]+: ", msg)):
+        if msg.startswith(field + ":") or (not loc and re.match(r"^[A-Za-z0-9_.]+: ", msg)):
             parts.append(msg)
         else:
             parts.append(f"{field}: {msg}")
     return "; ".join(parts)
 
 
-def parse_event(raw: str | bytes | dict[str, Any], *, default_id: str | None = None,
+def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = None, default_id: str | None = None,
                 default_at: datetime | None = None) -> Event:
-    """Validate one event; fill ``id`` and ``at`` when absent. Raises ``InvalidEvent``."""
+    """Validate one event at ``now`` (default: the current time); fill ``id`` and ``at`` when absent.
+
+    Raises ``InvalidEvent`` naming each bad field, a date out of ``dates.WINDOW`` of ``now`` included.
+    """
+    now = now or datetime.now(timezone.utc)
     if isinstance(raw, dict):
         data: Any = raw
         text = json.dumps(raw, default=str)
@@ -220,14 +246,22 @@ def parse_event(raw: str | bytes | dict[str, Any], *, default_id: str | None = N
             text,
         )
     try:
-        event = _ADAPTER.validate_python(data)
+        event = _ADAPTER.validate_python(data, context={"now": now})
     except ValidationError as exc:
         raise InvalidEvent(describe_errors(exc), text) from None
     if event.id is None:
         event.id = default_id or new_event_id()
     if event.at is None:
-        event.at = default_at or datetime.now(timezone.utc)
+        event.at = default_at or now
+        problem = dates.window_problem(event.at, now)
+        if problem is not None:
+            raise InvalidEvent(f"at: missing, and the time of intake is {problem}", text)
     return event
+
+
+def load_event(data: dict[str, Any]) -> Event:
+    """An event ``parse_event`` accepted earlier (kept as plain data in a state), without the date window."""
+    return _ADAPTER.validate_python(data)
 
 
 def new_event_id() -> str:

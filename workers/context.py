@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from hotfix import palette
+from hotfix import dates, palette
 from hotfix.enums import TERMINAL_STATUSES, Channel, Locale, MessageName, Severity, Status
 from hotfix.limits import channel_text_chars, clip_all, truncation_marker
 from hotfix.state import HotfixState
@@ -269,7 +269,7 @@ def format_time(value: Any, tz: ZoneInfo, now: datetime, locale: Locale, *, full
         return "" if value is None else str(value)
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)
-    local, today = when.astimezone(tz), now.astimezone(tz).date()
+    local, today = dates.in_zone(when, tz), now.astimezone(tz).date()
     hhmm = local.strftime("%H:%M")
     if not full and local.date() == today:
         return hhmm

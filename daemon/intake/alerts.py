@@ -174,7 +174,7 @@ def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, p
 
 def _planned(raw: dict[str, Any], ticket: str, notes: list[str], gen: int, seq: int, status: str, fps: list[str],
              severity: Severity, names: dict[str, str], *, closed: bool) -> Plan:
-    event: Event = parse_event(raw)
+    event: Event = parse_event(raw, now=datetime.fromisoformat(raw["at"]))  # ``at`` is the adapter's clock
     kept = dict(list(names.items())[-MAX_REMEMBERED_NAMES:])
     state = {"sig": raw["id"], "ticket": ticket, "gen": gen, "seq": seq, "status": status, "fps": fps,
              "severity": severity.value, "names": kept, "closed": closed}

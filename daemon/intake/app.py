@@ -65,8 +65,9 @@ def connect(settings: Settings) -> Redis:
     return connect_redis(settings, fail_fast=True)
 
 
-def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
-    """The intake application; ``redis`` defaults to a client on ``[redis] url``."""
+def create_app(settings: Settings, redis: Redis | None = None, *,
+               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> FastAPI:
+    """The intake application; ``redis`` defaults to a client on ``[redis] url``; ``clock`` bounds event dates."""
     client = redis if redis is not None else connect(settings)
     http = settings.http
     app = FastAPI(title="Hotfix Herald intake", version="1",
@@ -98,7 +99,7 @@ def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
               openapi_extra=_event_body(), summary="Push one event or a list of events")
     async def post_events(request: Request) -> Response:
         async def work(data: Any) -> Accepted:
-            events = _parse_events(data)
+            events = _parse_events(data, clock())
             ids = await run_in_threadpool(push, client, events)
             for event in events:
                 metrics.intake_events_pushed.labels("events", event.type.value).inc()
@@ -112,7 +113,7 @@ def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
                 if not isinstance(data, dict):
                     raise Invalid([{"field": "body", "message": "expected a JSON object"}])
                 try:
-                    outcome = await run_in_threadpool(adapter, client, data, datetime.now(timezone.utc))
+                    outcome = await run_in_threadpool(adapter, client, data, clock())
                 except ValidationError as exc:
                     raise Invalid(split_reason(describe_errors(exc, drop_first=False))) from None
                 except InvalidEvent as exc:
@@ -155,7 +156,7 @@ def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
     return app
 
 
-def _parse_events(data: Any) -> list[Event]:
+def _parse_events(data: Any, now: datetime) -> list[Event]:
     """One event or a list, all valid, or ``Invalid`` naming each bad field (``[i].field`` in a list)."""
     items = data if isinstance(data, list) else [data]
     if not items:
@@ -168,7 +169,7 @@ def _parse_events(data: Any) -> list[Event]:
             errors.append({"field": prefix + "event", "message": "expected a JSON object"})
             continue
         try:
-            events.append(parse_event(item))
+            events.append(parse_event(item, now=now))
         except InvalidEvent as exc:
             errors.extend(split_reason(exc.reason, prefix))
     if errors:

@@ -133,7 +133,7 @@ def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None,
     recent = [event_id] + (["c:" + payload.comment.id] if payload.comment and payload.comment.id else [])
     state = {"sig": event_id, "ticket": ticket, "gen": gen, "closed": False, "severity": severity.value,
              "recent": recent}
-    return Plan(events=[parse_event(raw)], state=state, ticket=ticket)
+    return Plan(events=[parse_event(raw, now=now)], state=state, ticket=ticket)
 
 
 def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: datetime) -> Plan:
@@ -164,7 +164,7 @@ def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: da
         return Plan(notes=[f"{payload.webhookEvent} on {ticket}: nothing to announce"], ticket=ticket)
     state = dict(prev) | {"sig": event_id, "closed": resolved, "severity": change.severity.value,
                           "recent": (recent + [event_id])[-MAX_RECENT:]}
-    return Plan(events=[parse_event(raw)], state=state, ticket=ticket)
+    return Plan(events=[parse_event(raw, now=now)], state=state, ticket=ticket)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from daemon import store
 from daemon.intake.errors import Rejected
 from daemon.views import list_row, show_data
-from hotfix import keys, palette
+from hotfix import dates, keys, palette
 from hotfix.durations import format_clock
 from hotfix.enums import Phase
 from hotfix.limits import DOCUMENT_TEXT_CHARS, clip, truncation_marker
@@ -233,11 +233,11 @@ def _receipt(raw: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
 
 def _ms(value: datetime | None) -> int | None:
     """Epoch milliseconds, what the page's JS counts with."""
-    return int(value.timestamp() * 1000) if value is not None else None
+    return dates.epoch_ms(value)
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if value is not None else "—"
+    return dates.local(value, zone)
 
 
 def _sla_text(left: int | None) -> str:

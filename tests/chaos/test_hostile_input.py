@@ -66,20 +66,23 @@ def stack(tmp_path: Path, redis_url: str, smtp_server, hotfix_process: Callable[
 
 
 def test_a_poisoned_event_stops_nothing(stack: Stack, redis: Redis) -> None:
-    """Repro 1: a valid P0 beside one dated 9999 — the valid one is announced once, the bad one is refused or dead-lettered."""
+    """Repros 1-2: a valid P0 beside one dated 9999, an update with a far ETA — 422 at the door, dead letters behind it."""
     ok = {"type": "declared", "ticket": "OK-1", "title": "t", "severity": "P0"}
     bad = {"type": "declared", "ticket": "BAD-1", "title": "t", "severity": "P0", "at": "9999-12-31T23:30:00Z"}
-    answer = stack.post("/events", [ok, bad])
-    assert answer.status_code in (202, 422), answer.text
-    xadd(redis, dict(ok, ticket="OK-2"), bad)  # the same pair straight onto the stream
-    wait_until(lambda: redis.xlen(keys.DEAD_LETTERS) >= 1 + (answer.status_code == 202), timeout=20,
-               message="the bad event dead-lettered")
-    wanted = {"OK-2": 1} | ({"OK-1": 1} if answer.status_code == 202 else {})
-    wait_until(lambda: stack.announced() == wanted, timeout=30, message=f"announcements {wanted}")
-    assert "BAD-1" in " ".join(f[b"raw"].decode() for _, f in redis.xrange(keys.DEAD_LETTERS))
+    far_eta = {"type": "updated", "ticket": "OK-1", "eta": "9999-12-31T23:30:00Z"}
+    answers = [stack.post("/events", [ok, bad]), stack.post("/events", far_eta), stack.post("/events", ok)]
+    assert [a.status_code for a in answers] == [422, 422, 202], [a.text for a in answers]
+    assert [e["field"] for a in answers[:2] for e in a.json()["errors"]] == ["[1].at", "eta"]
+    xadd(redis, dict(ok, ticket="OK-2"), bad, far_eta)  # the same straight onto the stream
+    wait_until(lambda: redis.xlen(keys.DEAD_LETTERS) >= 2, timeout=20, message="the bad events dead-lettered")
+    wait_until(lambda: stack.announced() == {"OK-1": 1, "OK-2": 1}, timeout=30, message="each valid P0 announced once")
+    errors = [f[b"error"].decode() for _, f in redis.xrange(keys.DEAD_LETTERS)]
+    assert [e.split(" (")[0] for e in errors] == ["at: too far in the future", "eta: too far in the future"]
+    for path in ("/", "/api/hotfixes", "/hotfix/OK-1"):
+        assert httpx.get(stack.base + path, headers={"Authorization": f"Bearer {VIEWER}"}).status_code == 200
     assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
     assert stack.alive()
-    record("hostile_poison", status=answer.status_code, dead_letters=redis.xlen(keys.DEAD_LETTERS),
+    record("hostile_dates", statuses=[a.status_code for a in answers], dead_letters=len(errors),
            announced=dict(stack.announced()))
 
 

@@ -146,3 +146,12 @@ def test_rollback_from_flags_keeps_the_hotfix_listed(redis: Redis, config: Path,
     document = runner.invoke(app, ["show", "INC-1", "--config", str(config)]).output
     assert "En cours (fix)" in document and "nouvelle approche : Patch behind a flag" in document
     assert "service rétabli à" in document
+
+
+def test_push_refuses_a_date_out_of_the_window_naming_the_field(redis: Redis, config: Path) -> None:
+    """`hotfix push updated --eta <year 9999>` names ``eta``, pushes nothing and exits non-zero."""
+    result = runner.invoke(app, ["push", "updated", "--ticket", "INC-1", "--eta", "9999-12-31T23:30:00Z",
+                                 "--config", str(config)])
+    assert result.exit_code != 0
+    assert "eta: too far in the future" in result.output
+    assert stream(redis) == []

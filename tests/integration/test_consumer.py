@@ -246,3 +246,12 @@ def test_run_survives_a_failing_turn(redis: Redis, make_daemon, monkeypatch) -> 
     d.stopping.set()
     thread.join(5)
     assert calls["n"] >= 1 and not thread.is_alive()
+
+
+def test_a_direct_xadd_out_of_the_window_is_dead_lettered_naming_the_field(redis: Redis, make_daemon) -> None:
+    """An event put straight on the stream with ``eta`` in year 9999 is dead-lettered naming ``eta``; its neighbour applies."""
+    d = make_daemon()
+    [bad, _ok] = xadd(redis, event("declared", ticket="BAD-1", eta="9999-12-31T23:30:00Z"), event("declared", ticket="OK-1"))
+    drain(d)
+    assert dead_letters(redis)[bad].startswith("eta: too far in the future")
+    assert store.load(redis, "OK-1") is not None and store.load(redis, "BAD-1") is None

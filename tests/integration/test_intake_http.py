@@ -182,3 +182,18 @@ def test_openapi_schema_lists_every_path_and_the_event_body(make_client: Callabl
     body = json.dumps(schema["paths"]["/events"]["post"]["requestBody"])
     assert "#/components/schemas/Declared" in body
     assert "Declared" in schema["components"]["schemas"]
+
+
+def test_a_date_out_of_the_window_is_a_422_naming_the_field(make_client: Callable[..., TestClient], redis: Redis) -> None:
+    """Repro 1 and 2: a list with one event dated 9999 is refused whole, naming ``[1].at``; an update's far ``eta`` names ``eta``."""
+    client = make_client()
+    ok = {"type": "declared", "ticket": "OK-1", "title": "t", "severity": "P0"}
+    bad = {"type": "declared", "ticket": "BAD-1", "title": "t", "severity": "P0", "at": "9999-12-31T23:30:00Z"}
+    answer = client.post("/events", json=[ok, bad], headers=AUTH)
+    assert answer.status_code == 422
+    assert [(e["field"], e["message"].split(" (")[0]) for e in answer.json()["errors"]] == [("[1].at", "too far in the future")]
+    for field in ("eta", "postmortem_at"):
+        body = {"type": "updated" if field == "eta" else "resolved", "ticket": "OK-1", field: "9999-12-31T23:30:00Z"}
+        answer = client.post("/events", json=body, headers=AUTH)
+        assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == [field]
+    assert stream_events(redis) == []

@@ -14,11 +14,14 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from daemon.consumer import Daemon
+from daemon.document import document_md
 from daemon.intake import create_app
+from daemon.views import show_data
 from hotfix import keys
-from hotfix.enums import DeliveryStatus
+from hotfix.enums import DeliveryStatus, Severity
 from hotfix.jobs import JobPayload
 from hotfix.settings import Settings
+from hotfix.state import HotfixState, TimelineEntry
 from tests.fixtures.herald import drain, make_daemon, make_settings, xadd  # noqa: F401
 from tests.integration.test_intake_support import closed_port
 from workers import receipts, runtime
@@ -261,3 +264,21 @@ def test_redis_down_answers_503(make_settings) -> None:
     with TestClient(create_app(settings, Redis(port=closed_port(), socket_connect_timeout=1))) as client:
         assert client.get("/", headers=BEARER).status_code == 503
         assert client.get("/api/hotfixes", headers=BEARER).json()["detail"].startswith("Redis is not reachable")
+
+
+def test_a_state_stored_with_calendar_edge_dates_still_shows(redis: Redis, herald) -> None:
+    """A hotfix stored before the date window (ETA, deadline, post-mortem in year 9999) shows on every page and in ``show``."""
+    settings, client = herald()
+    edge = datetime.max.replace(tzinfo=UTC) - timedelta(minutes=30)
+    now = datetime.now(UTC)
+    state = HotfixState(ticket="INC-1", declared=True, severity=Severity.P0, title="Far", declared_at=now,
+                        deadline=edge, eta=edge, postmortem_at=edge, last_update_at=now,
+                        timeline=[TimelineEntry(at=edge, type="updated", id="u1", summary="far")])
+    redis.set(keys.hotfix("INC-1"), state.model_dump_json())
+    redis.sadd(keys.OPEN_SET, "INC-1")
+    redis.sadd(keys.ALL_SET, "INC-1")
+    for path in PAGES:
+        answer = client.get(path, headers=BEARER)
+        assert answer.status_code == 200, (path, answer.text[:300])
+    assert "9999" in document_md(state, [], settings, now)
+    assert show_data(state, [], now)["eta"].startswith("9999-12-31")

@@ -23,7 +23,7 @@ def ev(type_: str, minutes: int = 0, id_: str | None = None, **fields: Any):
     if type_ == "declared":
         data.setdefault("title", "Checkout returns 500")
         data.setdefault("severity", "P0")
-    return parse_event(data)
+    return parse_event(data, now=T0)  # the frozen clock bounds the dates
 
 
 def run(*events) -> HotfixState:

@@ -37,7 +37,7 @@ def ev(type_: str, minutes: int = 0, **fields: Any):
     if type_ == "declared":
         data.setdefault("title", "Checkout returns 500")
         data.setdefault("severity", "P0")
-    return parse_event(data)
+    return parse_event(data, now=T0)  # the frozen clock bounds the dates
 
 
 def deliveries_for(settings: Settings, state: HotfixState | None, event) -> tuple[HotfixState, set[tuple[str, str, str]]]:

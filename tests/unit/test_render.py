@@ -439,3 +439,16 @@ def test_unanswered_escalation_says_since_when(renderer: Renderer) -> None:
     assert "🔺 ESCALATION — update overdue" in text
     assert "No update since 10:10 (30 min ago)." in text
     assert "Rollback" not in text
+
+
+def test_a_hotfix_stored_with_calendar_edge_dates_renders_everything(renderer: Renderer) -> None:
+    """A state stored before the date window (ETA, deadline, post-mortem at the calendar's edge) renders every message."""
+    edge = datetime.max.replace(tzinfo=timezone.utc) - timedelta(minutes=30)
+    hotfix = HotfixState(ticket="T-9", declared=True, title="Far", severity=Severity.P0, status=Status.OPEN,
+                         declared_at=NOW, deadline=edge, eta=edge, postmortem_at=edge, last_update_at=NOW)
+    notice = {"postmortem_at": edge.isoformat(), "last_update_at": edge.isoformat()}
+    event = {"type": "updated", "ticket": "T-9", "at": edge.isoformat(), "eta": edge.isoformat()}
+    for message in MESSAGES:
+        for locale in LOCALES:
+            assert renderer.email(message, locale, hotfix, event=event, notice=notice, now=NOW).subject
+            assert renderer.teams(message, locale, hotfix, event=event, notice=notice, now=NOW).card["body"]

@@ -37,7 +37,7 @@ def state_after(*events: dict[str, Any]) -> HotfixState:
     rules = Rules(resolve_within={s: timedelta(seconds=20) for s in Severity})
     state = None
     for data in events:
-        state = apply(state, parse_event({"ticket": "INC-1", **data}), T0, rules)[-1].after
+        state = apply(state, parse_event({"ticket": "INC-1", **data}, now=T0), T0, rules)[-1].after
     assert state is not None
     return state
 

@@ -1,0 +1,85 @@
+"""Dates: the one window Herald accepts them in, and conversions that never overflow.
+
+Invariants:
+
+- Every date an event carries (``at``, ``eta``, ``started_at``, ``postmortem_at`` and any other,
+  nested ones included) lies within ``WINDOW`` of the receiver's clock — the intake's, ``hotfix
+  push``'s or the daemon's — so a deadline, a timer or a local time computed from it can never
+  leave Python's calendar (years 1-9999). ``problems`` says which field is out and why.
+- Whatever is already stored is still shown: ``local`` and ``iso`` fall back to UTC, then to a
+  plain text, instead of raising ``OverflowError``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from pydantic import BaseModel
+
+#: How far from now (either way) an event's date may be: about a year.
+WINDOW = timedelta(days=366)
+
+
+def window_problem(value: datetime, now: datetime) -> str | None:
+    """Why ``value`` is refused at ``now`` (None when it is within ``WINDOW``)."""
+    if value.tzinfo is None:  # event models only take aware dates; a naive one is read as UTC
+        value = value.replace(tzinfo=timezone.utc)
+    if value > now + WINDOW:
+        return f"too far in the future ({iso(value)}): at most {WINDOW.days} days from now"
+    if value < now - WINDOW:
+        return f"too far in the past ({iso(value)}): at most {WINDOW.days} days ago"
+    return None
+
+
+def problems(model: BaseModel, now: datetime) -> list[str]:
+    """``field: why`` for every date of ``model`` (walked through nested models, lists and dicts) out of the window."""
+    return [f"{path}: {problem}" for path, value in _dates(model, "") if (problem := window_problem(value, now))]
+
+
+def _dates(value: Any, path: str) -> Iterator[tuple[str, datetime]]:
+    if isinstance(value, datetime):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        extra = value.model_extra or {}
+        for name in [*type(value).model_fields, *extra]:
+            yield from _dates(getattr(value, name, None), f"{path}.{name}" if path else name)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _dates(item, f"{path}.{index}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _dates(item, f"{path}.{key}")
+
+
+def iso(value: datetime | date | None) -> str:
+    """ISO-8601 text of a date (empty for None); never raises."""
+    return value.isoformat() if value is not None else ""
+
+
+def in_zone(value: datetime, zone: tzinfo) -> datetime:
+    """``value`` in ``zone``; unchanged when that would leave the calendar (a stored year-9999 date)."""
+    try:
+        return value.astimezone(zone)
+    except (OverflowError, ValueError):
+        return value
+
+
+def local(value: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S %Z", *, empty: str = "—") -> str:
+    """``value`` in ``zone`` formatted with ``fmt`` (``empty`` for None); never raises."""
+    if value is None:
+        return empty
+    try:
+        return in_zone(value, zone).strftime(fmt)
+    except (OverflowError, ValueError):
+        return iso(value)
+
+
+def epoch_ms(value: datetime | None) -> int | None:
+    """Epoch milliseconds (what pages' scripts count with), or None."""
+    if value is None:
+        return None
+    try:
+        return int(value.timestamp() * 1000)
+    except (OverflowError, ValueError, OSError):
+        return None
