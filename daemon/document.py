@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from hotfix import dates
@@ -33,6 +32,7 @@ from hotfix.enums import TERMINAL_STATUSES, AudienceKind, DeliveryStatus, Locale
 from hotfix.limits import DOCUMENT_CELL_CHARS, DOCUMENT_TEXT_CHARS, SUBJECT_CHARS, clip
 from hotfix.settings import Settings
 from hotfix.state import VERIFICATION_ITEMS, HotfixState
+from hotfix.templating import environment
 
 #: The roles of the team table, in the playbook's order.
 ROLES = ("coordinator", "developer", "reviewer", "devops")
@@ -282,8 +282,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
 
 
 def _environment(settings: Settings) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(loader=FileSystemLoader(str(settings.templates_path())), undefined=StrictUndefined,
-                               autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = environment(settings.templates_path(), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["cell"] = lambda v: str(v if v not in (None, "") else "—").replace("|", "\\|").replace("\n", " ")
     return env
 

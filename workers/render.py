@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import jinja2
 from jinja2 import pass_context
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 
 from hotfix.durations import format_span
 from hotfix.enums import Channel, Locale, MessageName
 from hotfix.limits import SUBJECT_CHARS
 from hotfix.state import HotfixState
+from hotfix.templating import environment
 from workers.cards import card_problems, md_escape, trim_card
 from workers.content import EmailContent, TeamsContent
 from workers.context import Doc, build_context, format_time, seconds, to_datetime
@@ -60,25 +60,14 @@ def _tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)) + "\n"
 
 
-def _autoescape(name: str | None) -> bool:
-    return bool(name and name.endswith(".html.j2"))
-
-
 class Renderer:
     """Long-lived renderer: templates are compiled once and cached."""
 
     def __init__(self, templates_dir: Path, timezone: str) -> None:
         self.templates_dir = Path(templates_dir)
         self.tz = ZoneInfo(timezone)
-        self.env = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
-            undefined=jinja2.StrictUndefined,
-            autoescape=_autoescape,
-            extensions=["jinja2.ext.do"],
-            auto_reload=False,
-            cache_size=-1,
-            keep_trailing_newline=False,
-        )
+        self.env = environment(self.templates_dir, extensions=["jinja2.ext.do"], auto_reload=False, cache_size=-1,
+                               keep_trailing_newline=False)
         self.env.filters.update(
             when=self._when,
             day=self._day,

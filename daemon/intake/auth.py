@@ -19,6 +19,18 @@ log = logging.getLogger(__name__)
 _BEARER = "bearer "
 
 
+def bearer(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (the scheme in any case); "" for anything else."""
+    if authorization and authorization[: len(_BEARER)].lower() == _BEARER:
+        return authorization[len(_BEARER):].strip()
+    return ""
+
+
+def same_secret(presented: str, secret: str) -> bool:
+    """Whether a presented token is the secret, compared in constant time (on bytes: never raises on non-ASCII)."""
+    return bool(presented) and hmac.compare_digest(presented.encode("utf-8"), secret.encode("utf-8"))
+
+
 def expected_token(http: HttpSettings, source: str) -> str | None:
     """The token a source must present, or None when none is configured."""
     secret = http.tokens.get(source) or http.token
@@ -34,11 +46,7 @@ def check_token(http: HttpSettings, source: str, authorization: str | None) -> N
             401, "unauthorized",
             f"[http] token is not set (nor [http] tokens.{source}): the intake refuses every POST until one is configured",
         )
-    presented = ""
-    if authorization and authorization[: len(_BEARER)].lower() == _BEARER:
-        presented = authorization[len(_BEARER):].strip()
-    # compare_digest on bytes: constant time whatever the input, and never raises on non-ASCII.
-    if not presented or not hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8")):
+    if not same_secret(bearer(authorization), expected):
         raise Rejected(401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)")
 
 

@@ -12,7 +12,6 @@ Pages are Jinja templates of ``templates/status/`` with autoescape, inline CSS a
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -24,12 +23,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
 from redis import Redis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from daemon import store
+from daemon.intake.auth import bearer, same_secret
 from daemon.intake.errors import Rejected
 from daemon.views import list_row, show_data
 from hotfix import dates, keys, palette
@@ -38,6 +39,7 @@ from hotfix.enums import Phase
 from hotfix.limits import DOCUMENT_TEXT_CHARS, clip, truncation_marker
 from hotfix.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
 from hotfix.state import HotfixState
+from hotfix.templating import environment
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ STEPS = (Phase.TRIAGE, Phase.FIX, Phase.REVIEW, Phase.STAGING, Phase.PRODUCTION,
 REFRESH_SECONDS = 15
 REFRESH_RANGE = (2, 600)
 _TICKET_RE = re.compile(keys.TICKET_PATTERN)
-_BEARER = "bearer "
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY"}
 
@@ -65,15 +66,10 @@ def check_viewer(http: HttpSettings, authorization: str | None, query_token: str
         raise Rejected(401, "unauthorized",
                        "no token is configured: set [http] viewer_token (read-only) or [http] token "
                        "(HOTFIX_HTTP__VIEWER_TOKEN / HOTFIX_HTTP__TOKEN) to open the status pages")
-    presented = ""
-    if authorization and authorization[: len(_BEARER)].lower() == _BEARER:
-        presented = authorization[len(_BEARER):].strip()
-    elif query_token:
-        presented = query_token
-    given = presented.encode("utf-8")
+    presented = bearer(authorization) or query_token or ""
     # every candidate is compared (constant time each), so the answer's timing does not say which one matched
-    matches = [hmac.compare_digest(given, token.encode("utf-8")) for token in accepted]
-    if not presented or not any(matches):
+    matches = [same_secret(presented, token) for token in accepted]
+    if not any(matches):
         raise Rejected(401, "unauthorized",
                        "missing or wrong token: present [http] viewer_token, or an intake token ([http] token / "
                        "[http] tokens), as Authorization: Bearer <token> or ?token=")
@@ -259,11 +255,10 @@ def _csp(nonce: str) -> dict[str, str]:
         "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")}
 
 
-def _environment(settings: Settings) -> Environment:
+def _environment(settings: Settings) -> SandboxedEnvironment:
     """Templates of ``<templates_dir>/status`` first (an operator's copy), then the shipped ones; autoescaped."""
-    folders = list(dict.fromkeys([str(settings.templates_path() / "status"), str(SHIPPED_TEMPLATES / "status")]))
-    env = Environment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]),
-                      autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    folders = list(dict.fromkeys([settings.templates_path() / "status", SHIPPED_TEMPLATES / "status"]))
+    env = environment(*folders, trim_blocks=True, lstrip_blocks=True)
     env.filters["clip"] = lambda value, ticket, limit=DOCUMENT_TEXT_CHARS: clip(
         str(value), limit, truncation_marker("en", ticket))
     env.globals["palette"] = {**{s.value.lower(): palette.css(c) for s, c in palette.SEVERITY.items()},
@@ -272,5 +267,5 @@ def _environment(settings: Settings) -> Environment:
         env.get_template("index.html.j2")
     except TemplateNotFound:  # e.g. a wheel install without templates/ and no templates_dir
         log.error("status page templates not found in %s: set templates_dir (HOTFIX_TEMPLATES_DIR) to a copy "
-                  "of templates/; the status pages will answer 500", " or ".join(folders))
+                  "of templates/; the status pages will answer 500", " or ".join(str(f) for f in folders))
     return env
