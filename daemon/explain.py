@@ -36,16 +36,21 @@ def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
              + ("" if severity in settings.severity else " (not configured: nobody is told)")]
     for label, names in (("announcement", policy.announce), ("updates", policy.updates),
                          ("resolution, rollback and cancellation", policy.resolution),
-                         ("reminders", policy.remind), ("escalations", policy.escalate)):
+                         ("reminders", policy.remind), ("escalations", policy.escalate),
+                         ("access requests (needs_access → escalation)" + ("" if policy.access else ", the escalate audiences"),
+                          policy.access_audiences()),
+                         ("major customer impact (customer_impact → announcement, updates, resolution)",
+                          policy.customer_impact)):
         lines.append(f"  {label}:")
         lines += [f"    - {_channels(settings, n)}" for n in names] or ["    - nobody"]
     if policy.update_every:
         every = format_duration(policy.update_every)
         lines.append(f"  no update for {every} → reminder to {', '.join(policy.remind) or 'nobody'}; "
                      f"for {format_duration(2 * policy.update_every)} → escalation to {', '.join(policy.escalate) or 'nobody'}")
+    rollback = " proposing a rollback" if severity is Severity.P0 else ""
     if policy.warn_before:
-        lines.append(f"  {format_duration(policy.warn_before)} before the deadline → at-risk escalation")
-    lines.append("  at the deadline → breach escalation" + (" proposing a rollback" if severity is Severity.P0 else ""))
+        lines.append(f"  {format_duration(policy.warn_before)} before the deadline → at-risk escalation{rollback}")
+    lines.append(f"  at the deadline → breach escalation{rollback} (none once a rollback restored the service)")
     lines.append(f"  post-mortem {format_duration(policy.postmortem_after)} after resolution (unless given); "
                  f"reminder {format_duration(policy.postmortem_remind_before)} before")
     return {"severity": severity.value, "text": "\n".join(lines), "policy": policy.model_dump(mode="json")}

@@ -199,16 +199,22 @@ def _set_deadline(after: HotfixState, rules: Rules) -> None:
         after.deadline = after.declared_at + rules.resolve_within[after.severity]
 
 
+def _fields_of_report(event: Declared | Updated) -> dict[str, Any]:
+    return {"started_at": event.started_at, "reproducible": event.reproducible,
+            "impact_confirmed": event.impact_confirmed, "needs_access": event.needs_access,
+            "customer_impact": event.customer_impact}
+
+
 def _fields_of_declared(event: Declared) -> dict[str, Any]:
-    return {"title": event.title, "severity": event.severity, "impact": event.impact,
+    return {**_fields_of_report(event), "title": event.title, "severity": event.severity, "impact": event.impact,
             "users_affected": event.users_affected, "eta": event.eta, "phase": event.phase,
             "next_step": event.next_step, "link": event.link, "source": event.source, "message": event.message,
             "team": event.team}
 
 
 def _fields_of_update(event: Updated) -> dict[str, Any]:
-    fields = {"message": event.message, "next_step": event.next_step, "eta": event.eta, "phase": event.phase,
-              "severity": event.severity, "impact": event.impact, "users_affected": event.users_affected,
+    fields = {**_fields_of_report(event), "message": event.message, "next_step": event.next_step, "eta": event.eta,
+              "phase": event.phase, "severity": event.severity, "impact": event.impact, "users_affected": event.users_affected,
               "title": event.title, "team": event.team}
     return fields
 

@@ -1,6 +1,9 @@
 """The policy table: who must hear what, from one step and the per-severity policy.
 
 ``route(step, settings)`` is pure: it reads the settings and the step, nothing else.
+It encodes the playbook's escalation table where an event triggers it: ``needs_access``
+escalates to the ``access`` audiences (DevOps/Admin); ``customer_impact`` brings the
+``customer_impact`` audiences into announcement, updates and resolution from then on.
 It returns one ``Delivery`` per (message, audience, channel); ``planner.plan`` orders
 them, folds digests and turns each into jobs, one per recipient batch.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 from daemon.lifecycle import Outcome, Step
 from hotfix.enums import EventType, MessageName, Severity
 from hotfix.routing import Delivery, expand
-from hotfix.settings import Settings
+from hotfix.settings import Settings, SeverityPolicy
 from hotfix.state import HotfixState
 
 
@@ -24,20 +27,40 @@ def route(step: Step, settings: Settings) -> list[Delivery]:
     out: list[Delivery] = []
 
     if event.type is EventType.DECLARED and (not before.declared or step.reopened):
-        out += expand(MessageName.ANNOUNCEMENT, policy.announce, settings, cause)
+        out += expand(MessageName.ANNOUNCEMENT, _plus_customers(policy.announce, after, policy), settings, cause)
     elif event.type in (EventType.DECLARED, EventType.UPDATED):
-        out += expand(MessageName.UPDATE, policy.updates, settings, cause)
         out += _newly_concerned(before, after, settings, cause)
+        out += _customers_now(before, after, policy, settings, cause)
+        out += expand(MessageName.UPDATE, _plus_customers(policy.updates, after, policy), settings, cause)
     elif event.type is EventType.RESOLVED:
-        out += expand(MessageName.RESOLUTION, policy.resolution, settings, cause)
+        out += expand(MessageName.RESOLUTION, _plus_customers(policy.resolution, after, policy), settings, cause)
     elif event.type is EventType.ROLLED_BACK:
         out += expand(MessageName.ROLLBACK, _told(after, policy.announce), settings, cause)
     elif event.type is EventType.CANCELLED:
         out += expand(MessageName.CANCELLATION, _told(after, policy.announce), settings, cause)
+    needs_access = getattr(event, "needs_access", None)
+    if needs_access:  # "besoin d'accès spécifique → escalade DevOps/Admin"
+        notice = {"reason": "needs_access", "needs_access": needs_access, "propose_rollback": False}
+        out += expand(MessageName.ESCALATION, policy.access_audiences(), settings, cause + ":access", notice)
     if step.guardrail:  # a golden rule broken: production or resolution without review / smoke test
         notice = {"missing": list(step.guardrail), "phase": after.phase.value}
         out += expand(MessageName.GUARDRAIL, _told(after, policy.announce), settings, cause + ":guardrail", notice)
     return out
+
+
+def _plus_customers(audiences: list[str], state: HotfixState, policy: SeverityPolicy) -> list[str]:
+    """``audiences`` plus, once the customer impact is major, the ``customer_impact`` audiences."""
+    return list(dict.fromkeys([*audiences, *(policy.customer_impact if state.customer_impact else [])]))
+
+
+def _customers_now(before: HotfixState, after: HotfixState, policy: SeverityPolicy, settings: Settings,
+                   cause: str) -> list[Delivery]:
+    """A major customer impact reported on an update announces to the customer_impact audiences not told yet."""
+    if before.customer_impact or not after.customer_impact:
+        return []
+    told = set(after.announced_to) | set(policy.announce)
+    fresh = [a for a in policy.customer_impact if a not in told]
+    return expand(MessageName.ANNOUNCEMENT, fresh, settings, cause + ":customer_impact", {"customer_impact": True})
 
 
 def _told(state: HotfixState, announce: list[str]) -> list[str]:

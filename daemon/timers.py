@@ -32,7 +32,7 @@ class TimerKind(str, Enum):
 
     REMINDER = "reminder"        # no update for update_every → remind the coordinator
     UNANSWERED = "unanswered"    # still nothing one period later → escalate ("nobody available")
-    AT_RISK = "at_risk"          # warn_before the deadline → escalate with the time left
+    AT_RISK = "at_risk"          # warn_before the deadline → escalate with the time left (P0: propose a rollback)
     BREACHED = "breached"        # the deadline passed → escalate (P0: propose a rollback)
     POSTMORTEM = "postmortem"    # before the post-mortem → remind the team
 
@@ -175,7 +175,7 @@ def _notice(state: HotfixState, kind: TimerKind, now: datetime, policy: Severity
                 "last_update_at": base.isoformat() if base else None}
     breached = kind is TimerKind.BREACHED
     return {"reason": "deadline_breached" if breached else "deadline_at_risk", "time_left": left,
-            "propose_rollback": breached and state.severity is Severity.P0}
+            "propose_rollback": state.severity is Severity.P0}  # "P0 sans fix possible rapide → rollback"
 
 
 def _summary(kind: TimerKind, notice: dict[str, Any]) -> str:

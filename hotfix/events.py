@@ -39,11 +39,12 @@ Title = Annotated[str, Field(min_length=1), AfterValidator(lambda v: clip(v, STO
 
 
 class Team(BaseModel):
-    """Who does what: the playbook's four roles (more roles are kept as given)."""
+    """Who does what: the playbook's roles, triage's "qui diagnostique ?" included (more roles are kept as given)."""
 
     model_config = ConfigDict(extra="allow")
 
     coordinator: ShortText | None = None
+    diagnostician: ShortText | None = None
     developer: ShortText | None = None
     reviewer: ShortText | None = None
     devops: ShortText | None = None
@@ -95,7 +96,17 @@ class _Event(BaseModel):
         return self.at
 
 
-class Declared(_Event):
+class _Report(_Event):
+    """What ``declared`` and ``updated`` may both report: triage answers and the escalation table's triggers."""
+
+    started_at: AwareDatetime | None = None        # "depuis quand ?"
+    reproducible: bool | None = None               # "reproductible ?"
+    impact_confirmed: bool | None = None           # "impact réel ?"
+    needs_access: Text | None = None               # "besoin d'accès spécifique" → the access audiences
+    customer_impact: bool | None = None            # "impact client majeur" → the customer_impact audiences
+
+
+class Declared(_Report):
     """A new hotfix: the announcement."""
 
     type: Literal[EventType.DECLARED] = EventType.DECLARED
@@ -122,7 +133,7 @@ class Declared(_Event):
         return self
 
 
-class Updated(_Event):
+class Updated(_Report):
     """News about a running hotfix."""
 
     type: Literal[EventType.UPDATED] = EventType.UPDATED

@@ -147,13 +147,22 @@ class SeverityPolicy(_Section):
     remind: list[str] = Field(default_factory=list)
     warn_before: Duration | None = None
     escalate: list[str] = Field(default_factory=list)
+    access: list[str] = Field(default_factory=list, description="told when an event says needs_access (DevOps/Admin); "
+                              "empty: the escalate audiences")
+    customer_impact: list[str] = Field(default_factory=list, description="added to announcement, updates and "
+                                       "resolution once an event says customer_impact")
     postmortem_after: Duration = timedelta(days=2)
     postmortem_remind_before: Duration = timedelta(hours=1)
     fallback: list[str] = Field(default_factory=list)
 
     def audiences(self) -> dict[str, list[str]]:
         """Each audience list by its key."""
-        return {k: getattr(self, k) for k in ("announce", "updates", "resolution", "remind", "escalate", "fallback")}
+        return {k: getattr(self, k) for k in ("announce", "updates", "resolution", "remind", "escalate", "access",
+                                              "customer_impact", "fallback")}
+
+    def access_audiences(self) -> list[str]:
+        """Who hears a request for a specific access: ``access``, else ``escalate``."""
+        return self.access or self.escalate
 
 
 class WorkerSettings(_Section):

@@ -67,6 +67,11 @@ class HotfixState(BaseModel):
     title: str = ""
     impact: str | None = None
     users_affected: str | None = None
+    started_at: datetime | None = None
+    reproducible: bool | None = None
+    impact_confirmed: bool | None = None
+    needs_access: str | None = None
+    customer_impact: bool = False
     source: str | None = None
     link: str | None = None
     team: Team = Field(default_factory=Team)

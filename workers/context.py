@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 EVENT_KEYS = (
     "type", "ticket", "id", "at", "source", "message", "title", "severity", "impact", "users_affected",
     "team", "eta", "phase", "next_step", "link", "checks", "fix", "root_cause", "postmortem_at",
-    "reason", "next_approach", "service_restored",
+    "reason", "next_approach", "service_restored", "started_at", "reproducible", "impact_confirmed", "needs_access",
+    "customer_impact",
 )
 #: Every key a daemon notice may carry, across all messages.
 NOTICE_KEYS = (
     "digest", "raised_from", "overdue_by", "last_update_at", "update_every", "reason", "time_left",
-    "propose_rollback", "missing", "phase", "postmortem_at",
+    "propose_rollback", "missing", "phase", "postmortem_at", "needs_access", "customer_impact",
 )
 #: Adaptive Card container styles matching the severity colours (``hotfix.palette``).
 SEVERITY_STYLES = {Severity.P0: "attention", Severity.P1: "warning", Severity.P2: "warning"}

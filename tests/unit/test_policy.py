@@ -8,7 +8,7 @@ import pytest
 
 from daemon.lifecycle import apply
 from daemon.policy import route
-from hotfix.enums import Channel, MessageName
+from hotfix.enums import Channel, MessageName, Severity
 from hotfix.events import parse_event
 from hotfix.settings import Settings
 from hotfix.state import HotfixState
@@ -138,3 +138,59 @@ def test_a_new_attempt_after_a_rollback_is_checked_again(settings: Settings) -> 
     state, _ = deliveries_for(settings, state, ev("rolled_back", 25))
     _, out = deliveries_for(settings, state, ev("resolved", 40, checks={"review": True}))
     assert "guardrail" in {m for m, _, _ in out}
+
+
+@pytest.fixture
+def table() -> Settings:
+    """P1 with the escalation table's audiences: admins for access, customers for a major customer impact."""
+    return Settings(
+        audiences={"oncall": {"emails": ["oncall@example.com"]}, "management": {"emails": ["boss@example.com"]},
+                   "admins": {"emails": ["admin@example.com"]}, "customers": {"emails": ["cs@example.com"]}},
+        severity={"P1": {"resolve_within": "4h", "announce": ["oncall"], "updates": ["oncall"],
+                         "resolution": ["oncall"], "escalate": ["management"], "access": ["admins"],
+                         "customer_impact": ["customers"]}},
+    )
+
+
+def routed(settings: Settings, *events: Any) -> list[set[tuple[str, str]]]:
+    """(message, audience) of each event's deliveries, applying them in turn."""
+    state, out = None, []
+    for event in events:
+        steps = apply(state, event, T0)
+        out.append({(d.message.value, d.audience) for step in steps for d in route(step, settings)})
+        state = steps[-1].after
+    return out
+
+
+def test_needs_access_escalates_to_the_access_audiences(table: Settings) -> None:
+    """"Besoin d'accès spécifique": an update with needs_access escalates to [severity.P1] access, with the request."""
+    _, update = routed(table, ev("declared", severity="P1"), ev("updated", 5, needs_access="sudo on db-prod-1"))
+    assert update == {("update", "oncall"), ("escalation", "admins")}
+    notice = [d.notice for d in route(apply(apply(None, ev("declared", severity="P1"), T0)[-1].after,
+                                            ev("updated", 5, needs_access="sudo on db-prod-1"), T0)[-1], table)
+              if d.message is MessageName.ESCALATION][0]
+    assert notice == {"reason": "needs_access", "needs_access": "sudo on db-prod-1", "propose_rollback": False}
+
+
+def test_needs_access_without_access_audiences_goes_to_escalate(table: Settings) -> None:
+    """With no access audiences configured, the request goes to the escalate audiences."""
+    table.severity[Severity.P1].access = []
+    _, update = routed(table, ev("declared", severity="P1"), ev("updated", 5, needs_access="VPN"))
+    assert ("escalation", "management") in update
+
+
+def test_customer_impact_brings_its_audiences_in_from_then_on(table: Settings) -> None:
+    """"Impact client majeur": customers are announced to once, then get updates and the resolution; not before."""
+    declared, before, flagged, after, resolved = routed(
+        table, ev("declared", severity="P1"), ev("updated", 5, message="x"), ev("updated", 10, customer_impact=True),
+        ev("updated", 15, message="y"), ev("resolved", 30, checks={"review": True, "smoke_test": True}))
+    assert declared == {("announcement", "oncall")} and before == {("update", "oncall")}
+    assert flagged == {("announcement", "customers"), ("update", "oncall"), ("update", "customers")}
+    assert after == {("update", "oncall"), ("update", "customers")}
+    assert resolved == {("resolution", "oncall"), ("resolution", "customers")}
+
+
+def test_customer_impact_on_declaration_announces_to_them(table: Settings) -> None:
+    """A declaration with customer_impact announces to the customer_impact audiences too."""
+    [declared] = routed(table, ev("declared", severity="P1", customer_impact=True))
+    assert declared == {("announcement", "oncall"), ("announcement", "customers")}

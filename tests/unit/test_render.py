@@ -317,19 +317,30 @@ def test_raised_severity_is_announced(renderer: Renderer) -> None:
     assert "Sévérité relevée : P2 → P0" in text
 
 
-@pytest.mark.parametrize(("propose", "expected", "absent"), [
-    (True, "P0 sans fix possible rapide → Rollback", None),
-    (False, "Personne disponible → Escalade management", "Rollback"),
+@pytest.mark.parametrize(("notice", "expected", "absent"), [
+    ({"reason": "deadline_breached", "time_left": -420, "propose_rollback": True},
+     ["🔺 ESCALADE — échéance dépassée", "dépassée de 7 min", "P0 sans fix possible rapide → rollback"],
+     ["Personne disponible"]),
+    ({"reason": "deadline_at_risk", "time_left": 600, "propose_rollback": True},
+     ["🔺 ESCALADE — échéance proche", "P0 sans fix possible rapide → rollback"], ["Personne disponible"]),
+    ({"reason": "deadline_at_risk", "time_left": 600, "propose_rollback": False},
+     ["🔺 ESCALADE — échéance proche"], ["rollback", "Personne disponible"]),
+    ({"reason": "update_overdue", "time_left": 900, "propose_rollback": False},
+     ["Personne disponible → escalade management"], ["rollback"]),
+    ({"reason": "needs_access", "needs_access": "sudo on db-prod-1", "propose_rollback": False},
+     ["🔺 ESCALADE — besoin d'accès spécifique", "Accès demandé: sudo on db-prod-1",
+      "Besoin d'accès spécifique → escalade DevOps/Admin"], ["Personne disponible", "rollback"]),
 ])
-def test_escalation_proposes_rollback_only_when_asked(renderer: Renderer, propose: bool, expected: str,
-                                                      absent: str | None) -> None:
-    """A breached P0 escalation proposes the playbook's rollback; otherwise only management escalation."""
-    notice = {"reason": "deadline_breached", "time_left": -420, "propose_rollback": propose}
+def test_escalation_follows_the_playbook_table(renderer: Renderer, notice: dict[str, Any], expected: list[str],
+                                               absent: list[str]) -> None:
+    """Each escalation names its row of the playbook's table, and only that row."""
     hotfix = sample_hotfix(now=NOW, message=MessageName.ESCALATION)
     text = renderer.email(MessageName.ESCALATION, Locale.FR, hotfix, notice=notice, now=NOW).text
-    assert "🔺 ESCALADE — deadline dépassée" in text and "dépassée de 7 min" in text
-    assert expected in text
-    assert absent is None or absent not in text
+    body = text.split("Ouvrir le ticket")[0]
+    for line in expected:
+        assert line in text
+    for line in absent:
+        assert line not in body
 
 
 def test_guardrail_names_the_golden_rules(renderer: Renderer) -> None:
@@ -437,7 +448,7 @@ def test_unanswered_escalation_says_since_when(renderer: Renderer) -> None:
               "last_update_at": "2026-11-25T09:10:00+00:00"}
     text = renderer.email(MessageName.ESCALATION, Locale.EN, sample_hotfix(now=NOW), notice=notice, now=NOW).text
     assert "🔺 ESCALATION — update overdue" in text
-    assert "No update since 10:10 (30 min ago)." in text
+    assert "No update since 10:10 (30 min ago) despite the reminder." in text
     assert "Rollback" not in text
 
 

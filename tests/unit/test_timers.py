@@ -77,6 +77,13 @@ def test_update_resets_the_reminder(settings: Settings) -> None:
     assert due[TimerKind.UNANSWERED] == at(8)
 
 
+def test_p0_at_risk_already_proposes_rollback(settings: Settings) -> None:
+    """"P0 sans fix possible rapide → rollback": the at-risk escalation of a P0 proposes it, before the breach."""
+    result = fire(state_after(DECLARED), TimerKind.AT_RISK, at(10), settings)
+    assert result is not None and result.deliveries[0].notice is not None
+    assert result.deliveries[0].notice["propose_rollback"] is True
+
+
 def test_breach_of_a_p0_proposes_rollback(settings: Settings) -> None:
     """The breach escalation of a P0 carries propose_rollback."""
     result = fire(state_after(DECLARED), TimerKind.BREACHED, at(21), settings)
