@@ -70,7 +70,6 @@ def test_check_config_explains_a_policy(config: Path) -> None:
     assert result.exit_code == 0
     assert "stakeholders [en]: email cto@example.com" in result.output
     assert "breach escalation proposing a rollback" in result.output
-    assert "at-risk escalation proposing a rollback" in result.output or "warn_before" not in config.read_text()
     assert "access requests (needs_access → escalation), the escalate audiences:" in result.output
     assert "major customer impact (customer_impact → announcement, updates, resolution):" in result.output
 
