@@ -96,7 +96,7 @@ class _Event(BaseModel):
         return self.at
 
 
-class _Report(_Event):
+class _Report(BaseModel):
     """What ``declared`` and ``updated`` may both report: triage answers and the escalation table's triggers."""
 
     started_at: AwareDatetime | None = None        # "depuis quand ?"
@@ -106,7 +106,7 @@ class _Report(_Event):
     customer_impact: bool | None = None            # "impact client majeur" → the customer_impact audiences
 
 
-class Declared(_Report):
+class Declared(_Event, _Report):
     """A new hotfix: the announcement."""
 
     type: Literal[EventType.DECLARED] = EventType.DECLARED
@@ -133,7 +133,7 @@ class Declared(_Report):
         return self
 
 
-class Updated(_Report):
+class Updated(_Event, _Report):
     """News about a running hotfix."""
 
     type: Literal[EventType.UPDATED] = EventType.UPDATED
