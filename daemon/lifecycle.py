@@ -14,6 +14,9 @@ Rules it keeps:
 - a rollback keeps the hotfix open: the attempt is kept in ``attempts``, the phase goes
   back to ``fix``, checks start over, the deadline keeps running, and a post-mortem is
   scheduled (unless one already is).
+- an event that says who acted (``by``) acknowledges that person's roles, and a role taken
+  through an action link (``source: "link"``) is acknowledged by its taker; a phase that asks
+  a role to act (review, staging, production) records when it asked.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from hotfix.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
 from hotfix.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, load_event
 from hotfix.limits import SUMMARY_CHARS, clip
 from hotfix.settings import PLAYBOOK_DEADLINES
-from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Attempt, HotfixState, TimelineEntry
+from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Ack, Attempt, HotfixState, TimelineEntry
 
 
 class Outcome(str, Enum):
@@ -91,7 +94,7 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
 
 
 _LISTS = ("timeline", "applied_ids", "pending", "announced_to", "announcement_jobs", "fired", "guardrails", "attempts")
-_DICTS = ("field_at", "checks", "digest_since")
+_DICTS = ("field_at", "checks", "digest_since", "acks", "checked_by", "requested")
 
 
 def _copy(state: HotfixState) -> HotfixState:
@@ -145,6 +148,8 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         after.status, after.closed_at = Status.CANCELLED, event.when
     if event.type is not EventType.DECLARED or before.declared:
         after.last_update_at = max(filter(None, [after.last_update_at, event.when]))
+    _note_requests(before, after, event.when)
+    _acknowledge(after, event)
     _add_timeline(after, event)
     return Step(before, after, event, Outcome.APPLIED, reopened, guardrail)
 
@@ -262,9 +267,41 @@ def _merge_fix(after: HotfixState, fix: Fix | None, when: datetime) -> None:
     after.field_at["fix"] = when
 
 
+#: The role each phase asks to act.
+PHASE_ROLES = {Phase.REVIEW: "reviewer", Phase.STAGING: "devops", Phase.PRODUCTION: "devops"}
+#: ``source`` of the events the action page pushes.
+LINK_SOURCE = "link"
+
+
+def _note_requests(before: HotfixState, after: HotfixState, when: datetime) -> None:
+    """Remember when a phase that asks a role to act was entered."""
+    role = PHASE_ROLES.get(after.phase)
+    if role is not None and (after.phase is not before.phase or not before.declared):
+        after.requested[role] = when
+
+
+def _acknowledge(after: HotfixState, event: Event) -> None:
+    """Record who acted: the roles of ``by``, the roles taken through a link, the checks ``by`` ticked."""
+    roles = {role for role, holder in after.team.roles().items() if event.by and holder == event.by}
+    team = getattr(event, "team", None)
+    if event.source == LINK_SOURCE and team is not None:
+        roles |= {role for role, holder in team.roles().items() if after.team.roles().get(role) == holder}
+    for role in sorted(roles):
+        holder = after.team.roles()[role]
+        ack = after.acks.get(role)
+        if ack is None or ack.by != holder:
+            after.acks[role] = Ack(by=holder, at=event.when, last=event.when, via=event.source)
+        elif ack.last is None or event.when > ack.last:
+            after.acks[role] = ack.model_copy(update={"last": event.when})
+    checks = getattr(event, "checks", None) or {}
+    for check, done in checks.items():
+        if done and event.by:
+            after.checked_by[check] = Ack(by=event.by, at=event.when, via=event.source)
+
+
 def _add_timeline(after: HotfixState, event: Event, *, late: bool = False) -> None:
     entry = TimelineEntry(at=event.when, type=event.type.value, id=event.event_id, summary=_summary(event),
-                          phase=getattr(event, "phase", None), late=late)
+                          phase=getattr(event, "phase", None), late=late, by=event.by)
     add_timeline_entry(after, entry)
 
 
@@ -285,6 +322,8 @@ def _summary_text(event: Event) -> str:
     if isinstance(event, Updated):
         parts = [event.message, f"phase → {event.phase.value}" if event.phase else None,
                  f"severity → {event.severity.value}" if event.severity else None]
+        parts += [f"{role} → {holder}" for role, holder in (event.team.roles() if event.team else {}).items()]
+        parts += [f"✓ {check}" for check, done in (event.checks or {}).items() if done]
         return " · ".join(p for p in parts if p)
     if isinstance(event, Resolved):
         return event.message or event.root_cause or ""

@@ -6,12 +6,19 @@ escalates to the ``access`` audiences (DevOps/Admin); ``customer_impact`` brings
 ``customer_impact`` audiences into announcement, updates and resolution from then on.
 It returns one ``Delivery`` per (message, audience, channel); ``planner.plan`` orders
 them, folds digests and turns each into jobs, one per recipient batch.
+
+Role prompts (``[severity.Px] prompts``) go to one person: ``assignment`` when a role is
+given to someone (by email only when the declaration gives it: the announcement already
+mentions the whole team), ``review_request`` to the reviewer when the phase enters review,
+``deploy_request`` to devops when it enters staging and again for production; each to the
+person's email and, mentioning them, to the hotfix's responder Teams channels. Nobody is
+prompted about what they did themselves.
 """
 from __future__ import annotations
 
-from daemon.lifecycle import Outcome, Step
-from hotfix.enums import EventType, MessageName, Severity
-from hotfix.routing import Delivery, expand
+from daemon.lifecycle import PHASE_ROLES, Outcome, Step
+from hotfix.enums import EventType, MessageName, Phase, Severity
+from hotfix.routing import Delivery, expand, team_channels, to_person
 from hotfix.settings import Settings, SeverityPolicy
 from hotfix.state import HotfixState
 
@@ -45,6 +52,33 @@ def route(step: Step, settings: Settings) -> list[Delivery]:
     if step.guardrail:  # a golden rule broken: production or resolution without review / smoke test
         notice = {"missing": list(step.guardrail), "phase": after.phase.value}
         out += expand(MessageName.GUARDRAIL, _told(after, policy.announce), settings, cause + ":guardrail", notice)
+    if after.is_open:
+        out += prompts(step, settings)
+    return out
+
+
+def prompts(step: Step, settings: Settings) -> list[Delivery]:
+    """The role prompts of an applied step: assignments, review and deploy requests."""
+    after, before, event = step.after, step.before, step.event
+    policy = settings.policy(after.severity or Severity.P2)
+    enabled = set(policy.prompts)
+    channels = team_channels(_told(after, policy.announce), settings)
+    declaring = not before.declared or step.reopened
+    out: list[Delivery] = []
+    if MessageName.ASSIGNMENT in enabled:
+        held = {} if declaring else before.team.roles()
+        for role, name in after.team.roles().items():
+            if held.get(role) != name and name != event.by:
+                out += to_person(MessageName.ASSIGNMENT, name, settings, f"{event.event_id}:assignment:{role}",
+                                 channels=[] if declaring else channels, notice={"role": role, "person": name})
+    role = PHASE_ROLES.get(after.phase)
+    entered = role is not None and (declaring or after.phase is not before.phase)
+    name = after.team.roles().get(role) if role else None
+    if entered and name and name != event.by:
+        message = MessageName.REVIEW_REQUEST if after.phase is Phase.REVIEW else MessageName.DEPLOY_REQUEST
+        if message in enabled:
+            out += to_person(message, name, settings, f"{event.event_id}:{message.value}", channels=channels,
+                             notice={"role": role, "person": name, "target": after.phase.value})
     return out
 
 

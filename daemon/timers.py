@@ -2,7 +2,8 @@
 
 ``schedule(state, policy)`` lists the notices due for a hotfix and when: update
 reminders while it is open (a rollback keeps it open), deadline escalations unless a
-rollback restored the service, the post-mortem reminder once one is scheduled;
+rollback restored the service, the post-mortem reminder once one is scheduled,
+and one more review request to a reviewer who stayed silent;
 ``fire(state, kind, now, settings)`` records one notice on the state and plans
 its deliveries. Each occurrence has an identity (``occurrence``) kept in
 ``state.fired`` once fired, so a timer fires once however many daemons look
@@ -21,8 +22,8 @@ from typing import Any
 
 from daemon.lifecycle import add_timeline_entry
 from hotfix.durations import format_span
-from hotfix.enums import Channel, Locale, MessageName, Severity, Status
-from hotfix.routing import Delivery, expand
+from hotfix.enums import Channel, Locale, MessageName, Phase, Severity, Status
+from hotfix.routing import Delivery, expand, team_channels, to_person
 from hotfix.settings import Settings, SeverityPolicy
 from hotfix.state import HotfixState, TimelineEntry
 
@@ -35,6 +36,7 @@ class TimerKind(str, Enum):
     AT_RISK = "at_risk"          # warn_before the deadline → escalate with the time left (P0: propose a rollback)
     BREACHED = "breached"        # the deadline passed → escalate (P0: propose a rollback)
     POSTMORTEM = "postmortem"    # before the post-mortem → remind the team
+    REVIEW_PENDING = "review_pending"  # review asked update_every ago, reviewer silent → ask them once more
 
 
 #: Timer names of digests are ``digest:<audience>``.
@@ -58,6 +60,8 @@ def occurrence(state: HotfixState, kind: TimerKind) -> str:
     """The identity of this timer's current occurrence."""
     if kind in (TimerKind.REMINDER, TimerKind.UNANSWERED):
         anchor = _base(state)
+    elif kind is TimerKind.REVIEW_PENDING:
+        anchor = state.requested.get("reviewer")
     elif kind is TimerKind.POSTMORTEM:
         anchor = state.postmortem_at
     else:
@@ -89,6 +93,9 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
         if policy.update_every and base is not None and policy.update_every > timedelta(0):
             due[TimerKind.REMINDER.value] = base + policy.update_every
             due[TimerKind.UNANSWERED.value] = base + 2 * policy.update_every
+        review = _review_pending(state, policy)
+        if review is not None:
+            due[TimerKind.REVIEW_PENDING.value] = review
         if state.deadline is not None and not state.service_restored:
             if policy.warn_before:
                 due[TimerKind.AT_RISK.value] = state.deadline - policy.warn_before
@@ -116,12 +123,39 @@ def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fi
     if kind is TimerKind.AT_RISK and state.deadline is not None and now >= state.deadline:
         return Fired(after, [], key)  # already breached (e.g. raised to P0 late): the breach escalation says it
     cause = f"timer:{state.ticket}:{key}"
+    if kind is TimerKind.REVIEW_PENDING:
+        return _remind_reviewer(state, after, now, settings, cause, key)
     notice = _notice(state, kind, now, policy)
     message, audiences = _routing(kind, policy)
     deliveries = expand(message, audiences, settings, cause, notice)
     if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM):
         deliveries += _coordinator(state, settings, message, cause, notice)
     add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice)))
+    return Fired(after, deliveries, key)
+
+
+def _review_pending(state: HotfixState, policy: SeverityPolicy) -> datetime | None:
+    """When to ask the reviewer again: ``update_every`` after the review request, unless they answered."""
+    asked = state.requested.get("reviewer")
+    if (asked is None or state.phase is not Phase.REVIEW or not state.team.reviewer or state.checks.get("review")
+            or MessageName.REVIEW_REQUEST not in policy.prompts or not policy.update_every
+            or state.acknowledged("reviewer", since=asked) is not None):
+        return None
+    return asked + policy.update_every
+
+
+def _remind_reviewer(state: HotfixState, after: HotfixState, now: datetime, settings: Settings, cause: str,
+                     key: str) -> Fired:
+    """The review request once more, to the reviewer in person and mentioning them in the team's channels."""
+    policy = settings.policy(state.severity or Severity.P2)
+    name = state.team.reviewer or ""
+    asked = state.requested.get("reviewer")
+    notice = {"role": "reviewer", "person": name, "target": Phase.REVIEW.value, "again": True,
+              "asked_at": asked.isoformat() if asked else None}
+    channels = team_channels([*policy.announce, *state.announced_to], settings)
+    deliveries = to_person(MessageName.REVIEW_REQUEST, name, settings, cause, channels=channels, notice=notice)
+    add_timeline_entry(after, TimelineEntry(at=now, type=MessageName.REVIEW_REQUEST.value, id=cause,
+                                            summary=f"review still pending: {name} asked again"))
     return Fired(after, deliveries, key)
 
 
@@ -158,7 +192,7 @@ def _coordinator(state: HotfixState, settings: Settings, message: MessageName, c
     person = settings.people.get(name) if name else None
     if person is None or not person.email:
         return []
-    return [Delivery(message, f"coordinator:{name}", Channel.EMAIL, cause, person.email, notice)]
+    return [Delivery(message, f"coordinator:{name}", Channel.EMAIL, cause, person.email, notice, name)]
 
 
 def _notice(state: HotfixState, kind: TimerKind, now: datetime, policy: SeverityPolicy) -> dict[str, Any]:

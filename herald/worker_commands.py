@@ -50,16 +50,21 @@ def preview(message: MessageName,
 
     settings = settings_or_exit(config)
     now = datetime.now(timezone.utc)
-    renderer = Renderer(settings.templates_path(), settings.timezone)
+    renderer = Renderer(settings.templates_path(), settings.timezone, settings.mentionable())
     hotfix = sample_hotfix(severity, now=now, message=message)
     event, notice = sample_event(message, now=now), sample_notice(message, now=now)
+    # links as they would be sent, but never a working credential: the token is a placeholder
+    link = f"{settings.http.public_url}/act/PREVIEW" if settings.http.links_enabled() and hotfix.is_open else None
+    person = (notice or {}).get("person")
     loc = locale or settings.locale
     text: str | None
     if channel is Channel.TEAMS:
-        content = renderer.teams(message, loc, hotfix, event=event, notice=notice, now=now)
+        content = renderer.teams(message, loc, hotfix, event=event, notice=notice, now=now, person=person,
+                                  act_url=link)
         text = card_to_html(content.card) if part == "html" else json.dumps(content.card, ensure_ascii=False, indent=2)
     else:
-        mail = renderer.email(message, loc, hotfix, event=event, notice=notice, now=now)
+        mail = renderer.email(message, loc, hotfix, event=event, notice=notice, now=now, person=person,
+                              act_url=link)
         chosen = part or ("html" if out is not None and out.suffix in (".html", ".htm") else "text")
         text = {"html": mail.html, "text": f"Subject: {mail.subject}\n\n{mail.text}", "subject": mail.subject}.get(chosen)
         if text is None:

@@ -59,6 +59,9 @@ class MessageName(str, Enum):
     ESCALATION = "escalation"
     GUARDRAIL = "guardrail"
     POSTMORTEM = "postmortem"
+    ASSIGNMENT = "assignment"
+    REVIEW_REQUEST = "review_request"
+    DEPLOY_REQUEST = "deploy_request"
 
 
 class Channel(str, Enum):
@@ -69,7 +72,8 @@ class Channel(str, Enum):
 
 
 class AudienceKind(str, Enum):
-    """Who an audience is, for the coordination document's communication checklist (and links)."""
+    """Who an audience is: the document's communication checklist line, and whether it gets action links
+    (responders of kind ``team`` do; ``stakeholders`` and ``users`` never do)."""
 
     TEAM = "team"
     STAKEHOLDERS = "stakeholders"
@@ -105,5 +109,8 @@ class SmtpSecurity(str, Enum):
     STARTTLS = "starttls"
     TLS = "tls"
 
+
+#: The messages that prompt one person to act on their role (``[severity.Px] prompts``).
+PROMPTS = (MessageName.ASSIGNMENT, MessageName.REVIEW_REQUEST, MessageName.DEPLOY_REQUEST)
 
 TERMINAL_STATUSES = frozenset({Status.RESOLVED, Status.CANCELLED})

@@ -72,6 +72,7 @@ class _Event(BaseModel):
     id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     at: AwareDatetime | None = None
     source: ShortText | None = None
+    by: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     message: Text | None = None
 
     @model_validator(mode="after")

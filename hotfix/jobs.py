@@ -78,6 +78,8 @@ class JobPayload(BaseModel):
     #: What a notice says (reminder, escalation, guardrail, digest, fallback...): plain data for the templates.
     notice: dict[str, Any] | None = None
     created_at: AwareDatetime | None = None
+    #: The person of ``[people]`` the message is for (a role prompt, a reminder): mentioned, and acting through its link.
+    person: str | None = None
 
     def wire(self) -> dict[str, Any]:
         """The plain JSON data RQ stores."""
@@ -156,11 +158,18 @@ def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[s
             waits = [] if delivery.message is MessageName.ANNOUNCEMENT else list(after or state.announcement_jobs)
             specs.append(JobSpec(jid, queue, JobPayload(
                 version=JOB_VERSION, job_key=jid, ticket=state.ticket, message=delivery.message, audience=delivery.audience,
-                channel=delivery.channel, recipients=batch, locale=settings.audience_locale(delivery.audience),
+                channel=delivery.channel, recipients=batch, locale=_locale(settings, delivery),
                 severity=severity, cause=delivery.cause, after=waits, hotfix=snap, event=event_data,
-                notice=delivery.notice, created_at=now,
+                notice=delivery.notice, created_at=now, person=delivery.person,
             )))
     return specs
+
+
+def _locale(settings: Settings, delivery: Delivery) -> Locale:
+    """A person's own email is in their locale; everything else in its audience's."""
+    if delivery.person and delivery.channel is Channel.EMAIL:
+        return settings.person_locale(delivery.person)
+    return settings.audience_locale(delivery.audience)
 
 
 _QUEUES: dict[tuple[int, str], Queue] = {}

@@ -99,6 +99,13 @@ def queue_for(severity_rank: int) -> str:
     return QUEUE_NAMES[min(max(severity_rank, 0), len(QUEUE_NAMES) - 1)]
 
 
+def link_post(post_id: str) -> str:
+    """Set when the action page pushed the event of one form post, so a second post of it pushes nothing."""
+    if not re.match(r"^[a-f0-9]{16,64}$", post_id):
+        raise ValueError("invalid link post id")
+    return f"{PREFIX}link:{post_id}"
+
+
 def intake_group(source: str, group: str) -> str:
     """What the HTTP intake remembers of one alert group / issue (``group`` is a hash, never raw input)."""
     if not re.match(r"^[a-z]{1,20}$", source) or not re.match(r"^[A-Za-z0-9._-]{1,80}$", group):

@@ -7,17 +7,20 @@ expected; secrets are ``SecretStr`` and never appear in any message.
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from hotfix.durations import Duration
-from hotfix.enums import AudienceKind, Locale, Severity, SmtpSecurity, TeamsFormat
+from hotfix.enums import PROMPTS, AudienceKind, Locale, MessageName, Severity, SmtpSecurity, TeamsFormat
 from hotfix.limits import MAX_BODY_DEFAULT
+from hotfix.signing import MIN_KEY_LENGTH
 
 DEFAULT_CONFIG = Path("config.toml")
 CONFIG_ENV = "HOTFIX_CONFIG"
@@ -71,6 +74,31 @@ class HttpSettings(_Section):
     viewer_token: SecretStr | None = None
     tokens: dict[str, SecretStr] = Field(default_factory=dict, description="per-source tokens: alertmanager, grafana, jira, events")
     max_body: int = Field(MAX_BODY_DEFAULT, ge=1024)
+    public_url: str | None = Field(None, description="where people reach `hotfix serve`; action links start with it")
+    signing_key: SecretStr | None = Field(None, description="signs action links; with public_url, turns them on")
+    link_ttl: Duration = Field(timedelta(hours=48), description="how long an action link stays valid")
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("expected an absolute http(s) URL without query or fragment, e.g. https://herald.example.com")
+        return value.strip().rstrip("/")
+
+    @field_validator("signing_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_KEY_LENGTH:
+            raise ValueError(f"at least {MIN_KEY_LENGTH} characters "
+                             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
+
+    def links_enabled(self) -> bool:
+        """Whether messages carry signed action links: both ``public_url`` and ``signing_key`` are set."""
+        return bool(self.public_url and self.signing_key is not None)
 
 
 class AlertmanagerIntake(_Section):
@@ -129,11 +157,15 @@ class Audience(_Section):
     locale: Locale | None = None
     digest: Duration | None = None
     kind: AudienceKind = Field(AudienceKind.TEAM, description="team, stakeholders or users: which line of the "
-                               "document's communication checklist its deliveries tick")
+                               "document's communication checklist its deliveries tick; only team gets action links")
 
 
 class Person(_Section):
+    """Someone who may hold a role (``[people.NAME]``): reached in person, mentioned in Teams cards."""
+
     email: str | None = None
+    teams: str | None = Field(None, max_length=200, description="UPN or Entra object id, for @mentions")
+    locale: Locale | None = None
 
 
 class SeverityPolicy(_Section):
@@ -154,6 +186,16 @@ class SeverityPolicy(_Section):
     postmortem_after: Duration = timedelta(days=2)
     postmortem_remind_before: Duration = timedelta(hours=1)
     fallback: list[str] = Field(default_factory=list)
+    prompts: list[MessageName] = Field(default_factory=lambda: list(PROMPTS),
+                                       description="role prompts sent to the person concerned")
+
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompts(cls, value: list[MessageName]) -> list[MessageName]:
+        bad = [m.value for m in value if m not in PROMPTS]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: not a role prompt (one of {', '.join(m.value for m in PROMPTS)})")
+        return list(dict.fromkeys(value))
 
     def audiences(self) -> dict[str, list[str]]:
         """Each audience list by its key."""
@@ -239,6 +281,10 @@ class Settings(BaseSettings):
                         )
             if policy.warn_before is not None and policy.warn_before >= policy.resolve_within:
                 problems.append(f"severity.{sev.value}.warn_before: must be shorter than resolve_within")
+        for name in self.people:
+            if not _PERSON_NAME.match(name):
+                problems.append(f"people.{name[:40]!r}: a name of 1-100 characters without <, >, quotes or control "
+                                "characters")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -252,6 +298,15 @@ class Settings(BaseSettings):
         found = self.audiences.get(audience)
         return found.kind if found is not None else AudienceKind.TEAM
 
+    def mentionable(self) -> dict[str, str]:
+        """The people a Teams card can mention: name → Teams id (UPN or Entra object id)."""
+        return {name: person.teams for name, person in self.people.items() if person.teams}
+
+    def person_locale(self, name: str | None) -> Locale:
+        """The locale of a person of ``[people]``, else the configured one."""
+        found = self.people.get(name) if name else None
+        return found.locale if found is not None and found.locale is not None else self.locale
+
     def audience_locale(self, audience: str) -> Locale:
         found = self.audiences.get(audience)
         return found.locale if found is not None and found.locale is not None else self.locale
@@ -261,11 +316,15 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for tests and log filters that must never show them."""
-        out = [s.get_secret_value() for s in (self.smtp.password, self.http.token, self.http.viewer_token) if s]
+        out = [s.get_secret_value() for s in (self.smtp.password, self.http.token, self.http.viewer_token,
+                                              self.http.signing_key) if s]
         out += [t.get_secret_value() for t in self.http.tokens.values()]
         out += [c.url.get_secret_value() for c in self.teams.values() if c.url is not None]
         return [s for s in out if s]
 
+
+#: A ``[people]`` key: it is shown in messages and is the NAME of a Teams ``<at>NAME</at>`` mention.
+_PERSON_NAME = re.compile(r"^[^<>\"'\x00-\x1f\x7f]{1,100}$")
 
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("hotfix_config_path", default=None)
 

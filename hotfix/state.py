@@ -25,6 +25,18 @@ BOOKKEEPING = frozenset({"applied_ids", "field_at", "fired", "announcement_jobs"
 #: What a job leaves out of the hotfix it carries: the bookkeeping, events waiting for the declaration,
 #: guardrail marks (the message says which rule through its notice).
 NOT_IN_JOBS = BOOKKEEPING | {"pending", "guardrails"}
+#: Every check the playbook names, in the order of its workflow (the action page offers one box each).
+KNOWN_CHECKS = ("branch", "tests", "review", "merged", "staging", "smoke_test", "production", "confirmed",
+                "monitoring", "cherry_pick")
+
+
+class Ack(BaseModel):
+    """Someone acted on the hotfix themselves (through an action link, or an event naming them in ``by``)."""
+
+    by: str
+    at: datetime
+    last: datetime | None = None
+    via: str | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -38,6 +50,7 @@ class TimelineEntry(BaseModel):
     summary: str = ""
     phase: Phase | None = None
     late: bool = False
+    by: str | None = None
 
 
 class Attempt(BaseModel):
@@ -97,6 +110,12 @@ class HotfixState(BaseModel):
     service_restored: bool = False
     service_restored_at: datetime | None = None
     guardrails: list[str] = Field(default_factory=list)
+    #: Per role: its holder's acknowledgement (since when they are on it, and their latest action).
+    acks: dict[str, Ack] = Field(default_factory=dict)
+    #: Per check: who ticked it, and when (only for events that say who).
+    checked_by: dict[str, Ack] = Field(default_factory=dict)
+    #: Per role: when the phase last asked it to act (review → reviewer, staging/production → devops).
+    requested: dict[str, datetime] = Field(default_factory=dict)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     applied_ids: list[str] = Field(default_factory=list)
     pending: list[dict[str, Any]] = Field(default_factory=list)
@@ -148,3 +167,13 @@ class HotfixState(BaseModel):
             if since is None or (at and datetime.fromisoformat(at) >= since):
                 out.add(check)
         return out
+
+    def acknowledged(self, role: str, since: datetime | None = None) -> Ack | None:
+        """The acknowledgement of the role's current holder (acting at or after ``since``), or None."""
+        ack = self.acks.get(role)
+        holder = self.team.roles().get(role)
+        if ack is None or holder is None or ack.by != holder:
+            return None
+        if since is not None and (ack.last or ack.at) < since:
+            return None
+        return ack

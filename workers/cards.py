@@ -1,4 +1,10 @@
-"""Adaptive Card helpers: Markdown escaping, the Teams envelope, size trimming, an HTML preview."""
+"""Adaptive Card helpers: Markdown escaping, mentions, the Teams envelope, size trimming, an HTML preview.
+
+Mentions follow Teams' documented form: ``<at>NAME</at>`` in a TextBlock and, in the card's
+``msteams.entities``, ``{"type": "mention", "text": "<at>NAME</at>", "mentioned": {"id", "name"}}``.
+``msteams`` is Teams' host extension of the card (not part of the Adaptive Card schema itself);
+``trim_card`` keeps only the entities whose ``<at>`` text is still in the card.
+"""
 from __future__ import annotations
 
 import copy
@@ -41,6 +47,33 @@ def md_escape(value: Any) -> str:
     return _MD_NUMBERED.sub(r"\1\\.", text)
 
 
+def mention_markdown(block: Any, directory: dict[str, str]) -> str:
+    """A people block as card Markdown: ``label: role <at>NAME</at> · …`` (NAME raw, the rest escaped).
+
+    A name absent from ``directory`` (no Teams id) stays plain, escaped text.
+    """
+    parts = []
+    for role, name in block.people:
+        who = f"<at>{name}</at>" if name in directory else md_escape(name)
+        parts.append(f"{md_escape(role)}: {who}" if role else who)
+    head = f"{md_escape(block.label)}: " if block.label else ""
+    return head + " · ".join(parts)
+
+
+def _prune_mentions(card: dict[str, Any]) -> None:
+    """Drop the ``msteams.entities`` whose ``<at>`` text no longer appears in the body (after trimming)."""
+    entities = (card.get("msteams") or {}).get("entities")
+    if not isinstance(entities, list):
+        return
+    texts = json.dumps([e.get("text") for e in _walk(card.get("body") or []) if e.get("type") == "TextBlock"],
+                       ensure_ascii=False)
+    kept = [e for e in entities if isinstance(e, dict) and json.dumps(e.get("text"), ensure_ascii=False)[1:-1] in texts]
+    if kept:
+        card["msteams"]["entities"] = kept
+    else:
+        card.pop("msteams", None)
+
+
 def teams_envelope(card: dict[str, Any]) -> dict[str, Any]:
     """The Workflows webhook message that carries ``card``."""
     return {
@@ -74,6 +107,7 @@ def trim_card(card: dict[str, Any], limit_bytes: int = TEAMS_LIMIT_BYTES) -> dic
     for cut in _TEXT_CUTS:
         _cut_texts(body, cut)
         if envelope_size(out) <= limit_bytes:
+            _prune_mentions(out)
             return out
     while envelope_size(out) > limit_bytes:
         rows = _longest_rows(body)
@@ -94,6 +128,9 @@ def trim_card(card: dict[str, Any], limit_bytes: int = TEAMS_LIMIT_BYTES) -> dic
         out["body"] = [{"type": "TextBlock", "text": "…", "wrap": True}]
         omitted += 1
         _set_note(out["body"], omitted)
+    if "msteams" in card and "msteams" not in out:
+        out["msteams"] = copy.deepcopy(card["msteams"])
+    _prune_mentions(out)
     log.info("card trimmed to %d bytes (%d items omitted)", envelope_size(out), omitted)
     return out
 

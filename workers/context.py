@@ -25,12 +25,13 @@ EVENT_KEYS = (
     "type", "ticket", "id", "at", "source", "message", "title", "severity", "impact", "users_affected",
     "team", "eta", "phase", "next_step", "link", "checks", "fix", "root_cause", "postmortem_at",
     "reason", "next_approach", "service_restored", "started_at", "reproducible", "impact_confirmed", "needs_access",
-    "customer_impact",
+    "customer_impact", "by",
 )
 #: Every key a daemon notice may carry, across all messages.
 NOTICE_KEYS = (
     "digest", "raised_from", "overdue_by", "last_update_at", "update_every", "reason", "time_left",
     "propose_rollback", "missing", "phase", "postmortem_at", "needs_access", "customer_impact",
+    "role", "person", "target", "again", "asked_at",
 )
 #: Adaptive Card container styles matching the severity colours (``hotfix.palette``).
 SEVERITY_STYLES = {Severity.P0: "attention", Severity.P1: "warning", Severity.P2: "warning"}
@@ -44,13 +45,18 @@ _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oc
 
 @dataclass
 class Block:
-    """One piece of a message: a labelled fact, a paragraph or a list of items."""
+    """One piece of a message: a labelled fact, a paragraph, a list of items, or people (a fact naming people).
+
+    A ``people`` block keeps each ``(role label, name)`` so that a Teams card can mention the names;
+    its ``text`` is the plain form (``Reviewer: Chloé · DevOps: Dan``) that other channels show.
+    """
 
     kind: str
     label: str = ""
     text: str = ""
     items: list[str] = field(default_factory=list)
     tone: str = ""
+    people: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -72,15 +78,17 @@ class Link:
 class Doc:
     """What one message says, channel-neutral: content templates fill it, layouts draw it.
 
-    Every string in it is plain text (no markup): layouts escape it for their channel.
+    Every string in it is plain text (no markup): layouts escape it for their channel. ``directory``
+    maps the names of ``[people]`` that have a Teams id to that id: only they can be mentioned.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, directory: dict[str, str] | None = None) -> None:
         self.headline = ""
         self.subtitle = ""
         self.footer = ""
         self.blocks: list[Block] = []
         self.links: list[Link] = []
+        self.directory = dict(directory or {})
 
     def head(self, headline: Any, subtitle: Any = "") -> str:
         """Set the headline (e.g. "🚨 HOTFIX EN COURS") and the line under it."""
@@ -106,6 +114,25 @@ class Doc:
             self.blocks.append(Block("items", label=str(label), items=values, tone=tone))
         return ""
 
+    def people(self, label: Any, pairs: Any, tone: str = "") -> str:
+        """Add ``label: role name · role name`` from ``(role label, name)`` pairs; pairs without a name are skipped."""
+        kept = [(str(role or ""), str(name)) for role, name in (pairs or []) if name is not None and str(name).strip()]
+        if kept:
+            text = " · ".join(f"{role}: {name}" if role else name for role, name in kept)
+            self.blocks.append(Block("people", label=str(label), text=text, tone=tone, people=kept))
+        return ""
+
+    def mentionable(self, name: str) -> bool:
+        """Whether a Teams card may mention ``name`` (a person of ``[people]`` with a Teams id)."""
+        return name in self.directory
+
+    def mentions(self) -> list[dict[str, Any]]:
+        """The ``msteams.entities`` of every mentionable name in a people block, once each, in order."""
+        names = dict.fromkeys(name for b in self.blocks if b.kind == "people" for _, name in b.people
+                              if self.mentionable(name))
+        return [{"type": "mention", "text": f"<at>{name}</at>", "mentioned": {"id": self.directory[name], "name": name}}
+                for name in names]
+
     def link(self, label: Any, url: Any) -> str:
         """Add a link when ``url`` is an http(s) URL; anything else is dropped."""
         if isinstance(url, str) and safe_url(url):
@@ -117,19 +144,20 @@ class Doc:
         self.footer = str(footer)
         return ""
 
-    def sections(self) -> list[Section]:
-        """The blocks, consecutive facts grouped together."""
+    def sections(self, mentions: bool = False) -> list[Section]:
+        """The blocks, consecutive facts grouped together; people blocks are facts unless ``mentions`` (cards)."""
         out: list[Section] = []
         for block in self.blocks:
-            if block.kind == "fact" and out and out[-1].kind == "facts":
+            kind = "fact" if block.kind == "people" and not mentions else block.kind
+            if kind == "fact" and out and out[-1].kind == "facts":
                 out[-1].blocks.append(block)
             else:
-                out.append(Section("facts" if block.kind == "fact" else block.kind, [block]))
+                out.append(Section("facts" if kind == "fact" else kind, [block]))
         return out
 
     def facts(self) -> list[tuple[str, str]]:
-        """Every fact as ``(label, value)``, in order."""
-        return [(b.label, b.text) for b in self.blocks if b.kind == "fact"]
+        """Every fact (people blocks included, as plain names) as ``(label, value)``, in order."""
+        return [(b.label, b.text) for b in self.blocks if b.kind in ("fact", "people")]
 
 
 @dataclass(frozen=True)
@@ -220,11 +248,16 @@ def build_context(
     now: datetime,
     tz: ZoneInfo,
     channel: Channel | None = None,
+    directory: dict[str, str] | None = None,
+    person: str | None = None,
+    act_url: str | None = None,
 ) -> dict[str, Any]:
     """Everything a template may read; pure (same input, same context).
 
     Every text is cut to the channel's budget with the visible truncation marker; ``channel`` tells
-    the templates where the message goes (a Teams channel has no thread; an email does).
+    the templates where the message goes (a Teams channel has no thread; an email does). ``person``
+    is who the message is for (a role prompt, a reminder), ``act_url`` the signed action link of this
+    message (None: no link, e.g. for stakeholders), ``directory`` who can be mentioned.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -247,7 +280,9 @@ def build_context(
         "sla": sla_clock(hotfix, now),
         "elapsed": elapsed(hotfix, now),
         "theme": theme(message, hotfix.severity),
-        "doc": Doc(),
+        "doc": Doc(directory),
+        "person": person or notice_data.get("person"),
+        "act_url": act_url if isinstance(act_url, str) and safe_url(act_url) else None,
     }
 
 

@@ -30,9 +30,11 @@ from rq import Retry, get_current_job
 from rq.job import Job
 
 from hotfix import keys, metrics
+from hotfix.actions import act_url, grant_for
 from hotfix.enums import Channel, DeliveryStatus, Severity
 from hotfix.jobs import JobPayload, build_jobs, enqueue
 from hotfix.routing import expand
+from hotfix.settings import Settings
 from workers import receipts, retry
 from workers.channels import send_email, send_teams
 from workers.errors import DeliveryError, PermanentError
@@ -127,10 +129,13 @@ def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, s
     """Render and send; every recipient gets an outcome (None = sent)."""
     now = rt.clock()
     try:
+        link = _act_url(rt.settings, job, now)
         if job.channel is Channel.TEAMS:
-            card = rt.renderer.teams(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now)
+            card = rt.renderer.teams(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now,
+                                     person=job.person, act_url=link)
             return send_teams(rt, job, pending[0], card)
-        mail = rt.renderer.email(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now)
+        mail = rt.renderer.email(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now,
+                                 person=job.person, act_url=link)
         return send_email(rt, job, pending, mail)
     except DeliveryError as exc:
         return {r: exc.recipients.get(r, exc) for r in pending}, "error"
@@ -138,6 +143,16 @@ def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, s
         log.exception("%s: cannot render %s", job.ticket, job.message.value)
         error = PermanentError(f"cannot render {job.message.value}: {type(exc).__name__}: {exc}")
         return {r: error for r in pending}, "error"
+
+
+def _act_url(settings: Settings, job: JobPayload, now: datetime) -> str | None:
+    """The signed action link of this message: for responders of an open hotfix only (never stakeholders)."""
+    if not job.hotfix.is_open:
+        return None
+    role = (job.notice or {}).get("role") if job.person else None
+    grant = grant_for(settings, ticket=job.ticket, audience=job.audience, person=job.person,
+                      role=role if isinstance(role, str) else None, locale=job.locale)
+    return act_url(settings, grant, now) if grant is not None else None
 
 
 def _settle(rt: Runtime, redis: Redis, rq_job: Job | None, job: JobPayload, tally: Tally, outcomes: Outcomes,

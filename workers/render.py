@@ -24,7 +24,7 @@ from hotfix.enums import Channel, Locale, MessageName
 from hotfix.limits import SUBJECT_CHARS
 from hotfix.state import HotfixState
 from hotfix.templating import environment
-from workers.cards import card_problems, md_escape, trim_card
+from workers.cards import card_problems, md_escape, mention_markdown, trim_card
 from workers.content import EmailContent, TeamsContent
 from workers.context import Doc, build_context, format_time, seconds, to_datetime
 
@@ -63,9 +63,10 @@ def _tidy(text: str) -> str:
 class Renderer:
     """Long-lived renderer: templates are compiled once and cached."""
 
-    def __init__(self, templates_dir: Path, timezone: str) -> None:
+    def __init__(self, templates_dir: Path, timezone: str, directory: dict[str, str] | None = None) -> None:
         self.templates_dir = Path(templates_dir)
         self.tz = ZoneInfo(timezone)
+        self.directory = dict(directory or {})
         self.env = environment(self.templates_dir, extensions=["jinja2.ext.do"], auto_reload=False, cache_size=-1,
                                keep_trailing_newline=False)
         self.env.filters.update(
@@ -76,6 +77,7 @@ class Renderer:
             seconds=seconds,
             md_escape=md_escape,
             md=md_escape,
+            mentions=mention_markdown,
         )
 
     # -- filters (the locale and "now" come from the template context) --------------------------
@@ -130,31 +132,33 @@ class Renderer:
             raise RenderError(f"cannot render {template.name}: {exc}") from exc
 
     def _context(self, message: MessageName, locale: Locale, hotfix: HotfixState, event: dict[str, Any] | None,
-                 notice: dict[str, Any] | None, now: datetime, channel: Channel) -> dict[str, Any]:
+                 notice: dict[str, Any] | None, now: datetime, extra: dict[str, Any]) -> dict[str, Any]:
         return build_context(MessageName(message), Locale(locale), hotfix, event=event, notice=notice,
-                             now=now, tz=self.tz, channel=channel)
+                             now=now, tz=self.tz, directory=self.directory, **extra)
 
     def _subject(self, message: MessageName, locale: Locale, hotfix: HotfixState, event: dict[str, Any] | None,
-                 notice: dict[str, Any] | None, now: datetime, channel: Channel) -> str:
-        context = self._context(message, locale, hotfix, event, notice, now, channel)
+                 notice: dict[str, Any] | None, now: datetime, extra: dict[str, Any]) -> str:
+        context = self._context(message, locale, hotfix, event, notice, now, extra)
         return one_line(self._render(locale, message, "subject", context))
 
     # -- public -----------------------------------------------------------------------------------
     def email(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
-              notice: dict[str, Any] | None = None, now: datetime) -> EmailContent:
-        """Subject (one line, ≤200 chars), plain text and HTML of a message."""
-        subject = self._subject(message, locale, hotfix, event, notice, now, Channel.EMAIL)
-        text = self._render(locale, message, "text", self._context(message, locale, hotfix, event, notice, now,
-                                                                   Channel.EMAIL))
-        page = self._render(locale, message, "html", self._context(message, locale, hotfix, event, notice, now,
-                                                                   Channel.EMAIL))
+              notice: dict[str, Any] | None = None, now: datetime, person: str | None = None,
+              act_url: str | None = None) -> EmailContent:
+        """Subject (one line, ≤200 chars), plain text and HTML of a message (``act_url``: its action link)."""
+        extra = {"person": person, "act_url": act_url, "channel": Channel.EMAIL}
+        subject = self._subject(message, locale, hotfix, event, notice, now, extra)
+        text = self._render(locale, message, "text", self._context(message, locale, hotfix, event, notice, now, extra))
+        page = self._render(locale, message, "html", self._context(message, locale, hotfix, event, notice, now, extra))
         return EmailContent(subject=subject, text=_tidy(text), html=page.strip() + "\n")
 
     def teams(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
-              notice: dict[str, Any] | None = None, now: datetime) -> TeamsContent:
-        """The Adaptive Card (trimmed to fit Teams) plus the legacy MessageCard fields."""
-        title = self._subject(message, locale, hotfix, event, notice, now, Channel.TEAMS)
-        context = self._context(message, locale, hotfix, event, notice, now, Channel.TEAMS)
+              notice: dict[str, Any] | None = None, now: datetime, person: str | None = None,
+              act_url: str | None = None) -> TeamsContent:
+        """The Adaptive Card (trimmed to fit Teams, mentions in ``msteams.entities``) plus the MessageCard fields."""
+        extra = {"person": person, "act_url": act_url, "channel": Channel.TEAMS}
+        title = self._subject(message, locale, hotfix, event, notice, now, extra)
+        context = self._context(message, locale, hotfix, event, notice, now, extra)
         raw = self._render(locale, message, "card", context)
         try:
             card = json.loads(raw)

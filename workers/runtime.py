@@ -40,7 +40,7 @@ def configure(settings: Settings, redis: Redis | None = None) -> Runtime:
     client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
     _current = Runtime(
         settings=settings,
-        renderer=Renderer(settings.templates_path(), settings.timezone),
+        renderer=Renderer(settings.templates_path(), settings.timezone, settings.mentionable()),
         teams=TeamsSender(client),
         outbox=OutboxSender(settings.outbox.dir),
         mail=MailSender(settings.smtp) if settings.smtp.host else None,

@@ -138,6 +138,9 @@ def sample_notice(message: MessageName, now: datetime | None = None) -> dict[str
                                  "propose_rollback": True},
         MessageName.GUARDRAIL: {"missing": ["review", "smoke_test"], "phase": Phase.PRODUCTION.value},
         MessageName.POSTMORTEM: {"postmortem_at": _iso((now + timedelta(hours=1)).replace(second=0))},
+        MessageName.ASSIGNMENT: {"role": "reviewer", "person": "Chloé"},
+        MessageName.REVIEW_REQUEST: {"role": "reviewer", "person": "Chloé", "target": Phase.REVIEW.value},
+        MessageName.DEPLOY_REQUEST: {"role": "devops", "person": "Dan", "target": Phase.PRODUCTION.value},
     }
     return notices.get(MessageName(message))
 

@@ -8,6 +8,7 @@ pushed event ids once ``XADD`` succeeded, or 503 when Redis is not reachable.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import uvicorn
+import uvicorn.config
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -23,6 +25,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from daemon.intake import alertmanager, grafana, jira
+from daemon.intake.act import act_router
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import Outcome
@@ -32,6 +35,7 @@ from hotfix import metrics
 from hotfix.connection import connect as connect_redis
 from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
 from hotfix.settings import Settings
+from hotfix.signing import redact
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +156,7 @@ def create_app(settings: Settings, redis: Redis | None = None, *,
         return Response(body, media_type=content_type)
 
     app.include_router(status_router(settings, client))
+    app.include_router(act_router(settings, client))
     _openapi_components(app)
     return app
 
@@ -233,4 +238,25 @@ def serve(settings: Settings) -> None:
     if not settings.http.token and not settings.http.tokens:
         log.warning("[http] token is not set: every POST will be refused with 401")
     log.info("hotfix intake listening on %s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, proxy_headers=False,
+                log_config=log_config())
+
+
+class Redact(logging.Filter):
+    """Cleans link tokens and ``?token=`` values out of a log record (the access log prints every path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, with every handler passing records through ``Redact``."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": Redact}
+    for handler in config.get("handlers", {}).values():
+        handler.setdefault("filters", []).append("redact")
+    return config

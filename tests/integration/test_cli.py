@@ -157,3 +157,25 @@ def test_push_refuses_a_date_out_of_the_window_naming_the_field(redis: Redis, co
     assert result.exit_code != 0
     assert "eta: too far in the future" in result.output
     assert stream(redis) == []
+
+
+@pytest.mark.parametrize("message,headline", [("assignment", "ASSIGNATION"), ("review_request", "REVIEW DEMANDÉE"),
+                                              ("deploy_request", "DEPLOY PROD DEMANDÉ")])
+@pytest.mark.parametrize("channel", ["teams", "email"])
+def test_preview_of_role_prompts(tmp_path: Path, message: str, headline: str, channel: str) -> None:
+    """`hotfix preview` renders each role prompt on both channels: the person mentioned, a placeholder action link."""
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(merge(BASE_CONFIG, {
+        "http": {"public_url": "https://herald.example.com", "signing_key": "preview-signing-key-0123"},
+        "people": {"Chloé": {"email": "chloe@corp.example", "teams": "chloe@corp.example"},
+                   "Dan": {"email": "dan@corp.example", "teams": "dan@corp.example"}}})))
+    result = runner.invoke(app, ["preview", message, "--channel", channel, "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert headline in result.output and "https://herald.example.com/act/PREVIEW" in result.output
+    if channel == "teams":
+        card = json.loads(result.output)
+        person = "Dan" if message == "deploy_request" else "Chloé"
+        assert {"type": "mention", "text": f"<at>{person}</at>",
+                "mentioned": {"id": f"{person.lower().replace('é', 'e')}@corp.example", "name": person}} in card["msteams"]["entities"]
+    else:
+        assert result.output.startswith("Subject: [P0][INC-1042]")

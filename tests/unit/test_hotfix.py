@@ -158,3 +158,50 @@ def test_team_merges_roles() -> None:
     state = run(ev("declared", team={"coordinator": "Alice", "developer": "Bob"}),
                 ev("updated", 5, team={"developer": "Eve"}))
     assert state.team.coordinator == "Alice" and state.team.developer == "Eve"
+
+
+TEAM = {"coordinator": "Alice", "reviewer": "Chloé", "devops": "Dan"}
+
+
+def test_an_event_by_a_role_holder_acknowledges_their_role() -> None:
+    """Chloé posting through a link marks the reviewer role as hers since then; later posts move only ``last``."""
+    state = run(ev("declared", team=TEAM), ev("updated", 5, message="on it", source="link", by="Chloé"),
+                ev("updated", 9, message="reading the PR", by="Chloé"))
+    ack = state.acknowledged("reviewer")
+    assert ack is not None and ack.by == "Chloé" and ack.via == "link"
+    assert ack.at == T0 + timedelta(minutes=5) and ack.last == T0 + timedelta(minutes=9)
+    assert state.acknowledged("devops") is None and state.acknowledged("coordinator") is None
+    assert state.timeline[-1].by == "Chloé"
+
+
+def test_a_role_taken_through_a_link_is_acknowledged_by_its_taker() -> None:
+    """``take_role`` (team change, source link) acknowledges the new holder even when ``by`` is an audience."""
+    state = run(ev("declared", team=TEAM), ev("updated", 5, team={"devops": "Bob"}, source="link", by="oncall"))
+    assert state.team.devops == "Bob"
+    ack = state.acknowledged("devops")
+    assert ack is not None and ack.by == "Bob"
+    assert "devops → Bob" in state.timeline[-1].summary
+
+
+def test_an_acknowledgement_does_not_follow_a_role_to_someone_else() -> None:
+    """When the reviewer changes, the former reviewer's acknowledgement no longer counts."""
+    state = run(ev("declared", team=TEAM), ev("updated", 5, by="Chloé", message="ok"),
+                ev("updated", 7, team={"reviewer": "Bob"}))
+    assert state.acknowledged("reviewer") is None
+
+
+def test_checks_remember_who_ticked_them() -> None:
+    """A check set by an event that says who is kept with that person and time; one without ``by`` is not."""
+    state = run(ev("declared", team=TEAM), ev("updated", 5, checks={"review": True}, by="Chloé", source="link"),
+                ev("updated", 6, checks={"smoke_test": True}))
+    assert state.checks == {"review": True, "smoke_test": True}
+    assert state.checked_by["review"].by == "Chloé" and state.checked_by["review"].at == T0 + timedelta(minutes=5)
+    assert "smoke_test" not in state.checked_by
+    assert "✓ review" in state.timeline[1].summary
+
+
+@pytest.mark.parametrize("phase,role", [("review", "reviewer"), ("staging", "devops"), ("production", "devops")])
+def test_entering_a_phase_records_when_its_role_was_asked(phase: str, role: str) -> None:
+    """Entering review asks the reviewer, staging and production ask devops: the time is kept per role."""
+    state = run(ev("declared", team=TEAM), ev("updated", 4, phase=phase), ev("updated", 8, phase=phase, message="x"))
+    assert state.requested == {role: T0 + timedelta(minutes=4)}

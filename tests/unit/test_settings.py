@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hotfix.durations import format_duration, parse_duration
+from hotfix.enums import Severity
 from hotfix.settings import ConfigError, load_settings
 
 VALID = """
@@ -42,6 +43,14 @@ def write(tmp_path: Path, text: str) -> Path:
     ('[smtp]\nport = 0', "smtp.port"),
     ('[audiences.c]\nemails_file = "missing.txt"', "audiences.c.emails_file: file not found"),
     ('locale = ', "cannot read"),
+    ('[people."<at>x"]\nemail = "x@example.com"', "people.'<at>x'"),
+    ('[people."Chloé"]\nslack = "x"', "people.Chloé.slack: unknown key"),
+    ('[people."Chloé"]\nlocale = "de"', "people.Chloé.locale"),
+    ('[http]\npublic_url = "herald.example.com"', "http.public_url: expected an absolute http(s) URL"),
+    ('[http]\npublic_url = "https://h.example.com/?x=1"', "http.public_url"),
+    ('[http]\nsigning_key = "short"', "http.signing_key: at least 16 characters"),
+    ('[audiences.cto]\nkind = "bosses"', "audiences.cto.kind"),
+    ('[severity.P0]\nresolve_within = "1h"\nprompts = ["update"]', "severity.P0.prompts: update: not a role prompt"),
 ])
 def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
     """Each kind of bad configuration is refused with the key path and what is expected."""
@@ -107,3 +116,30 @@ def test_bad_durations(bad: object) -> None:
 def test_duration_round_trip() -> None:
     """A parsed duration prints in its shortest form."""
     assert format_duration(parse_duration("90m")) == "1h30m"
+
+
+def test_people_links_and_prompts_settings(tmp_path: Path) -> None:
+    """[people.NAME] email/teams/locale, [http] public_url/signing_key and prompts are read; the key is a secret."""
+    path = write(tmp_path, VALID + """
+[http]
+public_url = "https://herald.example.com/"
+signing_key = "sign-me-please-0123456789"
+[people."Chloé"]
+email = "chloe@corp.example"
+teams = "chloe@corp.example"
+locale = "en"
+[people.Bob]
+email = "bob@corp.example"
+[severity.P1]
+resolve_within = "4h"
+prompts = ["review_request"]
+""")
+    settings = load_settings(path)
+    assert settings.http.public_url == "https://herald.example.com" and settings.http.links_enabled()
+    assert settings.mentionable() == {"Chloé": "chloe@corp.example"}
+    assert settings.person_locale("Chloé").value == "en" and settings.person_locale("Bob").value == "fr"
+    assert [m.value for m in settings.policy(Severity.P0).prompts] == ["assignment", "review_request", "deploy_request"]
+    assert [m.value for m in settings.policy(Severity.P1).prompts] == ["review_request"]
+    assert settings.audience_kind("oncall").value == "team"
+    assert "sign-me-please-0123456789" in settings.secret_values()
+    assert "sign-me-please" not in repr(settings) and "sign-me-please" not in settings.model_dump_json()

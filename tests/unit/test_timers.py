@@ -156,3 +156,49 @@ def test_at_risk_found_after_the_deadline_is_silent(settings: Settings) -> None:
     result = fire(state_after(DECLARED), TimerKind.AT_RISK, at(25), settings)
     assert result is not None and result.deliveries == [] and result.state.timeline[-1].type == "declared"
     assert fire(result.state, TimerKind.AT_RISK, at(26), settings) is None
+
+
+def reviewer_settings(settings: Settings, prompts: list[str] | None = None) -> Settings:
+    """The settings above, with Chloé the reviewer in [people] (and optionally other prompts)."""
+    data = settings.model_dump(mode="json")
+    data["people"]["Chloé"] = {"email": "chloe@example.com"}
+    if prompts is not None:
+        data["severity"]["P0"]["prompts"] = prompts
+    return Settings(**data)
+
+
+IN_REVIEW = [{**DECLARED, "team": {"coordinator": "Alice", "reviewer": "Chloé"}},
+             {"type": "updated", "id": "r", "at": at(1).isoformat(), "phase": "review"}]
+
+
+def test_a_silent_reviewer_is_asked_once_more_after_update_every(settings: Settings) -> None:
+    """Review asked at 1 s, nothing from Chloé: at 4 s (update_every 3 s) she gets the review request again, once."""
+    settings = reviewer_settings(settings)
+    state = state_after(*IN_REVIEW)
+    assert schedule(state, settings.policy(state.severity))[TimerKind.REVIEW_PENDING.value] == at(4)
+    assert fire(state, TimerKind.REVIEW_PENDING, at(3.9), settings) is None
+    result = fire(state, TimerKind.REVIEW_PENDING, at(4), settings)
+    assert result is not None
+    assert [(d.message.value, d.person, d.target) for d in result.deliveries] == [
+        ("review_request", "Chloé", "chloe@example.com")]
+    assert result.deliveries[0].notice is not None and result.deliveries[0].notice["again"] is True
+    assert result.state.timeline[-1].type == "review_request"
+    assert TimerKind.REVIEW_PENDING.value not in schedule(result.state, settings.policy(state.severity))
+    assert fire(result.state, TimerKind.REVIEW_PENDING, at(30), settings) is None
+
+
+@pytest.mark.parametrize("answer", [
+    {"by": "Chloé", "message": "looking"}, {"checks": {"review": True}}, {"phase": "staging"},
+])
+def test_a_reviewer_who_answered_is_not_reminded(settings: Settings, answer: dict[str, Any]) -> None:
+    """Chloé acting herself, the review being ticked, or the phase moving on cancels the second request."""
+    settings = reviewer_settings(settings)
+    state = state_after(*IN_REVIEW, {"type": "updated", "id": "a", "at": at(2).isoformat(), **answer})
+    assert TimerKind.REVIEW_PENDING.value not in schedule(state, settings.policy(state.severity))
+
+
+def test_no_review_reminder_when_review_requests_are_off(settings: Settings) -> None:
+    """With ``prompts`` lacking review_request, a silent reviewer is not asked again."""
+    settings = reviewer_settings(settings, prompts=["assignment"])
+    state = state_after(*IN_REVIEW)
+    assert TimerKind.REVIEW_PENDING.value not in schedule(state, settings.policy(state.severity))
