@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from hotfix.durations import format_duration
-from hotfix.enums import AudienceKind, Severity
+from hotfix.enums import AudienceKind, MessageName, Severity
 from hotfix.settings import Settings
 
 #: The communication checklist line each audience kind ticks in the coordination document.
@@ -25,8 +25,9 @@ def _channels(settings: Settings, audience: str) -> str:
         via = "SMTP" if settings.smtp.host else "outbox"
         parts.append(f"email {', '.join(found.emails) or ''}{' + ' + str(found.emails_file) if found.emails_file else ''} ({via})")
     locale = (found.locale or settings.locale).value
+    links = "action links" if found.kind is AudienceKind.TEAM else "no action links"
     return (f"{audience} [{locale}]: " + ("; ".join(parts) or "no channel")
-            + f" — kind {found.kind.value} (ticks \"{_KIND_LINES[found.kind]}\" in the document)")
+            + f" — kind {found.kind.value} (ticks \"{_KIND_LINES[found.kind]}\" in the document; {links})")
 
 
 def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
@@ -53,6 +54,9 @@ def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
     lines.append(f"  at the deadline → breach escalation{rollback} (none once a rollback restored the service)")
     lines.append(f"  post-mortem {format_duration(policy.postmortem_after)} after resolution (unless given); "
                  f"reminder {format_duration(policy.postmortem_remind_before)} before")
+    lines.append(f"  role prompts: {', '.join(m.value for m in policy.prompts) or 'none'}"
+                 + (" (the review request once more after " + format_duration(policy.update_every) + " of silence)"
+                    if MessageName.REVIEW_REQUEST in policy.prompts and policy.update_every else ""))
     return {"severity": severity.value, "text": "\n".join(lines), "policy": policy.model_dump(mode="json")}
 
 
@@ -66,6 +70,11 @@ def summary(settings: Settings) -> dict[str, Any]:
         f"  SMTP: {settings.smtp.host + ':' + str(settings.smtp.port) if settings.smtp.host else 'not configured (outbox)'}",
         f"  audiences: {', '.join(settings.audiences) or 'none'}",
         f"  severities: {', '.join(s.value for s in settings.severity) or 'none'}",
+        f"  people: {', '.join(settings.people) or 'none'}"
+        + (f" ({len(settings.mentionable())} with a Teams id for @mentions)" if settings.people else ""),
+        "  action links: " + (f"on ({settings.http.public_url}/act/…, valid {format_duration(settings.http.link_ttl)})"
+                              if settings.http.links_enabled() else
+                              "off (set [http] public_url and signing_key to turn them on)"),
     ]
     missing = [s.value for s in Severity if s not in settings.severity]
     if missing:

@@ -71,14 +71,13 @@ def prompts(step: Step, settings: Settings) -> list[Delivery]:
             if held.get(role) != name and name != event.by:
                 out += to_person(MessageName.ASSIGNMENT, name, settings, f"{event.event_id}:assignment:{role}",
                                  channels=[] if declaring else channels, notice={"role": role, "person": name})
-    role = PHASE_ROLES.get(after.phase)
-    entered = role is not None and (declaring or after.phase is not before.phase)
-    name = after.team.roles().get(role) if role else None
-    if entered and name and name != event.by:
+    asked = PHASE_ROLES.get(after.phase)
+    holder = after.team.roles().get(asked) if asked else None
+    if holder and holder != event.by and (declaring or after.phase is not before.phase):
         message = MessageName.REVIEW_REQUEST if after.phase is Phase.REVIEW else MessageName.DEPLOY_REQUEST
         if message in enabled:
-            out += to_person(message, name, settings, f"{event.event_id}:{message.value}", channels=channels,
-                             notice={"role": role, "person": name, "target": after.phase.value})
+            out += to_person(message, holder, settings, f"{event.event_id}:{message.value}", channels=channels,
+                             notice={"role": asked, "person": holder, "target": after.phase.value})
     return out
 
 

@@ -83,7 +83,8 @@ class Signer:
         expires = datetime.fromtimestamp(data["e"], tz=timezone.utc)
         if now >= expires:
             raise TokenError(TokenProblem.EXPIRED, expires)
-        return data["c"]
+        claims: dict[str, Any] = data["c"]
+        return claims
 
 
 def _canonical(token: str) -> bool:

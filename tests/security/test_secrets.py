@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import httpx
@@ -23,11 +25,13 @@ SMTP_PASSWORD = "smtp-PASS-s3cr3t-9f1"
 TOKEN = "intake-TOKEN-s3cr3t-77a"
 VIEWER = "viewer-TOKEN-s3cr3t-4b2"
 JIRA = "jira-TOKEN-s3cr3t-c0d"
+SIGNING = "signing-KEY-s3cr3t-e5f-0123456789"
 
 
 def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_server,
                                   hotfix_process) -> None:
-    """Secrets (SMTP password, webhook URLs, tokens) never appear in verbose logs, CLI output, answers or dead letters."""
+    """Secrets (SMTP password, webhook URLs, tokens, the signing key and the action links' tokens) never appear in
+    verbose logs, CLI output, answers or dead letters."""
     smtp = smtp_server(auth=("herald", SMTP_PASSWORD))
     hook = "/webhook/b7e1c0de-SECRET-PATH-5a5a"
     teams_server.script(hook, [Reply.error(500, "boom"), Reply.error(400, "Bad payload")] + [Reply.accepted()] * 20)
@@ -37,7 +41,9 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, 
         "redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "outbox")},
         "smtp": {"host": smtp.host, "port": smtp.port, "security": "none", "username": "herald",
                  "password": SMTP_PASSWORD, "sender": "Herald <herald@test.local>"},
-        "http": {"listen": f"127.0.0.1:{port}", "token": TOKEN, "viewer_token": VIEWER, "tokens": {"jira": JIRA}},
+        "http": {"listen": f"127.0.0.1:{port}", "token": TOKEN, "viewer_token": VIEWER, "tokens": {"jira": JIRA},
+                 "public_url": f"http://127.0.0.1:{port}", "signing_key": SIGNING},
+        "people": {"Alice": {"email": "alice@example.com", "teams": "alice@example.com"}},
         "teams": {"engineering": {"url": teams_server.url(hook), "timeout": "2s"},
                   "broken": {"url": f"http://127.0.0.1:{dead_port}/closed-SECRET-{dead_port}", "timeout": "1s"}},
         "audiences": {"oncall": {"teams": ["engineering", "broken"]}},
@@ -49,7 +55,8 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, 
     base = f"http://127.0.0.1:{port}"
     wait_until(lambda: _get(f"{base}/healthz") == 200, timeout=30, message="intake up")
     answers = [
-        httpx.post(f"{base}/events", json=event("declared", ticket="SEC-9"), headers={"Authorization": f"Bearer {TOKEN}"}),
+        httpx.post(f"{base}/events", json=event("declared", ticket="SEC-9", team={"coordinator": "Alice"}),
+                   headers={"Authorization": f"Bearer {TOKEN}"}),
         httpx.post(f"{base}/events", json=event("declared", ticket="SEC-8"), headers={"Authorization": "Bearer nope"}),
         httpx.post(f"{base}/hooks/jira", content=b"{not json", headers={"Authorization": f"Bearer {JIRA}"}),
         httpx.post(f"{base}/events", json={"type": "declared", "ticket": "SEC-7"}, headers={"Authorization": f"Bearer {TOKEN}"}),
@@ -59,6 +66,16 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, 
     xadd(redis, '{"type": "declared", "ticket": "SEC-6", "title": ""}', "not json at all")
     wait_until(lambda: sum(len(m.rcpt_tos) for m in smtp.messages) >= 5, timeout=40, message="emails through the authenticated SMTP")
     wait_until(lambda: redis.xlen(keys.DELIVERY_DEAD_LETTERS) >= 1, timeout=40, message="a failed delivery recorded")
+    texts = [message_from_bytes(m.data, policy=policy.default).get_body(preferencelist=("plain",)) for m in smtp.messages]
+    tokens = sorted({m.group(1) for t in texts if t is not None
+                     for m in re.finditer(r"/act/([A-Za-z0-9_.-]{20,})", t.get_content())})
+    assert tokens, "the on-call emails carry action links"
+    page = httpx.get(f"{base}/act/{tokens[0]}")
+    form = {"token": tokens[0], "message": "seen", "action": "update"}
+    answers += [page, httpx.post(f"{base}/act/{tokens[0]}", data=form), httpx.get(f"{base}/act/{tokens[0]}x"),
+                httpx.get(f"{base}/act/{tokens[0]}?sent=1")]
+    assert [a.status_code for a in answers[-4:]] == [200, 303, 403, 200]
+    assert tokens[0] not in answers[-2].text  # a refused link is not echoed
     outputs = {f"answer {a.request.url.path} {a.status_code}": a.text for a in answers}
     env = {"HOTFIX_CONFIG": str(config)}
     for args in (["check-config"], ["check-config", "--format", "json"], ["check-config", "--explain", "P0"],
@@ -78,10 +95,13 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, 
                                                 for s in (keys.DEAD_LETTERS, keys.DELIVERY_DEAD_LETTERS)
                                                 for k, v in redis.xrange(s)])
     outputs["redis receipts"] = json.dumps([v.decode() for t in ("SEC-9",) for v in redis.hvals(keys.deliveries(t))])
+    outputs = {where: text for where, text in outputs.items() if not where.startswith("answer /act/")}  # its own page
+    secrets += tokens
     leaks = [(where, secret[:6] + "…") for where, text in outputs.items() for secret in secrets if secret in text]
     lines = sum(text.count("\n") + 1 for text in outputs.values())
     record("secrets", secrets=len(secrets), places_scanned=len(outputs), lines_scanned=lines, leaks=len(leaks))
     assert "DEBUG" in outputs["log worker"] or "INFO" in outputs["log worker"]
+    assert '"GET /act/…' in outputs["log serve"]  # the access log saw the links, their tokens cut out
     assert leaks == []
 
 
