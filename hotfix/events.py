@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from hotfix import dates
+from hotfix.classification import classify_impact
 from hotfix.enums import EventType, Phase, Severity
 from hotfix.keys import TICKET_PATTERN
 from hotfix.limits import SHORT_TEXT_MAX, STORED_CUT, STORED_TEXT_MAX, clip
@@ -124,7 +125,7 @@ class Declared(_Event, _Report):
     @model_validator(mode="after")
     def _classify(self) -> Declared:
         if self.severity is None:
-            guess = classify_impact(" ".join(filter(None, [self.impact, self.title])))
+            guess = classify_impact(self.impact, self.title)
             if guess is None:
                 raise ValueError(
                     "severity: missing, and impact does not say enough to classify it "
@@ -178,31 +179,6 @@ class Cancelled(_Event):
 
 Event = Annotated[Union[Declared, Updated, Resolved, RolledBack, Cancelled], Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-
-# Playbook classification: P0 service down / data corrupted; P1 major feature; P2 secondary.
-_P0 = re.compile(
-    r"\b(down|outage|unreachable|inaccessible|data (leak|loss|corrupt)|leak|fuite|corromp|"
-    r"payments?|paiements?|site (is )?down|service down|hors service|panne totale)",
-    re.IGNORECASE,
-)
-_P1 = re.compile(
-    r"\b(login|connexion|checkout|commande|main api|api principale|api|blocked|bloqu|"
-    r"cannot|impossible|broken for all|major)",
-    re.IGNORECASE,
-)
-_P2 = re.compile(
-    r"\b(export|display|affichage|slow|lenteur|lent|cosmetic|secondary|secondaire|minor)",
-    re.IGNORECASE,
-)
-
-
-def classify_impact(text: str) -> Severity | None:
-    """The playbook's classification of an impact description, or None when unsure."""
-    for pattern, severity in ((_P0, Severity.P0), (_P1, Severity.P1), (_P2, Severity.P2)):
-        if pattern.search(text):
-            return severity
-    return None
-
 
 class InvalidEvent(ValueError):
     """An event that cannot be applied; ``str()`` names each bad field."""

@@ -26,6 +26,8 @@ SHORT_TEXT_MAX = 500
 #: What closes a text cut on intake (only a direct XADD can bring a text that long).
 STORED_CUT = "… [cut at 1 MiB]"
 
+#: The classification table reads this many characters of the title and of the impact (each).
+CLASSIFY_CHARS = 1_000
 #: A timeline entry's summary (the full text stays in the state's fields).
 SUMMARY_CHARS = 300
 #: Each text a delivery job carries (longer than any channel budget below).
