@@ -66,7 +66,7 @@ def all_tickets(redis: Redis) -> list[str]:
 
 def receipts(redis: Redis, ticket: str) -> list[dict[str, Any]]:
     """Delivery receipts of a hotfix, oldest first."""
-    rows = [json.loads(v) for v in redis.hvals(keys.deliveries(ticket))]
+    rows = [json.loads(v) for v in redis.hvals(keys.receipts(ticket))]
     return sorted(rows, key=lambda r: (r.get("at") or "", r.get("message", ""), r.get("recipient", "")))
 
 

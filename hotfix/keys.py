@@ -50,7 +50,7 @@ def hotfix(ticket: str) -> str:
     return f"{PREFIX}state:{_checked(ticket)}"
 
 
-def deliveries(ticket: str) -> str:
+def receipts(ticket: str) -> str:
     """A hash of delivery receipts of one hotfix: field ``<job>|<recipient>``."""
     return f"{PREFIX}deliveries:{_checked(ticket)}"
 

@@ -18,14 +18,14 @@ _DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _MSGID_RE = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 
 
-def one_line(value: str) -> str:
+def header_safe(value: str) -> str:
     """``value`` with every line break turned into a space, so it cannot start a new header."""
     return " ".join(_LINE_BREAKS.sub(" ", value).split())
 
 
 def sender_domain(sender: str) -> str:
     """The domain of a sender address (``Desk <desk@example.com>`` → ``example.com``), else ``localhost``."""
-    address = parseaddr(one_line(sender))[1]
+    address = parseaddr(header_safe(sender))[1]
     domain = address.rpartition("@")[2].strip().lower() if "@" in address else ""
     return domain if _DOMAIN_RE.match(domain) else "localhost"
 
@@ -42,7 +42,7 @@ def thread_message_id(ticket: str, declaration_id: str, sender: str) -> str:
 
 
 def _message_id(value: str, what: str) -> str:
-    cleaned = one_line(value).replace(" ", "")
+    cleaned = header_safe(value).replace(" ", "")
     if not _MSGID_RE.match(cleaned):
         raise ValueError(f"{what} must look like <id@domain>, got {cleaned[:80]!r}")
     return cleaned
@@ -63,9 +63,9 @@ def compose_email(
     if not recipients:
         raise ValueError("an email needs at least one recipient")
     message = EmailMessage(policy=SMTP)
-    message["From"] = one_line(sender)
-    message["To"] = one_line(recipients[0]) if len(recipients) == 1 else UNDISCLOSED
-    message["Subject"] = one_line(content.subject)
+    message["From"] = header_safe(sender)
+    message["To"] = header_safe(recipients[0]) if len(recipients) == 1 else UNDISCLOSED
+    message["Subject"] = header_safe(content.subject)
     message["Date"] = format_datetime((now or datetime.now(UTC)).astimezone(UTC))
     message["Message-ID"] = _message_id(message_id, "message_id")
     if thread_id is not None:
@@ -75,9 +75,9 @@ def compose_email(
             message["References"] = parent
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message["X-Hotfix-Ticket"] = one_line(ticket)
+    message["X-Hotfix-Ticket"] = header_safe(ticket)
     message.set_content(content.text, subtype="plain", charset="utf-8")
     message.add_alternative(content.html, subtype="html", charset="utf-8")
     # after the parts exist: making the message multipart moves Content-* headers into the first part
-    message["Content-Language"] = one_line(locale)
+    message["Content-Language"] = header_safe(locale)
     return message

@@ -28,7 +28,7 @@ def already_sent(redis: Redis, ticket: str, job_key: str, recipients: list[str])
     """The recipients of this job that a receipt already records as sent."""
     if not recipients:
         return set()
-    raws = redis.hmget(keys.deliveries(ticket), [_field(job_key, r) for r in recipients])
+    raws = redis.hmget(keys.receipts(ticket), [_field(job_key, r) for r in recipients])
     out = set()
     for recipient, raw in zip(recipients, raws, strict=True):
         if raw and json.loads(raw).get("status") == DeliveryStatus.SENT.value:
@@ -49,7 +49,7 @@ def record(redis: Redis, job: JobPayload, outcomes: Iterable[tuple[str, Delivery
             row["reason"] = reason
         mapping[_field(job.job_key, recipient)] = json.dumps(row)
     if mapping:
-        redis.hset(keys.deliveries(job.ticket), mapping=mapping)
+        redis.hset(keys.receipts(job.ticket), mapping=mapping)
 
 
 def mark_done(redis: Redis, job_key: str) -> None:

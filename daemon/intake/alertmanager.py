@@ -16,7 +16,7 @@ from typing import Any
 from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
-from daemon.intake.memory import Outcome
+from daemon.intake.memory import PushResult
 from hotfix.settings import AlertmanagerIntake
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class AlertmanagerPayload(AlertGroup):
     """An Alertmanager webhook body."""
 
 
-def receive(redis: Redis, cfg: AlertmanagerIntake, body: dict[str, Any], now: datetime) -> Outcome:
+def receive(redis: Redis, cfg: AlertmanagerIntake, body: dict[str, Any], now: datetime) -> PushResult:
     """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes."""
     payload = AlertmanagerPayload.model_validate(body)
     if payload.version not in (None, VERSION):

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
-from daemon.intake.memory import Outcome, Plan, push_once
+from daemon.intake.memory import PushResult, Translation, push_once
 from hotfix.enums import EventType, Severity
 from hotfix.events import Event, parse_event
 from hotfix.keys import TICKET_PATTERN
@@ -99,13 +99,13 @@ def group_id(source: str, group: AlertGroup) -> str:
 
 
 def handle(redis: Redis, source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup,
-           now: datetime) -> Outcome:
+           now: datetime) -> PushResult:
     """Push what the payload changes for its group (nothing for a re-send)."""
-    return push_once(redis, source, group_id(source, group), lambda prev: plan(source, prefix, cfg, group, prev, now))
+    return push_once(redis, source, group_id(source, group), lambda prev: translate(source, prefix, cfg, group, prev, now))
 
 
-def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, prev: dict[str, Any] | None,
-         now: datetime) -> Plan:
+def translate(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, prev: dict[str, Any] | None,
+         now: datetime) -> Translation:
     """The pure decision: what ``group`` means given ``prev`` (the remembered state, or None)."""
     firing = group.firing()
     status = "firing" if firing else "resolved"
@@ -114,12 +114,12 @@ def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, p
     if prev is None or prev.get("closed"):
         gen = int(prev["gen"]) + 1 if prev else 1
         if status == "resolved":
-            return Plan(notes=notes + ["group resolved and not open here: nothing to announce"],
+            return Translation(notes=notes + ["group resolved and not open here: nothing to announce"],
                         ticket=prev.get("ticket") if prev else None, duplicate=prev is not None)
         severity = _severity(cfg, group, firing) or cfg.default_severity
         if severity is None:
             found = sorted({a.labels.get(cfg.severity_label, "") for a in firing} - {""})
-            return Plan(notes=notes + [
+            return Translation(notes=notes + [
                 f"not a hotfix: label {cfg.severity_label}={'/'.join(found) or '(none)'} is not in the severity map "
                 "and no default_severity is set"])
         ticket = _ticket(cfg, group, prefix, gen, notes)
@@ -139,7 +139,7 @@ def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, p
 
     gen, seq, ticket = int(prev["gen"]), int(prev["seq"]) + 1, str(prev["ticket"])
     if prev.get("status") == status and prev.get("fps") == fps:
-        return Plan(notes=notes + ["unchanged since the last announcement: a re-send"], ticket=ticket, duplicate=True)
+        return Translation(notes=notes + ["unchanged since the last announcement: a re-send"], ticket=ticket, duplicate=True)
     names: dict[str, str] = dict(prev.get("names", {}))
     event_id = _event_id(prefix, group.groupKey, gen, seq, status, fps)
     base: dict[str, Any] = {"ticket": ticket, "id": event_id, "at": now.isoformat(), "source": source}
@@ -173,12 +173,12 @@ def plan(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, p
 
 
 def _planned(raw: dict[str, Any], ticket: str, notes: list[str], gen: int, seq: int, status: str, fps: list[str],
-             severity: Severity, names: dict[str, str], *, closed: bool) -> Plan:
+             severity: Severity, names: dict[str, str], *, closed: bool) -> Translation:
     event: Event = parse_event(raw, now=datetime.fromisoformat(raw["at"]))  # ``at`` is the adapter's clock
     kept = dict(list(names.items())[-MAX_REMEMBERED_NAMES:])
     state = {"sig": raw["id"], "ticket": ticket, "gen": gen, "seq": seq, "status": status, "fps": fps,
              "severity": severity.value, "names": kept, "closed": closed}
-    return Plan(events=[event], state=state, notes=notes, ticket=ticket)
+    return Translation(events=[event], state=state, notes=notes, ticket=ticket)
 
 
 def _event_id(prefix: str, group_key: str, gen: int, seq: int, status: str, fps: list[str]) -> str:

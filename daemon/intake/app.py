@@ -28,11 +28,11 @@ from daemon.intake import alertmanager, grafana, jira
 from daemon.intake.act import act_router
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
-from daemon.intake.memory import Outcome
+from daemon.intake.memory import PushResult
 from daemon.intake.status import status_router
 from daemon.producer import push
 from hotfix import metrics
-from hotfix.connection import connect as connect_redis
+from hotfix.connection import connect
 from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
 from hotfix.settings import Settings
 from hotfix.signing import redact
@@ -61,18 +61,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "invalid payload; one entry per bad field"},
     503: {"model": Problem, "description": "Redis unreachable: nothing was accepted, retry"},
 }
-_Adapter = Callable[[Redis, dict[str, Any], datetime], Outcome]
-
-
-def connect(settings: Settings) -> Redis:
-    """The intake's Redis client (fails fast, so that an outage answers 503 rather than hanging)."""
-    return connect_redis(settings, fail_fast=True)
+_Adapter = Callable[[Redis, dict[str, Any], datetime], PushResult]
 
 
 def create_app(settings: Settings, redis: Redis | None = None, *,
                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> FastAPI:
     """The intake application; ``redis`` defaults to a client on ``[redis] url``; ``clock`` bounds event dates."""
-    client = redis if redis is not None else connect(settings)
+    client = redis if redis is not None else connect(settings, fail_fast=True)  # an outage answers 503, never hangs
     http = settings.http
     app = FastAPI(title="Hotfix Herald intake", version="1",
                   description="Hotfix events and monitoring/ticket webhooks in; the Redis stream hotfix:events out.")
@@ -182,7 +177,7 @@ def _parse_events(data: Any, now: datetime) -> list[Event]:
     return events
 
 
-def _count(source: str, outcome: Outcome) -> None:
+def _count(source: str, outcome: PushResult) -> None:
     for event in outcome.events:
         metrics.intake_events_pushed.labels(source, event.type.value).inc()
     if outcome.duplicate:

@@ -14,7 +14,7 @@ from typing import Any
 from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
-from daemon.intake.memory import Outcome
+from daemon.intake.memory import PushResult
 from hotfix.settings import GrafanaIntake
 
 SOURCE = "grafana"
@@ -31,7 +31,7 @@ class GrafanaPayload(AlertGroup):
     message: str | None = None
 
 
-def receive(redis: Redis, cfg: GrafanaIntake, body: dict[str, Any], now: datetime) -> Outcome:
+def receive(redis: Redis, cfg: GrafanaIntake, body: dict[str, Any], now: datetime) -> PushResult:
     """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes."""
     payload = GrafanaPayload.model_validate(body)
     return handle(redis, SOURCE, PREFIX, cfg, payload, now)

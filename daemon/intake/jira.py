@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
-from daemon.intake.memory import Outcome, Plan, push_once
+from daemon.intake.memory import PushResult, Translation, push_once
 from hotfix.enums import EventType, Severity
 from hotfix.events import parse_event
 from hotfix.keys import TICKET_PATTERN
@@ -83,23 +83,23 @@ class JiraPayload(BaseModel):
     comment: Comment | None = None
 
 
-def receive(redis: Redis, cfg: JiraIntake, body: dict[str, Any], now: datetime) -> Outcome:
+def receive(redis: Redis, cfg: JiraIntake, body: dict[str, Any], now: datetime) -> PushResult:
     """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes."""
     payload = JiraPayload.model_validate(body)
     if payload.issue is None:
-        return Outcome([], None, [f"{payload.webhookEvent}: no issue in the payload, nothing to do"], [])
+        return PushResult([], None, [f"{payload.webhookEvent}: no issue in the payload, nothing to do"], [])
     group = _hash(payload.issue.key)[:32]
-    return push_once(redis, SOURCE, group, lambda prev: plan(cfg, payload, prev, now))
+    return push_once(redis, SOURCE, group, lambda prev: translate(cfg, payload, prev, now))
 
 
-def plan(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Plan:
+def translate(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Translation:
     """The pure decision: what ``payload`` means given ``prev`` (the remembered state of its issue, or None)."""
     if prev is None or prev.get("closed"):
         return _declare(cfg, payload, prev, now)
     return _follow(cfg, payload, prev, now)
 
 
-def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Plan:
+def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Translation:
     """An issue not open here: a labelled, unresolved issue with a mapped priority is declared."""
     assert payload.issue is not None
     issue, fields = payload.issue, payload.issue.fields
@@ -107,13 +107,13 @@ def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None,
     priority = _name(fields.get("priority"))
     severity = _priority(cfg, priority)
     if payload.webhookEvent not in (CREATED, UPDATED):
-        return Plan(notes=[f"{payload.webhookEvent} on {ticket}: not an open hotfix here, nothing to do"])
+        return Translation(notes=[f"{payload.webhookEvent} on {ticket}: not an open hotfix here, nothing to do"])
     if cfg.label.lower() not in [str(x).lower() for x in fields.get("labels") or []]:
-        return Plan(notes=[f"{ticket} has no label {cfg.label!r}: not a hotfix"])
+        return Translation(notes=[f"{ticket} has no label {cfg.label!r}: not a hotfix"])
     if fields.get("resolution"):
-        return Plan(notes=[f"{ticket} is already resolved: nothing to announce"], ticket=ticket)
+        return Translation(notes=[f"{ticket} is already resolved: nothing to announce"], ticket=ticket)
     if severity is None:
-        return Plan(notes=[f"{ticket}: priority {priority or '(none)'!r} is not in [intake.jira] priority_map"])
+        return Translation(notes=[f"{ticket}: priority {priority or '(none)'!r} is not in [intake.jira] priority_map"])
     gen = int(prev["gen"]) + 1 if prev else 1
     event_id = "jira-" + _hash(f"{ticket}\n{gen}\ndeclared")[:24]
     raw: dict[str, Any] = {
@@ -133,10 +133,10 @@ def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None,
     recent = [event_id] + (["c:" + payload.comment.id] if payload.comment and payload.comment.id else [])
     state = {"sig": event_id, "ticket": ticket, "gen": gen, "closed": False, "severity": severity.value,
              "recent": recent}
-    return Plan(events=[parse_event(raw, now=now)], state=state, ticket=ticket)
+    return Translation(events=[parse_event(raw, now=now)], state=state, ticket=ticket)
 
 
-def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: datetime) -> Plan:
+def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: datetime) -> Translation:
     """An open hotfix: its transitions and comments become an update, its resolution a ``resolved``."""
     assert payload.issue is not None
     fields, ticket = payload.issue.fields, payload.issue.key
@@ -146,7 +146,7 @@ def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: da
              payload.comment.id if payload.comment and payload.comment.id else ""]
     event_id = "jira-" + _hash("\n".join(parts))[:24]
     if event_id in recent:
-        return Plan(notes=[f"{ticket}: this webhook was already received"], ticket=ticket, duplicate=True)
+        return Translation(notes=[f"{ticket}: this webhook was already received"], ticket=ticket, duplicate=True)
     change = _transition(cfg, payload.changelog, Severity(prev["severity"]))
     lines = change.lines + _comment(payload.comment, recent)
     resolved = change.resolved or bool(fields.get("resolution"))
@@ -161,10 +161,10 @@ def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: da
     elif lines or change.extra:
         raw = base | {"type": EventType.UPDATED.value, "message": "\n".join(lines)} | change.extra
     else:
-        return Plan(notes=[f"{payload.webhookEvent} on {ticket}: nothing to announce"], ticket=ticket)
+        return Translation(notes=[f"{payload.webhookEvent} on {ticket}: nothing to announce"], ticket=ticket)
     state = dict(prev) | {"sig": event_id, "closed": resolved, "severity": change.severity.value,
                           "recent": (recent + [event_id])[-MAX_RECENT:]}
-    return Plan(events=[parse_event(raw, now=now)], state=state, ticket=ticket)
+    return Translation(events=[parse_event(raw, now=now)], state=state, ticket=ticket)
 
 
 @dataclass

@@ -2,15 +2,15 @@
 
 One Redis hash per group (``keys.intake_group``): ``state`` is the JSON of what
 was last pushed (with its signature ``sig``); ``claim``/``claim_exp`` mark a push
-in flight. ``push_once`` reads the state, lets the adapter plan from it, and
-pushes only when the plan's signature is new:
+in flight. ``push_once`` reads the state, lets the adapter translate the payload from it, and
+pushes only when the translation's signature is new:
 
 1. claim the signature atomically (Lua), provided the state is still what was read;
 2. ``producer.push`` the events;
-3. confirm: the planned state replaces the old one and the claim is dropped.
+3. confirm: the translation's state replaces the old one and the claim is dropped.
 
 Concurrent copies of one payload see the claim, wait for it to be confirmed,
-re-plan from the new state and find nothing new: a storm XADDs once. A failed
+translate again from the new state and find nothing new: a storm XADDs once. A failed
 push releases the claim (or it expires), so a re-send later pushes it: nothing
 is remembered that did not reach the stream.
 """
@@ -72,7 +72,7 @@ return 0
 
 
 @dataclass
-class Plan:
+class Translation:
     """What a payload means given what was last pushed for its group."""
 
     events: list[Event] = field(default_factory=list)
@@ -85,7 +85,7 @@ class Plan:
 
 
 @dataclass
-class Outcome:
+class PushResult:
     """The answer of one webhook: the ids pushed (empty when nothing new) and notes for the sender."""
 
     ids: list[str]
@@ -95,8 +95,8 @@ class Outcome:
     duplicate: bool = False
 
 
-def push_once(redis: Redis, source: str, group: str, planner: Callable[[dict[str, Any] | None], Plan]) -> Outcome:
-    """Plan from the remembered state and push the plan's events unless they were already pushed.
+def push_once(redis: Redis, source: str, group: str, translate: Callable[[dict[str, Any] | None], Translation]) -> PushResult:
+    """Translate from the remembered state and push the translation's events unless they were already pushed.
 
     Raises ``RedisError`` when Redis is unreachable, ``Rejected`` (503) when another
     request keeps the group busy for longer than ``CLAIM_WAIT_S``.
@@ -108,27 +108,27 @@ def push_once(redis: Redis, source: str, group: str, planner: Callable[[dict[str
     while True:
         raw = redis.hget(key, "state")
         text = as_text(raw)
-        plan = planner(json.loads(text) if text else None)
-        if not plan.events or plan.state is None:
-            return Outcome([], plan.ticket, plan.notes, [], plan.duplicate)
-        sig = str(plan.state["sig"])
+        translation = translate(json.loads(text) if text else None)
+        if not translation.events or translation.state is None:
+            return PushResult([], translation.ticket, translation.notes, [], translation.duplicate)
+        sig = str(translation.state["sig"])
         verdict = claim(keys=[key], args=[text, sig, int(time.time() * 1000), CLAIM_TTL_MS])
         verdict = as_text(verdict)
         if verdict == "claimed":
-            return _push_claimed(redis, key, sig, plan)
+            return _push_claimed(redis, key, sig, translation)
         if verdict == "changed":
-            continue  # someone confirmed in between: re-plan at once
+            continue  # someone confirmed in between: translate again at once
         if time.monotonic() > deadline:
             raise Rejected(503, "unavailable", "this group is being updated by another request; retry",
                            headers={"Retry-After": "1"})
-        time.sleep(pause)  # another request is pushing this group: wait for its outcome, then re-plan
+        time.sleep(pause)  # another request is pushing this group: wait for its outcome, then translate again
         pause = min(pause * 2, 0.1)
 
 
-def _push_claimed(redis: Redis, key: str, sig: str, plan: Plan) -> Outcome:
-    assert plan.state is not None
+def _push_claimed(redis: Redis, key: str, sig: str, translation: Translation) -> PushResult:
+    assert translation.state is not None
     try:
-        ids = push(redis, plan.events)
+        ids = push(redis, translation.events)
     except RedisError:
         try:
             redis.register_script(_RELEASE)(keys=[key], args=[sig])
@@ -136,8 +136,8 @@ def _push_claimed(redis: Redis, key: str, sig: str, plan: Plan) -> Outcome:
             log.warning("could not release the claim on %s; it expires in %d ms", key, CLAIM_TTL_MS)
         raise
     try:
-        redis.register_script(_CONFIRM)(keys=[key], args=[sig, json.dumps(plan.state), REMEMBER_S])
+        redis.register_script(_CONFIRM)(keys=[key], args=[sig, json.dumps(translation.state), REMEMBER_S])
     except RedisError:
         # The events are on the stream; a re-send will push the same ids again and the daemon dedupes them.
         log.warning("pushed %s but could not remember it; a re-send will be deduplicated by the daemon", key)
-    return Outcome(ids, plan.ticket, plan.notes, plan.events)
+    return PushResult(ids, translation.ticket, translation.notes, translation.events)

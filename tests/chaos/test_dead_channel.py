@@ -101,7 +101,7 @@ def run_dead_channel(tmp_path: Path, redis: Redis, redis_url: str, smtp_server: 
                timeout=seconds + 60, interval=0.2, message="the dead webhook's backlog delivered")
     wait_until(lambda: all(
         any(json.loads(v)["status"] == "sent" and json.loads(v)["recipient"] == "engineering"
-            for v in redis.hvals(keys.deliveries(t))) for t in tickets), timeout=30, message="receipts recorded")
+            for v in redis.hvals(keys.receipts(t))) for t in tickets), timeout=30, message="receipts recorded")
     per_ticket = tickets_in(teams.requests(DEAD), tickets)
     after = {t: sum(1 for r in rs if r.at >= back_at) for t, rs in per_ticket.items()}
     backlog_done = max(r.at for r in teams.requests(DEAD)) - back_at

@@ -59,7 +59,7 @@ def cards_per_ticket(teams: Any, tickets: list[str]) -> Counter[str]:
 
 def sent_receipt(redis: Redis, ticket: str) -> bool:
     """Whether a receipt records the ticket's Teams announcement as sent."""
-    rows = [json.loads(v) for v in redis.hvals(keys.deliveries(ticket))]
+    rows = [json.loads(v) for v in redis.hvals(keys.receipts(ticket))]
     return any(r["message"] == "announcement" and r["status"] == "sent" for r in rows)
 
 

@@ -113,7 +113,7 @@ def test_redelivered_job_does_not_resend(redis: Redis, herald) -> None:
                    and j.kwargs["payload"]["channel"] == "email")
     assert deliver(payload) == "already sent"
     assert len(smtp.messages) == sent
-    redis.hdel(keys.deliveries("INC-1"), f"{payload['job_key']}|dev@example.com")
+    redis.hdel(keys.receipts("INC-1"), f"{payload['job_key']}|dev@example.com")
     deliver(payload)
     assert len(smtp.messages) == sent + 1
     assert smtp.messages[-1].rcpt_tos == ["dev@example.com"]

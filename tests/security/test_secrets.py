@@ -94,7 +94,7 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, 
     outputs["redis dead letters"] = json.dumps([[k.decode(), {a.decode(): b.decode() for a, b in v.items()}]
                                                 for s in (keys.DEAD_LETTERS, keys.DELIVERY_DEAD_LETTERS)
                                                 for k, v in redis.xrange(s)])
-    outputs["redis receipts"] = json.dumps([v.decode() for t in ("SEC-9",) for v in redis.hvals(keys.deliveries(t))])
+    outputs["redis receipts"] = json.dumps([v.decode() for t in ("SEC-9",) for v in redis.hvals(keys.receipts(t))])
     outputs = {where: text for where, text in outputs.items() if not where.startswith("answer /act/")}  # its own page
     secrets += tokens
     leaks = [(where, secret[:6] + "…") for where, text in outputs.items() for secret in secrets if secret in text]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from daemon.intake.alerts import AlertGroup, plan
+from daemon.intake.alerts import AlertGroup, translate
 from hotfix.keys import TICKET_PATTERN
 from hotfix.settings import AlertmanagerIntake
 
@@ -29,8 +29,8 @@ def test_first_firing_plans_a_declared_with_a_stable_id() -> None:
     """The same first firing planned twice yields the same event id and a derived ticket matching the pattern."""
     import re
 
-    a = plan("alertmanager", "AM", CFG, group(("f1", "firing", "critical")), None, NOW)
-    b = plan("alertmanager", "AM", CFG, group(("f1", "firing", "critical")), None, NOW)
+    a = translate("alertmanager", "AM", CFG, group(("f1", "firing", "critical")), None, NOW)
+    b = translate("alertmanager", "AM", CFG, group(("f1", "firing", "critical")), None, NOW)
     assert [e.type.value for e in a.events] == ["declared"]
     assert a.events[0].event_id == b.events[0].event_id and a.events[0].event_id.startswith("am-")
     assert a.ticket and re.match(TICKET_PATTERN, a.ticket) and a.ticket.startswith("AM-")
@@ -39,14 +39,14 @@ def test_first_firing_plans_a_declared_with_a_stable_id() -> None:
 
 def test_order_of_alerts_does_not_change_the_id() -> None:
     """Firing fingerprints are sorted: the same alerts in another order give the same id."""
-    one = plan("alertmanager", "AM", CFG, group(("f1", "firing", "critical"), ("f2", "firing", "warning")), None, NOW)
-    two = plan("alertmanager", "AM", CFG, group(("f2", "firing", "warning"), ("f1", "firing", "critical")), None, NOW)
+    one = translate("alertmanager", "AM", CFG, group(("f1", "firing", "critical"), ("f2", "firing", "warning")), None, NOW)
+    two = translate("alertmanager", "AM", CFG, group(("f2", "firing", "warning"), ("f1", "firing", "critical")), None, NOW)
     assert one.events[0].event_id == two.events[0].event_id
 
 
 def test_most_severe_mapped_label_wins() -> None:
     """With a warning and a critical alert firing, the hotfix is P0."""
-    result = plan("alertmanager", "AM", CFG, group(("f1", "firing", "warning"), ("f2", "firing", "critical")),
+    result = translate("alertmanager", "AM", CFG, group(("f1", "firing", "warning"), ("f2", "firing", "critical")),
                   None, NOW)
     assert result.events[0].severity is not None and result.events[0].severity.value == "P0"
 
@@ -54,29 +54,29 @@ def test_most_severe_mapped_label_wins() -> None:
 def test_resend_of_the_remembered_state_is_a_duplicate() -> None:
     """Planning the same payload against the state it produced yields no event and flags a duplicate."""
     g = group(("f1", "firing", "critical"))
-    first = plan("alertmanager", "AM", CFG, g, None, NOW)
-    again = plan("alertmanager", "AM", CFG, g, first.state, NOW)
+    first = translate("alertmanager", "AM", CFG, g, None, NOW)
+    again = translate("alertmanager", "AM", CFG, g, first.state, NOW)
     assert again.events == [] and again.duplicate
 
 
 def test_resolved_without_history_is_ignored() -> None:
     """A resolved group never seen firing plans nothing."""
-    result = plan("alertmanager", "AM", CFG, group(("f1", "resolved", "critical")), None, NOW)
+    result = translate("alertmanager", "AM", CFG, group(("f1", "resolved", "critical")), None, NOW)
     assert result.events == [] and result.notes
 
 
 def test_invalid_ticket_label_falls_back_to_derived_ticket() -> None:
     """A ticket label that is not a valid ticket is replaced by the derived id, with a note."""
-    result = plan("alertmanager", "AM", CFG, group(("f1", "firing", "critical"), ticket="has spaces"), None, NOW)
+    result = translate("alertmanager", "AM", CFG, group(("f1", "firing", "critical"), ticket="has spaces"), None, NOW)
     assert result.ticket and result.ticket.startswith("AM-") and any("ticket" in n for n in result.notes)
 
 
 def test_every_transition_gets_a_distinct_id() -> None:
     """declared, recovery and firing-again of one group carry three different ids."""
     firing, resolved = group(("f1", "firing", "critical")), group(("f1", "resolved", "critical"))
-    s1 = plan("alertmanager", "AM", CFG, firing, None, NOW)
-    s2 = plan("alertmanager", "AM", CFG, resolved, s1.state, NOW)
-    s3 = plan("alertmanager", "AM", CFG, firing, s2.state, NOW)
+    s1 = translate("alertmanager", "AM", CFG, firing, None, NOW)
+    s2 = translate("alertmanager", "AM", CFG, resolved, s1.state, NOW)
+    s3 = translate("alertmanager", "AM", CFG, firing, s2.state, NOW)
     ids = [s.events[0].event_id for s in (s1, s2, s3)]
     assert len(set(ids)) == 3
     assert [s.events[0].type.value for s in (s1, s2, s3)] == ["declared", "updated", "updated"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from daemon.intake.jira import JiraPayload, _text, plan
+from daemon.intake.jira import JiraPayload, _text, translate
 from hotfix.settings import JiraIntake
 from tests.integration.test_intake_support import change, jira_created, jira_updated
 
@@ -23,14 +23,14 @@ def test_adf_option_and_plain_text_are_read() -> None:
 def test_redelivered_update_is_a_duplicate() -> None:
     """The same jira:issue_updated planned against the state it produced is a duplicate."""
     cfg = JiraIntake()
-    declared = plan(cfg, JiraPayload.model_validate(jira_created()), None, NOW)
+    declared = translate(cfg, JiraPayload.model_validate(jira_created()), None, NOW)
     update = JiraPayload.model_validate(jira_updated([change("status", "To Do", "In Progress")]))
-    first = plan(cfg, update, declared.state, NOW)
-    again = plan(cfg, update, first.state, NOW)
+    first = translate(cfg, update, declared.state, NOW)
+    again = translate(cfg, update, first.state, NOW)
     assert [e.type.value for e in first.events] == ["updated"] and again.events == [] and again.duplicate
 
 
 def test_resolved_issue_is_not_declared() -> None:
     """A labelled issue that arrives already resolved is not announced."""
-    result = plan(JiraIntake(), JiraPayload.model_validate(jira_created(resolution="Done")), None, NOW)
+    result = translate(JiraIntake(), JiraPayload.model_validate(jira_created(resolution="Done")), None, NOW)
     assert result.events == []
