@@ -72,7 +72,7 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
     if event.event_id in current.applied_ids or any(p.get("id") == event.event_id for p in current.pending):
         return [Step(current, current, event, Outcome.DUPLICATE)]
     if not current.declared and not isinstance(event, Declared):
-        after = _copy(current)
+        after = current.fork()
         after.pending.append(dump_event(event))
         after.pending.sort(key=lambda p: str(p.get("at", "")))
         after.version += 1
@@ -81,7 +81,7 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
     first = _apply_one(current, event, rules)
     steps = [first]
     if isinstance(event, Declared) and first.after.pending:
-        state_now = _copy(first.after)
+        state_now = first.after.fork()
         waiting = state_now.pending
         state_now.pending = []
         steps[0] = Step(first.before, state_now, event, first.outcome, first.reopened, first.guardrail)
@@ -93,20 +93,8 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
     return steps
 
 
-_LISTS = ("timeline", "applied_ids", "pending", "announced_to", "announcement_jobs", "fired", "guardrails", "attempts")
-_DICTS = ("field_at", "checks", "digest_since", "acks", "checked_by", "requested")
-
-
-def _copy(state: HotfixState) -> HotfixState:
-    """A copy whose containers may be changed without touching ``state`` (entries themselves are never mutated)."""
-    update: dict[str, Any] = {name: list(getattr(state, name)) for name in _LISTS}
-    update.update({name: dict(getattr(state, name)) for name in _DICTS})
-    update["digest"] = {k: list(v) for k, v in state.digest.items()}
-    return state.model_copy(update=update)
-
-
 def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
-    after = _copy(before)
+    after = before.fork()
     after.version += 1
     after.applied_ids.append(event.event_id)
     reopened = False

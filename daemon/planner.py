@@ -49,7 +49,7 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
     """The state and jobs the steps of one event call for; nothing for a duplicate."""
     if all(s.outcome is Outcome.DUPLICATE for s in steps):
         return Plan(None)
-    final = _own_copy(steps[-1].after)
+    final = steps[-1].after.fork()
     steps = [*steps[:-1], dataclasses.replace(steps[-1], after=final)]
     digests = digest_windows(settings)
     announcement_jobs = list(final.announcement_jobs)
@@ -75,12 +75,6 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
 def plan_fired(fired: Fired, settings: Settings, now: datetime, reader: Reader = read_emails_file) -> Plan:
     """The state and jobs of a notice a timer fired (it waits for the announcement like any message)."""
     return Plan(fired.state, build_jobs(fired.deliveries, fired.state, None, settings, now, reader=reader))
-
-
-def _own_copy(state: HotfixState) -> HotfixState:
-    """A copy whose digests this module may change (the lists it extends are replaced, never changed)."""
-    return state.model_copy(update={"digest": {k: list(v) for k, v in state.digest.items()},
-                                    "digest_since": dict(state.digest_since)})
 
 
 def _fold(step: Step, final: HotfixState, deliveries: list[Delivery], digests: dict[str, timedelta],

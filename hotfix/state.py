@@ -148,6 +148,20 @@ class HotfixState(BaseModel):
     def eta_past_deadline(self) -> bool:
         return self.eta is not None and self.deadline is not None and self.eta > self.deadline
 
+    def fork(self) -> HotfixState:
+        """A copy whose lists and dicts (and those one level inside them) may be changed without touching this one.
+
+        Every container field is copied, whatever its name: a new field needs no list kept by hand.
+        Entries themselves (timeline entries, events) are shared: they are never changed in place.
+        """
+        update: dict[str, Any] = {}
+        for name, value in self:
+            if isinstance(value, list):
+                update[name] = list(value)
+            elif isinstance(value, dict):
+                update[name] = {k: _shallow(v) for k, v in value.items()}
+        return self.model_copy(update=update)
+
     def missing_verification(self) -> list[str]:
         """Verification items not checked yet."""
         return [item for item in VERIFICATION_ITEMS if not self.checks.get(item)]
@@ -177,3 +191,12 @@ class HotfixState(BaseModel):
         if since is not None and (ack.last or ack.at) < since:
             return None
         return ack
+
+
+def _shallow(value: Any) -> Any:
+    """A list or dict copied one level deep; anything else as is."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value

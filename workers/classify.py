@@ -93,6 +93,23 @@ _SMTP_TRANSIENT: tuple[tuple[type[BaseException], str], ...] = (
     (OSError, "network error talking to the SMTP server"),
 )
 
+#: SMTP replies that say what was refused, most specific first: (class, what); the reply code decides transient
+#: (4xx) or permanent (5xx).
+_SMTP_BY_CODE: tuple[tuple[type[aiosmtplib.SMTPResponseException], str], ...] = (
+    (aiosmtplib.SMTPAuthenticationError, "login refused"),
+    (aiosmtplib.SMTPSenderRefused, "sender refused"),
+    (aiosmtplib.SMTPRecipientRefused, "recipient refused"),
+    (aiosmtplib.SMTPDataError, "message refused"),
+    (aiosmtplib.SMTPResponseException, ""),
+)
+#: Everything else aiosmtplib (or the message) raises, most specific first: (class, transient?, reason).
+_SMTP_OTHER: tuple[tuple[type[BaseException], bool, str], ...] = (
+    (aiosmtplib.SMTPNotSupported, False, "the SMTP server does not support what is needed"),
+    # STARTTLS refused or unavailable, no usable AUTH mechanism...: may be a passing server state
+    (aiosmtplib.SMTPException, True, "SMTP error"),
+    (ValueError, False, "invalid address or message"),
+)
+
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), or ``None``."""
@@ -190,23 +207,13 @@ def classify_smtp_exception(exc: BaseException, *, secrets: tuple[str, ...] = ()
             if isinstance(exc, aiosmtplib.SMTPResponseException):
                 reason += f" (SMTP {exc.code}: {redact(exc.message, secrets)})"
             return TransientError(reason)
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return classify_smtp(exc.code, redact(exc.message, secrets), what="login refused")
-    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
-        return classify_smtp(exc.code, redact(exc.message, secrets), what="sender refused")
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        return classify_smtp(exc.code, redact(exc.message, secrets), what="recipient refused")
-    if isinstance(exc, aiosmtplib.SMTPDataError):
-        return classify_smtp(exc.code, redact(exc.message, secrets), what="message refused")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return classify_smtp(exc.code, redact(exc.message, secrets))
-    if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return PermanentError(f"the SMTP server does not support what is needed: {redact(exc.message, secrets)}")
-    if isinstance(exc, aiosmtplib.SMTPException):
-        # STARTTLS refused or unavailable, no usable AUTH mechanism...: may be a passing server state
-        return TransientError(f"SMTP error: {redact(exc.message, secrets)}")
-    if isinstance(exc, ValueError):
-        return PermanentError(f"invalid address or message: {redact(str(exc), secrets)}")
+        what = next(w for cls, w in _SMTP_BY_CODE if isinstance(exc, cls))
+        return classify_smtp(exc.code, redact(exc.message, secrets), what=what)
+    for cls, transient, prefix in _SMTP_OTHER:
+        if isinstance(exc, cls):
+            text = f"{prefix}: {redact(getattr(exc, 'message', None) or str(exc), secrets)}"
+            return TransientError(text) if transient else PermanentError(text)
     return PermanentError(f"unexpected error sending mail: {type(exc).__name__}")
 
 

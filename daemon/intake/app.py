@@ -12,24 +12,24 @@ import copy
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import uvicorn
 import uvicorn.config
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from daemon.intake import alertmanager, grafana, jira
+from daemon.intake import alertmanager, grafana, jira, status
 from daemon.intake.act import act_router
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import PushResult
-from daemon.intake.status import status_router
 from daemon.producer import push
 from hotfix import metrics
 from hotfix.connection import connect
@@ -61,99 +61,135 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "invalid payload; one entry per bad field"},
     503: {"model": Problem, "description": "Redis unreachable: nothing was accepted, retry"},
 }
-_Adapter = Callable[[Redis, dict[str, Any], datetime], PushResult]
+#: A webhook adapter: (Redis, its settings section, the body, now) → what it pushed.
+Receive = Callable[[Redis, Any, dict[str, Any], datetime], PushResult]
+#: The webhook sources: their adapter, their settings section and the OpenAPI summary.
+HOOKS: dict[str, tuple[Receive, Callable[[Settings], Any], str]] = {
+    "alertmanager": (alertmanager.receive, lambda s: s.intake.alertmanager,
+                     "Alertmanager webhook (version 4): one hotfix per alert group"),
+    "grafana": (grafana.receive, lambda s: s.intake.grafana, "Grafana alerting webhook: one hotfix per alert group"),
+    "jira": (jira.receive, lambda s: s.intake.jira, "Jira issue webhook: labelled issues are hotfixes"),
+}
+_JSON_OBJECT = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What every route reads: the settings, the Redis client and the clock (``app.state.intake``)."""
+
+    settings: Settings
+    redis: Redis
+    clock: Callable[[], datetime]
 
 
 def create_app(settings: Settings, redis: Redis | None = None, *,
                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> FastAPI:
     """The intake application; ``redis`` defaults to a client on ``[redis] url``; ``clock`` bounds event dates."""
     client = redis if redis is not None else connect(settings, fail_fast=True)  # an outage answers 503, never hangs
-    http = settings.http
     app = FastAPI(title="Hotfix Herald intake", version="1",
                   description="Hotfix events and monitoring/ticket webhooks in; the Redis stream hotfix:events out.")
-
-    async def gate(request: Request, source: str) -> Any:
-        """Token, size, JSON: the parsed body, or ``Rejected``."""
-        metrics.intake_received.labels(source).inc()
-        check_token(http, source, request.headers.get("authorization"))
-        body = await read_body(request, http.max_body)
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Invalid([{"field": "body", "message": f"not valid JSON ({exc})"}]) from None
-
-    async def run(source: str, request: Request, work: Callable[[Any], Awaitable[Accepted]]) -> Response:
-        try:
-            data = await gate(request, source)
-            answer = await work(data)
-        except Rejected as exc:
-            return _refuse(source, exc)
-        except RedisError as exc:
-            log.warning("%s: Redis unavailable (%s): answered 503", source, type(exc).__name__)
-            return _refuse(source, Rejected(503, "unavailable", "Redis is not reachable: nothing was accepted, retry",
-                                            headers={"Retry-After": "5"}))
-        return JSONResponse(answer.model_dump(exclude_none=True), status_code=202)
-
-    @app.post("/events", status_code=202, response_model=Accepted, responses=_ERRORS,
-              openapi_extra=_event_body(), summary="Push one event or a list of events")
-    async def post_events(request: Request) -> Response:
-        async def work(data: Any) -> Accepted:
-            events = _parse_events(data, clock())
-            ids = await run_in_threadpool(push, client, events)
-            for event in events:
-                metrics.intake_events_pushed.labels("events", event.type.value).inc()
-            return Accepted(ids=ids)
-
-        return await run("events", request, work)
-
-    def hook(source: str, adapter: _Adapter) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            async def work(data: Any) -> Accepted:
-                if not isinstance(data, dict):
-                    raise Invalid([{"field": "body", "message": "expected a JSON object"}])
-                try:
-                    outcome = await run_in_threadpool(adapter, client, data, clock())
-                except ValidationError as exc:
-                    raise Invalid(split_reason(describe_errors(exc, drop_first=False))) from None
-                except InvalidEvent as exc:
-                    raise Invalid(split_reason(exc.reason)) from None
-                _count(source, outcome)
-                return Accepted(ids=outcome.ids, ticket=outcome.ticket, notes=outcome.notes)
-
-            return await run(source, request, work)
-
-        return endpoint
-
-    for source, adapter, doc in (
-        ("alertmanager", lambda r, d, n: alertmanager.receive(r, settings.intake.alertmanager, d, n),
-         "Alertmanager webhook (version 4): one hotfix per alert group"),
-        ("grafana", lambda r, d, n: grafana.receive(r, settings.intake.grafana, d, n),
-         "Grafana alerting webhook: one hotfix per alert group"),
-        ("jira", lambda r, d, n: jira.receive(r, settings.intake.jira, d, n),
-         "Jira issue webhook: labelled issues are hotfixes"),
-    ):
-        app.add_api_route(f"/hooks/{source}", hook(source, adapter), methods=["POST"], status_code=202,
-                          response_model=Accepted, responses=_ERRORS, summary=doc,
-                          openapi_extra={"requestBody": {"required": True, "content": {
-                              "application/json": {"schema": {"type": "object"}}}}})
-
-    @app.get("/healthz", responses={503: {"model": Problem}}, summary="Ready when Redis answers")
-    async def healthz() -> Response:
-        try:
-            await run_in_threadpool(client.ping)
-        except RedisError as exc:
-            return JSONResponse({"status": "unavailable", "detail": f"Redis: {type(exc).__name__}"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def get_metrics() -> Response:
-        body, content_type = metrics.exposition()
-        return Response(body, media_type=content_type)
-
-    app.include_router(status_router(settings, client))
+    app.state.intake = Intake(settings, client, clock)
+    app.include_router(router)
+    app.state.status = status.StatusPages.build(settings, client)
+    app.include_router(status.router)
     app.include_router(act_router(settings, client))
     _openapi_components(app)
     return app
+
+
+def _event_body() -> dict[str, Any]:
+    """The request body of ``POST /events`` for the OpenAPI schema: an event or a list of events."""
+    schema = TypeAdapter(Event | list[Event]).json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+router = APIRouter()
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+async def _gate(request: Request, source: str) -> Any:
+    """Token, size, JSON: the parsed body, or ``Rejected``."""
+    http = _intake(request).settings.http
+    metrics.intake_received.labels(source).inc()
+    check_token(http, source, request.headers.get("authorization"))
+    body = await read_body(request, http.max_body)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid([{"field": "body", "message": f"not valid JSON ({exc})"}]) from None
+
+
+async def _answer(source: str, request: Request, work: Callable[[Intake, Any], Awaitable[Accepted]]) -> Response:
+    """Gate the request, run ``work`` on its body: 202 with what was accepted, or the refusal."""
+    try:
+        data = await _gate(request, source)
+        answer = await work(_intake(request), data)
+    except Rejected as exc:
+        return _refuse(source, exc)
+    except RedisError as exc:
+        log.warning("%s: Redis unavailable (%s): answered 503", source, type(exc).__name__)
+        return _refuse(source, Rejected(503, "unavailable", "Redis is not reachable: nothing was accepted, retry",
+                                        headers={"Retry-After": "5"}))
+    return JSONResponse(answer.model_dump(exclude_none=True), status_code=202)
+
+
+async def _push_events(intake: Intake, data: Any) -> Accepted:
+    events = _parse_events(data, intake.clock())
+    ids = await run_in_threadpool(push, intake.redis, events)
+    for event in events:
+        metrics.intake_events_pushed.labels("events", event.type.value).inc()
+    return Accepted(ids=ids)
+
+
+async def _push_hook(source: str, intake: Intake, data: Any) -> Accepted:
+    if not isinstance(data, dict):
+        raise Invalid([{"field": "body", "message": "expected a JSON object"}])
+    receive, section, _doc = HOOKS[source]
+    try:
+        pushed = await run_in_threadpool(receive, intake.redis, section(intake.settings), data, intake.clock())
+    except ValidationError as exc:
+        raise Invalid(split_reason(describe_errors(exc, drop_first=False))) from None
+    except InvalidEvent as exc:
+        raise Invalid(split_reason(exc.reason)) from None
+    _count(source, pushed)
+    return Accepted(ids=pushed.ids, ticket=pushed.ticket, notes=pushed.notes)
+
+
+@router.post("/events", status_code=202, response_model=Accepted, responses=_ERRORS,
+             openapi_extra=_event_body(), summary="Push one event or a list of events")
+async def post_events(request: Request) -> Response:
+    return await _answer("events", request, _push_events)
+
+
+def _hook_route(source: str) -> Callable[[Request], Awaitable[Response]]:
+    async def post_hook(request: Request) -> Response:
+        return await _answer(source, request, lambda intake, data: _push_hook(source, intake, data))
+    return post_hook
+
+
+for _source, (_receive, _section, _summary) in HOOKS.items():
+    router.add_api_route(f"/hooks/{_source}", _hook_route(_source), methods=["POST"], status_code=202,
+                         response_model=Accepted, responses=_ERRORS, summary=_summary, openapi_extra=_JSON_OBJECT)
+
+
+@router.get("/healthz", responses={503: {"model": Problem}}, summary="Ready when Redis answers")
+async def healthz(request: Request) -> Response:
+    try:
+        await run_in_threadpool(_intake(request).redis.ping)
+    except RedisError as exc:
+        return JSONResponse({"status": "unavailable", "detail": f"Redis: {type(exc).__name__}"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def get_metrics() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 def _parse_events(data: Any, now: datetime) -> list[Event]:
@@ -193,13 +229,6 @@ def _refuse(source: str, exc: Rejected) -> Response:
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-
-def _event_body() -> dict[str, Any]:
-    """The request body of ``POST /events`` for the OpenAPI schema: an event or a list of events."""
-    schema = TypeAdapter(Event | list[Event]).json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def _openapi_components(app: FastAPI) -> None:

@@ -16,6 +16,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -75,83 +76,98 @@ def check_viewer(http: HttpSettings, authorization: str | None, query_token: str
                        "[http] tokens), as Authorization: Bearer <token> or ?token=")
 
 
-def status_router(settings: Settings, redis: Redis) -> APIRouter:
-    """The status routes, reading ``redis`` with ``settings`` (viewer token, time zone, policies)."""
-    router = APIRouter(tags=["status"])
-    env = _environment(settings)
-    zone = ZoneInfo(settings.timezone)
+@dataclass(frozen=True)
+class StatusPages:
+    """What the status routes read (``app.state.status``): the settings, Redis, their templates, the time zone."""
 
-    def refused(exc: Rejected, *, html: bool) -> Response:
-        headers = {**_HEADERS, **exc.headers}
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        if not html:
-            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-        nonce = secrets.token_urlsafe(16)
-        page = env.get_template("error.html.j2").render(status=exc.status, detail=exc.detail, nonce=nonce)
-        return HTMLResponse(page, status_code=exc.status, headers=headers | _csp(nonce))
+    settings: Settings
+    redis: Redis
+    env: SandboxedEnvironment
+    zone: ZoneInfo
 
-    def gate(request: Request, ticket: str | None = None) -> None:
-        check_viewer(settings.http, request.headers.get("authorization"), request.query_params.get("token"))
+    @classmethod
+    def build(cls, settings: Settings, redis: Redis) -> StatusPages:
+        return cls(settings, redis, _environment(settings), ZoneInfo(settings.timezone))
+
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/", response_class=HTMLResponse, summary="Status page: the open hotfixes")
+async def overview_page(request: Request) -> Response:
+    async def work(pages: StatusPages) -> Response:
+        now = datetime.now(UTC)
+        rows = await run_in_threadpool(open_rows, pages.redis, pages.settings, now)
+        return _page(pages, request, "index.html.j2", rows=rows, now_ms=_ms(now), shown_at=_local(now, pages.zone))
+    return await _guarded(request, work, html=True)
+
+
+@router.get("/hotfix/{ticket}", response_class=HTMLResponse, summary="Status page of one hotfix")
+async def hotfix_page(request: Request, ticket: str) -> Response:
+    async def work(pages: StatusPages) -> Response:
+        now = datetime.now(UTC)
+        state, receipts = await run_in_threadpool(_load_with_receipts, pages.redis, ticket)
+        return _page(pages, request, "hotfix.html.j2", h=hotfix_view(state, pages.settings, now), state=state,
+                     now_ms=_ms(now), shown_at=_local(now, pages.zone), timeline=_timeline(state, pages.zone),
+                     receipts=[_receipt(r, pages.zone) for r in receipts])
+    return await _guarded(request, work, html=True, ticket=ticket)
+
+
+@router.get("/api/hotfixes", summary="The open hotfixes as JSON (viewer token)")
+async def overview_json(request: Request) -> Response:
+    async def work(pages: StatusPages) -> Response:
+        now = datetime.now(UTC)
+        rows = await run_in_threadpool(open_rows, pages.redis, pages.settings, now)
+        return JSONResponse({"now": now.isoformat(), "timezone": pages.settings.timezone, "hotfixes": rows},
+                            headers=_HEADERS)
+    return await _guarded(request, work, html=False)
+
+
+@router.get("/api/hotfixes/{ticket}", summary="One hotfix as JSON, like `hotfix show --format json`")
+async def hotfix_json(request: Request, ticket: str) -> Response:
+    async def work(pages: StatusPages) -> Response:
+        now = datetime.now(UTC)
+        state, receipts = await run_in_threadpool(_load_with_receipts, pages.redis, ticket)
+        return JSONResponse(show_data(state, receipts, now) | hotfix_view(state, pages.settings, now), headers=_HEADERS)
+    return await _guarded(request, work, html=False, ticket=ticket)
+
+
+async def _guarded(request: Request, work: Callable[[StatusPages], Awaitable[Response]], *, html: bool,
+                   ticket: str | None = None) -> Response:
+    """The token (and the ticket's shape) checked, then ``work``; a refusal or a Redis outage as a page or JSON."""
+    pages: StatusPages = request.app.state.status
+    try:
+        check_viewer(pages.settings.http, request.headers.get("authorization"), request.query_params.get("token"))
         if ticket is not None and not _TICKET_RE.match(ticket):
             raise Rejected(404, "not_found", "no such hotfix")
+        return await work(pages)
+    except Rejected as exc:
+        return _refused(pages, exc, html=html)
+    except RedisError as exc:
+        log.warning("status page: Redis unavailable (%s): answered 503", type(exc).__name__)
+        return _refused(pages, Rejected(503, "unavailable", "Redis is not reachable: retry in a moment",
+                                        headers={"Retry-After": "5"}), html=html)
 
-    def page(request: Request, name: str, **context: Any) -> Response:
-        nonce = secrets.token_urlsafe(16)
-        query = request.query_params.get("token")
-        token_qs = f"?token={quote(query, safe='')}" if query and not request.headers.get("authorization") else ""
-        html = env.get_template(name).render(nonce=nonce, token_qs=token_qs, refresh=_refresh(request),
-                                             timezone=settings.timezone, **context)
-        return HTMLResponse(html, headers=_HEADERS | _csp(nonce))
 
-    async def guarded(request: Request, work: Callable[[], Awaitable[Response]], *, html: bool,
-                      ticket: str | None = None) -> Response:
-        try:
-            gate(request, ticket)
-            return await work()
-        except Rejected as exc:
-            return refused(exc, html=html)
-        except RedisError as exc:
-            log.warning("status page: Redis unavailable (%s): answered 503", type(exc).__name__)
-            return refused(Rejected(503, "unavailable", "Redis is not reachable: retry in a moment",
-                                             headers={"Retry-After": "5"}), html=html)
+def _page(pages: StatusPages, request: Request, name: str, **context: Any) -> Response:
+    """A page of ``templates/status`` with its own script nonce; ``?token=`` carried in its links."""
+    nonce = secrets.token_urlsafe(16)
+    query = request.query_params.get("token")
+    token_qs = f"?token={quote(query, safe='')}" if query and not request.headers.get("authorization") else ""
+    html = pages.env.get_template(name).render(nonce=nonce, token_qs=token_qs, refresh=_refresh(request),
+                                               timezone=pages.settings.timezone, **context)
+    return HTMLResponse(html, headers=_HEADERS | _csp(nonce))
 
-    @router.get("/", response_class=HTMLResponse, summary="Status page: the open hotfixes")
-    async def overview_page(request: Request) -> Response:
-        async def work() -> Response:
-            now = datetime.now(UTC)
-            rows = await run_in_threadpool(open_rows, redis, settings, now)
-            return page(request, "index.html.j2", rows=rows, now_ms=_ms(now), shown_at=_local(now, zone))
-        return await guarded(request, work, html=True)
 
-    @router.get("/hotfix/{ticket}", response_class=HTMLResponse, summary="Status page of one hotfix")
-    async def hotfix_page(request: Request, ticket: str) -> Response:
-        async def work() -> Response:
-            now = datetime.now(UTC)
-            state, receipts = await run_in_threadpool(_load_with_receipts, redis, ticket)
-            return page(request, "hotfix.html.j2", h=hotfix_view(state, settings, now), state=state, now_ms=_ms(now),
-                        shown_at=_local(now, zone), timeline=_timeline(state, zone),
-                        receipts=[_receipt(r, zone) for r in receipts])
-        return await guarded(request, work, html=True, ticket=ticket)
-
-    @router.get("/api/hotfixes", summary="The open hotfixes as JSON (viewer token)")
-    async def overview_json(request: Request) -> Response:
-        async def work() -> Response:
-            now = datetime.now(UTC)
-            rows = await run_in_threadpool(open_rows, redis, settings, now)
-            return JSONResponse({"now": now.isoformat(), "timezone": settings.timezone, "hotfixes": rows},
-                                headers=_HEADERS)
-        return await guarded(request, work, html=False)
-
-    @router.get("/api/hotfixes/{ticket}", summary="One hotfix as JSON, like `hotfix show --format json`")
-    async def hotfix_json(request: Request, ticket: str) -> Response:
-        async def work() -> Response:
-            now = datetime.now(UTC)
-            state, receipts = await run_in_threadpool(_load_with_receipts, redis, ticket)
-            return JSONResponse(show_data(state, receipts, now) | hotfix_view(state, settings, now), headers=_HEADERS)
-        return await guarded(request, work, html=False, ticket=ticket)
-
-    return router
+def _refused(pages: StatusPages, exc: Rejected, *, html: bool) -> Response:
+    headers = {**_HEADERS, **exc.headers}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if not html:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    nonce = secrets.token_urlsafe(16)
+    page = pages.env.get_template("error.html.j2").render(status=exc.status, detail=exc.detail, nonce=nonce)
+    return HTMLResponse(page, status_code=exc.status, headers=headers | _csp(nonce))
 
 
 def open_rows(redis: Redis, settings: Settings, now: datetime) -> list[dict[str, Any]]:
