@@ -247,7 +247,8 @@ class Daemon:
                 if planned.state is not None:
                     states[event.ticket] = planned.state
                     previous = changed.get(event.ticket)
-                    changed[event.ticket] = store.Change(planned.state, (previous.jobs if previous else []) + planned.jobs)
+                    changed[event.ticket] = store.Change(planned.state, (previous.jobs if previous else []) + planned.jobs,
+                                                         counts=(previous.counts if previous else []) + planned.counts)
             return list(changed.values())
 
         def extra(pipe: Pipeline) -> None:
@@ -318,7 +319,7 @@ class Daemon:
             if result is None:  # fired elsewhere or re-armed: just resync the timer set
                 return store.Change(state, full_timers=True)
             planned = plan_fired(result, self.settings, now)
-            return store.Change(planned.state, planned.jobs)
+            return store.Change(planned.state, planned.jobs, counts=planned.counts)
 
         change = store.commit_one(self.redis, ticket, decide, self.settings)
         if change.state is None:

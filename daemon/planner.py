@@ -11,7 +11,8 @@ read is an audience's ``emails_file`` (``reader``). Its inputs are never changed
 - the announcement goes first: every other message of the hotfix waits for the announcement's jobs
   (``announcement_jobs``; a reopening starts a new announcement);
 - ``announced_to`` grows with each audience an announcement went to (rollback, cancellation and
-  guardrail notices go to them too).
+  guardrail notices go to them too);
+- each applied update is counted on time or late against ``update_every`` (``Plan.counts``).
 
 ``plan_fired`` does the same for a notice a timer fired. The consumer loads, calls ``apply`` and
 ``plan``, and commits.
@@ -27,7 +28,7 @@ from pathlib import Path
 from daemon.lifecycle import Outcome, Step
 from daemon.policy import route
 from daemon.timers import Fired, digest_windows, flush_digest, fold
-from hotfix.enums import MessageName
+from hotfix.enums import EventType, MessageName, Severity
 from hotfix.events import dump_event
 from hotfix.jobs import JobSpec, build_jobs, read_emails_file
 from hotfix.routing import Delivery
@@ -39,10 +40,12 @@ Reader = Callable[[Path], list[str]]
 
 @dataclass(frozen=True)
 class Plan:
-    """The new state of a hotfix (None: nothing to write) and the jobs it calls for."""
+    """The new state of a hotfix (None: nothing to write), the jobs it calls for, and the communication
+    figures it adds (``hotfix.communication`` counters: name and label values, counted in the same commit)."""
 
     state: HotfixState | None
     jobs: list[JobSpec] = field(default_factory=list)
+    counts: list[tuple[str, ...]] = field(default_factory=list)
 
 
 def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = read_emails_file) -> Plan:
@@ -54,7 +57,10 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
     digests = digest_windows(settings)
     announcement_jobs = list(final.announcement_jobs)
     jobs: list[JobSpec] = []
+    counts: list[tuple[str, ...]] = []
     for step in steps:
+        if step.outcome is Outcome.APPLIED and step.event.type is EventType.UPDATED:
+            counts.append(("updates", *update_timeliness(step, settings)))
         deliveries = route(step, settings)
         if digests:
             deliveries = _fold(step, final, deliveries, digests, settings, now)
@@ -69,12 +75,22 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
         jobs += build_jobs(others, step.after, event, settings, now, after=announcement_jobs, reader=reader)
         final.announced_to = list(dict.fromkeys([*final.announced_to, *(d.audience for d in announcing)]))
     final.announcement_jobs = announcement_jobs
-    return Plan(final, jobs)
+    return Plan(final, jobs, counts)
 
 
 def plan_fired(fired: Fired, settings: Settings, now: datetime, reader: Reader = read_emails_file) -> Plan:
     """The state and jobs of a notice a timer fired (it waits for the announcement like any message)."""
     return Plan(fired.state, build_jobs(fired.deliveries, fired.state, None, settings, now, reader=reader))
+
+
+def update_timeliness(step: Step, settings: Settings) -> tuple[str, str]:
+    """(severity, ``on_time`` | ``late``) of an applied update: late when ``update_every`` passed since the previous word."""
+    before = step.before
+    severity = step.after.severity or Severity.P2
+    every = settings.policy(severity).update_every
+    previous = before.last_update_at or before.declared_at
+    late = every is not None and previous is not None and step.event.when - previous > every
+    return severity.value, "late" if late else "on_time"
 
 
 def _fold(step: Step, final: HotfixState, deliveries: list[Delivery], digests: dict[str, timedelta],

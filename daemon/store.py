@@ -20,7 +20,7 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 
 from daemon.timers import digest_windows, schedule, timer_names
-from hotfix import keys
+from hotfix import communication, keys
 from hotfix.connection import as_text
 from hotfix.enums import Severity
 from hotfix.jobs import JobSpec, enqueue_in
@@ -35,11 +35,13 @@ MAX_ATTEMPTS = 50
 
 @dataclass
 class Change:
-    """What a decision returns: the new state (None: nothing to write), its jobs, and whether to resync all timers."""
+    """What a decision returns: the new state (None: nothing to write), its jobs, whether to resync all timers,
+    and the communication figures it adds (``hotfix.communication`` counters: name and label values)."""
 
     state: HotfixState | None
     jobs: list[JobSpec] = field(default_factory=list)
     full_timers: bool = False
+    counts: list[tuple[str, ...]] = field(default_factory=list)
 
 
 def load(redis: Redis | Pipeline, ticket: str) -> HotfixState | None:
@@ -130,6 +132,8 @@ def commit(redis: Redis, tickets: list[str], decide: Callable[[dict[str, HotfixS
                         write(pipe, before.get(change.state.ticket), change.state, settings, full_timers=change.full_timers)
                         before[change.state.ticket] = change.state
                     jobs += change.jobs
+                    for name, *labels in change.counts:
+                        communication.count(pipe, name, *labels)
                 enqueue_in(pipe, redis, jobs, settings)
                 if extra is not None:
                     extra(pipe)

@@ -30,9 +30,13 @@ def daemon(config: ConfigOpt = None, name: Annotated[Optional[str], typer.Option
     from daemon.consumer import Daemon
 
     setup_logging(verbose)
+    from hotfix import communication
+
     settings = settings_or_exit(config)
+    redis = connect(settings)
+    communication.install(redis)  # the communication figures every process counts, on this port too
     serve_metrics(metrics_port)
-    Daemon(connect(settings), settings, name=name, batch=batch, claim_idle_ms=int(claim_idle * 1000)).run()
+    Daemon(redis, settings, name=name, batch=batch, claim_idle_ms=int(claim_idle * 1000)).run()
 
 
 @app.command()

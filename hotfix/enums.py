@@ -80,6 +80,16 @@ class AudienceKind(str, Enum):
     USERS = "users"
 
 
+class Decision(str, Enum):
+    """What became of a message held for approval."""
+
+    APPROVED = "approved"      # sent as it was
+    EDITED = "edited"          # sent with the approver's wording
+    DECLINED = "declined"      # never sent
+    TIMEOUT = "timeout"        # sent unapproved after ``approval_timeout``
+    SUPERSEDED = "superseded"  # replaced by a later message before anyone decided
+
+
 class DeliveryStatus(str, Enum):
     """The outcome of one delivery to one recipient."""
 

@@ -29,6 +29,9 @@ TIMERS = "hotfix:timers"
 #: Separates the ticket from the timer name in a member of ``TIMERS`` (never in a valid ticket).
 TIMER_SEPARATOR = "|"
 
+#: Communication figures shared by every process (a hash; see ``hotfix.communication``).
+COMMUNICATION = "hotfix:communication"
+
 #: Marks a delivery job that reached its end (sent or failed for good): ``done:<job id>``.
 DONE_PREFIX = "hotfix:done:"
 

@@ -21,6 +21,10 @@ Names, labels, and who updates them:
 - ``hotfix_delivery_latency_seconds{channel}`` — event time to delivery (workers).
 - ``hotfix_queue_depth{queue}`` — jobs waiting per RQ queue (daemon).
 - ``hotfix_open_hotfixes{severity}`` — hotfixes not yet closed (daemon).
+
+The communication figures (time to announce, updates on time and late, held messages, approvals,
+unsubscribes) are shared by every process through Redis: ``hotfix.communication`` adds their collector
+with ``add_collector``.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +100,26 @@ delivery_latency = Histogram(
 )
 
 
+#: Collectors added by name (``add_collector``), exported beside the metrics above.
+_COLLECTORS: dict[str, Collector] = {}
+
+
+def add_collector(name: str, collector: Collector) -> None:
+    """Export ``collector`` from this process; one of the same name added before is replaced."""
+    previous = _COLLECTORS.pop(name, None)
+    if previous is not None:
+        REGISTRY.unregister(previous)
+    REGISTRY.register(collector)
+    _COLLECTORS[name] = collector
+
+
 def registry() -> CollectorRegistry:
     """The registry to expose: this process's, or every process's when multiprocess mode is on."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         collected = CollectorRegistry()
         multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+        for collector in _COLLECTORS.values():
+            collected.register(collector)
         return collected
     return REGISTRY
 

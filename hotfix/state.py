@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hotfix.enums import TERMINAL_STATUSES, Phase, Severity, Status
+from hotfix.enums import TERMINAL_STATUSES, Decision, MessageName, Phase, Severity, Status
 from hotfix.events import Fix, Team
 from hotfix.limits import clip_all
 
@@ -68,6 +68,43 @@ class Attempt(BaseModel):
     checks: dict[str, bool] = Field(default_factory=dict)
 
 
+class Held(BaseModel):
+    """A message for an audience with ``approval``, kept until an approver decides (one per audience at most).
+
+    ``since`` is when the first message of the chain was held (``approval_timeout`` counts from it);
+    ``held_at`` when this one was: a later message supersedes it and takes a new ``id``, so a link
+    to what an approver saw never approves what they did not see.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    audience: str
+    message: MessageName
+    cause: str
+    since: datetime
+    held_at: datetime
+    event: dict[str, Any] | None = None
+    notice: dict[str, Any] | None = None
+    replaces: list[str] = Field(default_factory=list)
+
+
+class Approval(BaseModel):
+    """What became of one held message: who decided what, and when."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    audience: str
+    message: str
+    held_at: datetime
+    decision: Decision
+    at: datetime
+    by: str | None = None
+    reason: str | None = None
+    edits: dict[str, str] = Field(default_factory=dict)
+
+
 class HotfixState(BaseModel):
     """Everything Herald knows about one hotfix."""
 
@@ -116,6 +153,9 @@ class HotfixState(BaseModel):
     checked_by: dict[str, Ack] = Field(default_factory=dict)
     #: Per role: when the phase last asked it to act (review → reviewer, staging/production → devops).
     requested: dict[str, datetime] = Field(default_factory=dict)
+    #: Messages held for approval, one per audience at most; and every decision taken on one.
+    held: list[Held] = Field(default_factory=list)
+    decisions: list[Approval] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     applied_ids: list[str] = Field(default_factory=list)
     pending: list[dict[str, Any]] = Field(default_factory=list)

@@ -31,7 +31,7 @@ from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import PushResult
 from daemon.producer import push
-from hotfix import metrics
+from hotfix import communication, metrics
 from hotfix.connection import connect
 from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
 from hotfix.settings import Settings
@@ -86,6 +86,7 @@ def create_app(settings: Settings, redis: Redis | None = None, *,
                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> FastAPI:
     """The intake application; ``redis`` defaults to a client on ``[redis] url``; ``clock`` bounds event dates."""
     client = redis if redis is not None else connect(settings, fail_fast=True)  # an outage answers 503, never hangs
+    communication.install(client)
     app = FastAPI(title="Hotfix Herald intake", version="1",
                   description="Hotfix events and monitoring/ticket webhooks in; the Redis stream hotfix:events out.")
     app.state.intake = Intake(settings, client, clock)
