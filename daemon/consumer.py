@@ -34,7 +34,7 @@ from daemon import store
 from daemon.lifecycle import Outcome, Rules, Step, apply
 from daemon.planner import plan, plan_fired
 from daemon.timers import fire, timer_names
-from hotfix import keys, metrics
+from hotfix import keys, metrics, subscribers
 from hotfix.connection import as_text
 from hotfix.enums import EventType, Severity
 from hotfix.events import Event, InvalidEvent, parse_event
@@ -77,6 +77,7 @@ class Daemon:
         self.claim_idle_ms = claim_idle_ms
         self.clock = clock
         self.rules = rules_of(settings)
+        self.book = subscribers.Book(redis)
         self.stopping = threading.Event()
         self._last_claim = 0.0
 
@@ -227,6 +228,7 @@ class Daemon:
     def _commit(self, events: list[tuple[str, Event]], raws: dict[str, str]) -> None:
         """Apply and plan every event, then commit states, jobs, timers, acks and this batch's poison together."""
         now = self.clock()
+        self.book.refresh()
         tickets = list(dict.fromkeys(event.ticket for _, event in events))
         applied: list[str] = []
         poisoned: list[Dead] = []
@@ -238,7 +240,7 @@ class Daemon:
             for entry_id, event in events:
                 try:
                     steps = apply(states[event.ticket], event, now, self.rules)
-                    planned = plan(steps, self.settings, now)
+                    planned = plan(steps, self.settings, now, changes=self.book.get)
                 except Exception as exc:  # pure code failed on this event: it alone is dead-lettered
                     log.exception("%s: cannot apply entry %s", event.ticket, entry_id)
                     poisoned.append((entry_id, _internal("applying", exc), raws[entry_id]))
@@ -285,6 +287,7 @@ class Daemon:
     def fire_timers(self) -> int:
         """Fire every due timer once; return how many fired. A timer that cannot fire is dead-lettered and dropped."""
         now = self.clock()
+        self.book.refresh()
         fired = 0
         names = timer_names(self.settings)
         for member, ticket, kind_name in store.due_timers(self.redis, now):
@@ -318,7 +321,7 @@ class Daemon:
             result = fire(state, kind_name, now, self.settings)
             if result is None:  # fired elsewhere or re-armed: just resync the timer set
                 return store.Change(state, full_timers=True)
-            planned = plan_fired(result, self.settings, now)
+            planned = plan_fired(result, self.settings, now, changes=self.book.get)
             return store.Change(planned.state, planned.jobs, counts=planned.counts)
 
         change = store.commit_one(self.redis, ticket, decide, self.settings)

@@ -3,7 +3,7 @@
 ``plan(steps, settings, now)`` takes the steps ``lifecycle.apply`` returned for one event (a
 declaration also flushes the events that waited for it) and returns a ``Plan``: the hotfix's new
 state and the jobs to enqueue. It reads no Redis and no clock (``now`` is given); the only outside
-read is an audience's ``emails_file`` (``reader``). Its inputs are never changed. It keeps:
+reads are an audience's ``emails_file`` (``reader``) and its subscription changes (``changes``). Its inputs are never changed. It keeps:
 
 - for each applied step, ``policy.route`` says who must hear what (the policy table);
 - an update for an audience with a ``digest`` window is folded into the hotfix's digest instead of
@@ -34,6 +34,7 @@ from hotfix.jobs import JobSpec, build_jobs, read_emails_file
 from hotfix.routing import Delivery
 from hotfix.settings import Settings
 from hotfix.state import HotfixState
+from hotfix.subscribers import Changes, no_changes
 
 Reader = Callable[[Path], list[str]]
 
@@ -48,7 +49,8 @@ class Plan:
     counts: list[tuple[str, ...]] = field(default_factory=list)
 
 
-def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = read_emails_file) -> Plan:
+def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = read_emails_file,
+         changes: Changes = no_changes) -> Plan:
     """The state and jobs the steps of one event call for; nothing for a duplicate."""
     if all(s.outcome is Outcome.DUPLICATE for s in steps):
         return Plan(None)
@@ -67,20 +69,22 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
         announcing = [d for d in deliveries if d.message is MessageName.ANNOUNCEMENT]
         others = [d for d in deliveries if d.message is not MessageName.ANNOUNCEMENT]
         event = dump_event(step.event)
-        new = build_jobs(announcing, step.after, event, settings, now, reader=reader)
+        new = build_jobs(announcing, step.after, event, settings, now, reader=reader, changes=changes)
         if step.reopened:
             announcement_jobs = []
         announcement_jobs += [j.job_id for j in new]
         jobs += new
-        jobs += build_jobs(others, step.after, event, settings, now, after=announcement_jobs, reader=reader)
+        jobs += build_jobs(others, step.after, event, settings, now, after=announcement_jobs, reader=reader,
+                           changes=changes)
         final.announced_to = list(dict.fromkeys([*final.announced_to, *(d.audience for d in announcing)]))
     final.announcement_jobs = announcement_jobs
     return Plan(final, jobs, counts)
 
 
-def plan_fired(fired: Fired, settings: Settings, now: datetime, reader: Reader = read_emails_file) -> Plan:
+def plan_fired(fired: Fired, settings: Settings, now: datetime, reader: Reader = read_emails_file,
+               changes: Changes = no_changes) -> Plan:
     """The state and jobs of a notice a timer fired (it waits for the announcement like any message)."""
-    return Plan(fired.state, build_jobs(fired.deliveries, fired.state, None, settings, now, reader=reader))
+    return Plan(fired.state, build_jobs(fired.deliveries, fired.state, None, settings, now, reader=reader, changes=changes))
 
 
 def update_timeliness(step: Step, settings: Settings) -> tuple[str, str]:

@@ -1,14 +1,17 @@
-"""The ``hotfix`` commands of stakeholder communication: ``postmortem``."""
+"""The ``hotfix`` commands of stakeholder communication: ``postmortem``, ``subscribers``."""
 from __future__ import annotations
 
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from daemon import store
-from herald.app import ConfigOpt, Format, FormatOpt, app, emit_json, err, now, settings_or_exit
+from herald.app import ConfigOpt, Format, FormatOpt, app, console, emit_json, err, now, settings_or_exit
+from hotfix import communication, subscribers
 from hotfix.connection import connect
 from hotfix.enums import Locale
+from hotfix.jobs import read_emails_file
 from hotfix.postmortem import build, render_md
 
 
@@ -31,3 +34,35 @@ def postmortem(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Forma
         emit_json(draft.model_dump(mode="json"))
     else:
         typer.echo(render_md(draft, settings, locale), nl=False)
+
+
+@app.command("subscribers")
+def subscribers_(audience: str, config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
+                 remove: Annotated[Optional[str], typer.Option("--remove", help="take this address out of the audience for good")] = None) -> None:
+    """The addresses of an audience with their origin (config, file, self) and state (subscribed, pending, unsubscribed)."""
+    settings = settings_or_exit(config)
+    if audience not in settings.audiences:
+        err.print(f"unknown audience {audience!r} (configured: {', '.join(sorted(settings.audiences)) or 'none'})",
+                  markup=False, highlight=False)
+        raise typer.Exit(2)
+    redis = connect(settings)
+    changes = subscribers.entries(redis, audience)
+    rows = subscribers.roster(settings, audience, changes, read_emails_file)
+    if remove is not None:
+        key = subscribers.normalize(remove)
+        if key not in {subscribers.normalize(r.address) for r in rows}:
+            err.print(f"{remove!r} is not an address of {audience}", markup=False, highlight=False)
+            raise typer.Exit(1)
+        if subscribers.unsubscribe(redis, audience, key, now(), by="operator"):
+            communication.count(redis, "unsubscribes", audience)
+            console.print(f"{key} removed from {audience}: it receives nothing more of it", highlight=False, markup=False)
+        else:
+            console.print(f"{key} had already left {audience}", highlight=False, markup=False)
+        return
+    if format_ is Format.JSON:
+        emit_json([subscribers.dump(r) for r in rows])
+        return
+    table = Table("address", "origin", "state", "since")
+    for row in rows:
+        table.add_row(row.address, row.origin.value, row.state.value, row.at.isoformat(timespec="seconds") if row.at else "—")
+    console.print(table if rows else f"{audience} has no address")

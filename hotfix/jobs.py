@@ -27,7 +27,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
-from hotfix import keys
+from hotfix import keys, subscribers
 from hotfix.enums import Channel, Locale, MessageName, Severity
 from hotfix.keys import TICKET_PATTERN
 from hotfix.limits import JOB_TEXT_MAX, clip_all
@@ -115,15 +115,10 @@ def read_emails_file(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def recipients(settings: Settings, audience: str, reader: Callable[[Path], list[str]] = read_emails_file) -> list[str]:
-    """The email addresses of an audience: its list, then its file, without duplicates."""
-    found = settings.audiences.get(audience)
-    if found is None:
-        return []
-    addresses = list(found.emails)
-    if found.emails_file is not None:
-        addresses += reader(found.emails_file)
-    return list(dict.fromkeys(a for a in addresses if a))
+def recipients(settings: Settings, audience: str, reader: Callable[[Path], list[str]] = read_emails_file,
+               changes: subscribers.Changes = subscribers.no_changes) -> list[str]:
+    """The email addresses of an audience: its list, then its file, without those taken out, then those who joined."""
+    return subscribers.recipients(settings, audience, changes(audience), reader)
 
 
 def snapshot(state: HotfixState) -> HotfixState:
@@ -133,8 +128,12 @@ def snapshot(state: HotfixState) -> HotfixState:
 
 def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[str, Any] | None,
                settings: Settings, now: datetime, after: list[str] | None = None,
-               reader: Callable[[Path], list[str]] = read_emails_file) -> list[JobSpec]:
-    """Expand deliveries into jobs, batching email recipients by ``[smtp] batch_size``."""
+               reader: Callable[[Path], list[str]] = read_emails_file,
+               changes: subscribers.Changes = subscribers.no_changes) -> list[JobSpec]:
+    """Expand deliveries into jobs, batching email recipients by ``[smtp] batch_size``.
+
+    ``changes`` gives each audience's stored subscription changes (``hotfix.subscribers.Book.get``).
+    """
     deliveries = list(deliveries)
     if not deliveries:
         return []
@@ -147,7 +146,7 @@ def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[s
         if delivery.channel is Channel.TEAMS:
             batches = [[delivery.target or ""]]
         else:
-            addresses = [delivery.target] if delivery.target else recipients(settings, delivery.audience, reader)
+            addresses = [delivery.target] if delivery.target else recipients(settings, delivery.audience, reader, changes)
             size = settings.smtp.batch_size
             batches = [addresses[i:i + size] for i in range(0, len(addresses), size)]
         for index, batch in enumerate(batches):

@@ -32,6 +32,9 @@ TIMER_SEPARATOR = "|"
 #: Communication figures shared by every process (a hash; see ``hotfix.communication``).
 COMMUNICATION = "hotfix:communication"
 
+#: Bumped at every change of any audience's subscribers, so readers know to read them again.
+SUBSCRIBERS_VERSION = "hotfix:subscribers-version"
+
 #: Marks a delivery job that reached its end (sent or failed for good): ``done:<job id>``.
 DONE_PREFIX = "hotfix:done:"
 
@@ -75,6 +78,17 @@ def parse_timer_member(member: bytes | str) -> tuple[str, str]:
     if re.fullmatch(r"TimerKind\.[A-Z_]+", name):
         name = name.split(".", 1)[1].lower()
     return ticket, name
+
+
+def subscribers(audience: str) -> str:
+    """What people and operators changed in one audience (a hash: address → entry; see ``hotfix.subscribers``)."""
+    return f"{PREFIX}subscribers:{_audience(audience)}"
+
+
+def _audience(name: str) -> str:
+    if not 1 <= len(name) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"invalid audience name {name[:40]!r}: expected 1-100 characters without control characters")
+    return name
 
 
 def open_by_severity(severity: str) -> str:

@@ -158,6 +158,22 @@ class Audience(_Section):
     digest: Duration | None = None
     kind: AudienceKind = Field(AudienceKind.TEAM, description="team, stakeholders or users: which line of the "
                                "document's communication checklist its deliveries tick; only team gets action links")
+    self_service: bool = Field(False, description="people join (double opt-in) and leave (one-click) on their own")
+    allowed_domains: list[str] = Field(default_factory=list, description="self-service: only addresses of these domains")
+    approval: list[str] = Field(default_factory=list, description="people keys: its messages wait for one of them")
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = [d.strip().lower().lstrip("@") for d in value]
+        bad = [d for d in out if not _DOMAIN.match(d)]
+        if bad:
+            raise ValueError(f"{bad[0][:60]!r}: expected a domain such as corp.example")
+        return list(dict.fromkeys(out))
+
+
+#: A mail domain of ``allowed_domains``.
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class Person(_Section):
@@ -196,6 +212,7 @@ class SeverityPolicy(_Section):
         if bad:
             raise ValueError(f"{', '.join(bad)}: not a role prompt (one of {', '.join(m.value for m in PROMPTS)})")
         return list(dict.fromkeys(value))
+    approval_timeout: Duration | None = Field(None, description="a held message goes out unapproved after this long")
 
     def audiences(self) -> dict[str, list[str]]:
         """Each audience list by its key."""
@@ -271,6 +288,12 @@ class Settings(BaseSettings):
                 if channel not in self.teams:
                     known = ", ".join(sorted(self.teams)) or "none"
                     problems.append(f"audiences.{name}.teams: unknown Teams channel {channel!r} (configured: {known})")
+            for person in audience.approval:
+                if person not in self.people:
+                    known = ", ".join(sorted(self.people)) or "none"
+                    problems.append(f"audiences.{name}.approval: unknown person {person!r} (a key of [people]: {known})")
+            if audience.allowed_domains and not audience.self_service:
+                problems.append(f"audiences.{name}.allowed_domains: only for a self_service audience")
         for sev, policy in self.severity.items():
             for key, names in policy.audiences().items():
                 for audience_name in names:
@@ -279,6 +302,8 @@ class Settings(BaseSettings):
                         problems.append(
                             f"severity.{sev.value}.{key}: unknown audience {audience_name!r} (configured: {known})"
                         )
+            if policy.approval_timeout is not None and policy.approval_timeout <= timedelta(0):
+                problems.append(f"severity.{sev.value}.approval_timeout: must be longer than 0s (leave it out to wait)")
             if policy.warn_before is not None and policy.warn_before >= policy.resolve_within:
                 problems.append(f"severity.{sev.value}.warn_before: must be shorter than resolve_within")
         for name in self.people:

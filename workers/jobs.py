@@ -5,7 +5,8 @@ dead-lettered, never retried), then in order:
 
 1. waits while the hotfix's announcement is not delivered, and while its Teams webhook is held
    off after a failure (waits are not attempts; after ``MAX_ORDER_WAITS`` / ``MAX_HOLDS`` it goes anyway);
-2. skips recipients a receipt already records as sent, or that an earlier run gave up on;
+2. skips recipients a receipt already records as sent, that an earlier run gave up on, or that left
+   the audience (``hotfix.subscribers``) since the job was built;
 3. renders and sends to the others, and records every outcome as a receipt;
 4. acts on ``workers.retry``: done, come back later (RQ ``Retry``: the only place a
    ``TransientError`` becomes a retry), or give up (receipt ``failed``, a delivery dead letter,
@@ -29,7 +30,7 @@ from redis import Redis
 from rq import Retry, get_current_job
 from rq.job import Job
 
-from hotfix import keys, metrics
+from hotfix import keys, metrics, subscribers
 from hotfix.actions import act_url, grant_for
 from hotfix.enums import Channel, DeliveryStatus, Severity
 from hotfix.jobs import JobPayload, build_jobs, enqueue
@@ -93,6 +94,8 @@ def deliver(payload: dict[str, Any]) -> Any:
 
     done = receipts.already_sent(redis, job.ticket, job.job_key, job.recipients)
     pending = [r for r in job.recipients if r not in done and r not in tally.given_up]
+    if pending and job.channel is Channel.EMAIL:  # who left the audience since the job was built gets nothing
+        pending = subscribers.still_subscribed(redis, job.audience, pending)
     if not pending:
         receipts.mark_done(redis, job.job_key)
         return "already sent"
@@ -197,7 +200,8 @@ def _fallback(rt: Runtime, redis: Redis, job: JobPayload, dead: list[tuple[str, 
               "reason": dead[0][1]}
     deliveries = expand(job.message, targets, rt.settings, f"fallback:{job.job_key}",
                         {**(job.notice or {}), "failed": failed})
-    specs = build_jobs(deliveries, job.hotfix, job.event, rt.settings, datetime.now(timezone.utc), after=[])
+    specs = build_jobs(deliveries, job.hotfix, job.event, rt.settings, datetime.now(timezone.utc), after=[],
+                       changes=subscribers.Book(redis).get)
     enqueue(redis, specs, rt.settings)
     log.warning("%s failed for good; fallback %s told", job.describe(), ", ".join(targets))
 

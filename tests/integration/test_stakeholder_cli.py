@@ -11,10 +11,9 @@ from redis import Redis
 from typer.testing import CliRunner
 
 from herald.cli import app
-from hotfix.enums import DeliveryStatus
+from hotfix import keys
 from tests.fixtures.herald import BASE_CONFIG, T0, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
 from tests.fixtures.processes import to_toml
-from workers import receipts
 
 runner = CliRunner()
 
@@ -34,14 +33,10 @@ def cli(config: Path, *args: str, code: int = 0) -> str:
 
 
 def sent(redis: Redis, message: str, audience: str, recipient: str, at: str) -> None:
-    payload: dict[str, Any] = {"ticket": "INC-1", "message": message, "audience": audience, "channel": "email",
-                               "job_key": f"j-{message}-{audience}"}
-    receipts.record(redis, payload, [(recipient, DeliveryStatus.SENT, None)], via="smtp", attempt=1)
-    raw = redis.hget("hotfix:deliveries:INC-1", f"j-{message}-{audience}|{recipient}")
-    assert raw is not None
-    row = json.loads(raw)
-    row["at"] = at
-    redis.hset("hotfix:deliveries:INC-1", f"j-{message}-{audience}|{recipient}", json.dumps(row))
+    """A receipt as a worker writes it once ``message`` reached ``recipient`` at ``at``."""
+    row = {"message": message, "audience": audience, "channel": "email", "recipient": recipient, "status": "sent",
+           "at": at, "via": "smtp", "attempt": 1, "job": f"j-{message}"}
+    redis.hset(keys.deliveries("INC-1"), f"j-{message}|{recipient}", json.dumps(row))
 
 
 def test_postmortem_json_and_markdown(redis: Redis, config: Path, make_daemon, make_settings) -> None:
@@ -59,3 +54,46 @@ def test_postmortem_json_and_markdown(redis: Redis, config: Path, make_daemon, m
     assert "## Pourquoi pas détecté avant ?" in cli(config, "postmortem", "INC-1")
     assert "## Why wasn't it caught earlier?" in cli(config, "postmortem", "INC-1", "--locale", "en")
     assert "no hotfix 'NOPE'" in cli(config, "postmortem", "NOPE", code=1)
+
+
+def queued(redis: Redis) -> list[dict[str, Any]]:
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    return [job.kwargs["payload"] for job in Queue("hotfix-p0", connection=redis, serializer=JSONSerializer).get_jobs()]
+
+
+@pytest.fixture
+def customers_config(tmp_path: Path, redis_url: str) -> tuple[Path, dict[str, Any]]:
+    """A config whose P0 updates go to a self-service `customers` audience with a list file."""
+    listed = tmp_path / "customers.txt"
+    listed.write_text("anna@customers.example\nbob@customers.example\n")
+    data = merge(BASE_CONFIG, {"redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "o")},
+                               "audiences": {"customers": {"emails": ["ops@corp.example"], "emails_file": str(listed),
+                                                           "self_service": True}},
+                               "severity": {"P0": {"updates": ["customers"]}}})
+    path = tmp_path / "customers.toml"
+    path.write_text(to_toml(data))
+    return path, data
+
+
+def test_subscribers_lists_origins_and_removes_from_the_next_message(redis: Redis, customers_config, make_daemon) -> None:
+    """`subscribers --remove` takes a file address out: listed unsubscribed, and the next update's job leaves it out."""
+    from hotfix.settings import Settings
+
+    path, data = customers_config
+    rows = json.loads(cli(path, "subscribers", "customers", "--format", "json"))
+    assert [(r["address"], r["origin"], r["state"]) for r in rows] == [
+        ("ops@corp.example", "config", "subscribed"), ("anna@customers.example", "file", "subscribed"),
+        ("bob@customers.example", "file", "subscribed")]
+    assert "removed from customers" in cli(path, "subscribers", "customers", "--remove", "Bob@Customers.example")
+    assert "already left" in cli(path, "subscribers", "customers", "--remove", "bob@customers.example")
+    assert "not an address of customers" in cli(path, "subscribers", "customers", "--remove", "eve@x.example", code=1)
+    assert "unknown audience 'nope'" in cli(path, "subscribers", "nope", code=2)
+    rows = json.loads(cli(path, "subscribers", "customers", "--format", "json"))
+    assert [r["state"] for r in rows] == ["subscribed", "subscribed", "unsubscribed"]
+    daemon = make_daemon(Settings(**data))
+    xadd(redis, event("declared"), event("updated", minutes=5, message="fix in progress"))
+    drain(daemon)
+    [update] = [p for p in queued(redis) if p["message"] == "update" and p["audience"] == "customers"]
+    assert update["recipients"] == ["ops@corp.example", "anna@customers.example"]

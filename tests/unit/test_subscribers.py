@@ -1,0 +1,96 @@
+"""Who is in an audience: configured addresses, changed by people (double opt-in, one-click out) and operators."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import fakeredis
+import pytest
+
+from hotfix import subscribers
+from hotfix.settings import Settings
+from hotfix.subscribers import InvalidAddress, Origin, SubscriptionState
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    lines = tmp_path / "customers.txt"
+    lines.write_text("# the status list\nAnna@Customers.example\nbob@customers.example\n")
+    return Settings(audiences={"customers": {"emails": ["ops@corp.example", "anna@customers.example"],
+                                             "emails_file": str(lines), "self_service": True}})
+
+
+def read(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+
+
+def test_recipients_leave_out_who_left_and_add_who_confirmed(settings: Settings, fake_redis: fakeredis.FakeRedis) -> None:
+    """A file address that unsubscribed gets nothing; a confirmed form address does; a pending one does not yet."""
+    subscribers.unsubscribe(fake_redis, "customers", "BOB@customers.example", NOW)
+    assert subscribers.request(fake_redis, settings, "customers", "new@customers.example", NOW, read)
+    assert subscribers.request(fake_redis, settings, "customers", "later@customers.example", NOW, read)
+    subscribers.confirm(fake_redis, "customers", "new@customers.example", NOW)
+    changes = subscribers.entries(fake_redis, "customers")
+    assert subscribers.recipients(settings, "customers", changes, read) == [
+        "ops@corp.example", "anna@customers.example", "new@customers.example"]
+    rows = {r.address: (r.origin, r.state) for r in subscribers.roster(settings, "customers", changes, read)}
+    assert rows == {"ops@corp.example": (Origin.CONFIG, SubscriptionState.SUBSCRIBED),
+                    "anna@customers.example": (Origin.CONFIG, SubscriptionState.SUBSCRIBED),
+                    "bob@customers.example": (Origin.FILE, SubscriptionState.UNSUBSCRIBED),
+                    "new@customers.example": (Origin.SELF, SubscriptionState.SUBSCRIBED),
+                    "later@customers.example": (Origin.SELF, SubscriptionState.PENDING)}
+
+
+def test_a_request_sends_one_confirmation_and_none_for_a_subscriber(settings: Settings,
+                                                                      fake_redis: fakeredis.FakeRedis) -> None:
+    """Asking twice in a row sends one email; a configured address asks for nothing; it comes back after leaving."""
+    assert subscribers.request(fake_redis, settings, "customers", "x@customers.example", NOW, read)
+    assert not subscribers.request(fake_redis, settings, "customers", "x@customers.example", NOW + timedelta(minutes=1), read)
+    assert subscribers.request(fake_redis, settings, "customers", "x@customers.example", NOW + timedelta(hours=1), read)
+    assert not subscribers.request(fake_redis, settings, "customers", "ops@corp.example", NOW, read)
+    subscribers.unsubscribe(fake_redis, "customers", "ops@corp.example", NOW)
+    assert subscribers.request(fake_redis, settings, "customers", "ops@corp.example", NOW, read)
+    changes = subscribers.entries(fake_redis, "customers")
+    assert "ops@corp.example" not in subscribers.recipients(settings, "customers", changes, read)  # until confirmed
+    subscribers.confirm(fake_redis, "customers", "ops@corp.example", NOW)
+    changes = subscribers.entries(fake_redis, "customers")
+    assert "ops@corp.example" in subscribers.recipients(settings, "customers", changes, read)
+    assert [r.origin for r in subscribers.roster(settings, "customers", changes, read)][0] is Origin.CONFIG
+
+
+def test_still_subscribed_checks_right_before_sending(fake_redis: fakeredis.FakeRedis) -> None:
+    """A job built before the unsubscribe does not reach the address that left (whatever its case)."""
+    subscribers.unsubscribe(fake_redis, "customers", "bob@customers.example", NOW)
+    assert subscribers.still_subscribed(fake_redis, "customers", ["Bob@Customers.example", "anna@customers.example"]) == [
+        "anna@customers.example"]
+
+
+@pytest.mark.parametrize("address,domains,problem", [
+    ("not an address", [], "must have an @-sign"),
+    ("a@b", [], "should have a period"),
+    ("x" * 300 + "@corp.example", [], "expected an email address"),
+    ("eve@evil.example", ["corp.example"], "only addresses of corp.example"),
+    ("a@corp.example\r\nBcc: x@y.z", [], "invalid characters"),
+])
+def test_check_address_refuses_what_is_not_an_allowed_address(address: str, domains: list[str], problem: str) -> None:
+    """Malformed addresses, header injection and other domains are refused with the reason."""
+    with pytest.raises(InvalidAddress, match=problem):
+        subscribers.check_address(address, domains)
+
+
+def test_check_address_normalises() -> None:
+    """An allowed address comes back trimmed and lower-case."""
+    assert subscribers.check_address("  Ann@Corp.Example ", ["corp.example"]) == "ann@corp.example"
+
+
+def test_the_book_reads_again_only_after_a_change(fake_redis: fakeredis.FakeRedis) -> None:
+    """The daemon's book keeps what it read until a change bumps the version."""
+    book = subscribers.Book(fake_redis)
+    book.refresh()
+    assert book.get("customers") == {}
+    subscribers.unsubscribe(fake_redis, "customers", "bob@customers.example", NOW)
+    assert book.get("customers") == {}
+    book.refresh()
+    assert set(book.get("customers")) == {"bob@customers.example"}
