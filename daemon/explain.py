@@ -26,6 +26,10 @@ def _channels(settings: Settings, audience: str) -> str:
         parts.append(f"email {', '.join(found.emails) or ''}{' + ' + str(found.emails_file) if found.emails_file else ''} ({via})")
     locale = (found.locale or settings.locale).value
     links = "action links" if found.kind is AudienceKind.TEAM else "no action links"
+    if found.self_service:
+        parts.append("self-service" + (f" ({', '.join(found.allowed_domains)} only)" if found.allowed_domains else ""))
+    if found.approval:
+        parts.append(f"held until approved by {' or '.join(found.approval)}")
     return (f"{audience} [{locale}]: " + ("; ".join(parts) or "no channel")
             + f" — kind {found.kind.value} (ticks \"{_KIND_LINES[found.kind]}\" in the document; {links})")
 
@@ -52,6 +56,9 @@ def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
     if policy.warn_before:
         lines.append(f"  {format_duration(policy.warn_before)} before the deadline → at-risk escalation{rollback}")
     lines.append(f"  at the deadline → breach escalation{rollback} (none once a rollback restored the service)")
+    if any(settings.audiences[a].approval for names in policy.audiences().values() for a in names if a in settings.audiences):
+        lines.append("  held messages go out unapproved after " + format_duration(policy.approval_timeout)
+                     if policy.approval_timeout else "  held messages wait for an approver (no approval_timeout)")
     lines.append(f"  post-mortem {format_duration(policy.postmortem_after)} after resolution (unless given); "
                  f"reminder {format_duration(policy.postmortem_remind_before)} before")
     lines.append(f"  role prompts: {', '.join(m.value for m in policy.prompts) or 'none'}"
