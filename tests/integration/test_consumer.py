@@ -182,10 +182,10 @@ def test_an_event_that_cannot_be_applied_costs_only_itself(redis: Redis, make_da
 
     real_plan = daemon.consumer.plan
 
-    def plan(steps, settings, now):
+    def plan(steps, settings, now, **kwargs):
         if steps[0].event.ticket == "BAD-1":
             raise OverflowError("date value out of range")
-        return real_plan(steps, settings, now)
+        return real_plan(steps, settings, now, **kwargs)
 
     monkeypatch.setattr(daemon.consumer, "plan", plan)
     d = make_daemon()
