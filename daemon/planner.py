@@ -12,7 +12,9 @@ reads are an audience's ``emails_file`` (``reader``) and its subscription change
   (``announcement_jobs``; a reopening starts a new announcement);
 - ``announced_to`` grows with each audience an announcement went to (rollback, cancellation and
   guardrail notices go to them too);
-- each applied update is counted on time or late against ``update_every`` (``Plan.counts``).
+- each applied update is counted on time or late against ``update_every`` (``Plan.counts``);
+- a message for an audience with approvers is held on the hotfix instead of sent, and its approvers are
+  asked (``approvals.hold``); ``plan_released`` sends it once approved, or unapproved after its timeout.
 
 ``plan_fired`` does the same for a notice a timer fired. The consumer loads, calls ``apply`` and
 ``plan``, and commits.
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from daemon import approvals
 from daemon.lifecycle import Outcome, Step
 from daemon.policy import route
 from daemon.timers import Fired, digest_windows, flush_digest, fold
@@ -66,9 +69,12 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
         deliveries = route(step, settings)
         if digests:
             deliveries = _fold(step, final, deliveries, digests, settings, now)
+        event = dump_event(step.event)
+        deliveries, asks, held = approvals.hold(final, deliveries, event, settings, now)
+        counts += held
+        jobs += build_jobs(asks, step.after, None, settings, now, after=[], reader=reader, changes=changes)
         announcing = [d for d in deliveries if d.message is MessageName.ANNOUNCEMENT]
         others = [d for d in deliveries if d.message is not MessageName.ANNOUNCEMENT]
-        event = dump_event(step.event)
         new = build_jobs(announcing, step.after, event, settings, now, reader=reader, changes=changes)
         if step.reopened:
             announcement_jobs = []
@@ -83,8 +89,37 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
 
 def plan_fired(fired: Fired, settings: Settings, now: datetime, reader: Reader = read_emails_file,
                changes: Changes = no_changes) -> Plan:
-    """The state and jobs of a notice a timer fired (it waits for the announcement like any message)."""
-    return Plan(fired.state, build_jobs(fired.deliveries, fired.state, None, settings, now, reader=reader, changes=changes))
+    """The state and jobs of a notice a timer fired (it waits for the announcement like any message).
+
+    A notice for an audience with approvers is held like any message; a held message whose timeout
+    fired goes out unapproved (``plan_released``).
+    """
+    if fired.released is not None:
+        return plan_released(fired.released, settings, now, reader, changes)
+    state = _own_copy(fired.state)
+    deliveries, asks, counts = approvals.hold(state, fired.deliveries, None, settings, now)
+    jobs = build_jobs(asks, state, None, settings, now, after=[], reader=reader, changes=changes)
+    jobs += build_jobs(deliveries, state, None, settings, now, reader=reader, changes=changes)
+    return Plan(state, jobs, counts)
+
+
+def plan_released(released: approvals.Released, settings: Settings, now: datetime, reader: Reader = read_emails_file,
+                  changes: Changes = no_changes) -> Plan:
+    """The jobs of a held message an approver (or the timeout) released, rendered from the approved wording.
+
+    It reaches the audience with the hotfix as it is now; a released announcement joins the hotfix's
+    announcement (later messages to that audience wait for it, and it hears rollbacks and cancellations).
+    """
+    state = _own_copy(released.state)
+    view = (released.view or released.state).model_copy(update={"announcement_jobs": state.announcement_jobs})
+    announcing = [d for d in released.deliveries if d.message is MessageName.ANNOUNCEMENT]
+    others = [d for d in released.deliveries if d.message is not MessageName.ANNOUNCEMENT]
+    new = build_jobs(announcing, view, released.event, settings, now, reader=reader, changes=changes)
+    jobs = new + build_jobs(others, view, released.event, settings, now, reader=reader, changes=changes)
+    if announcing:
+        state.announcement_jobs = [*state.announcement_jobs, *(j.job_id for j in new)]
+        state.announced_to = list(dict.fromkeys([*state.announced_to, *(d.audience for d in announcing)]))
+    return Plan(state, jobs, list(released.counts))
 
 
 def update_timeliness(step: Step, settings: Settings) -> tuple[str, str]:

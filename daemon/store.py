@@ -87,7 +87,24 @@ def write(pipe: Pipeline, before: HotfixState | None, after: HotfixState, settin
         pipe.srem(keys.open_by_severity(before.severity.value), ticket)
     if not after.is_open and (before is None or before.is_open):
         pipe.srem(keys.OPEN_SET, ticket)
+    _index_held(pipe, before, after)
     _sync_timers(pipe, None if full_timers else before, after, settings)
+
+
+#: How long ``hotfix approve ID`` can find the hotfix of a held message by its id.
+HELD_ID_TTL = 30 * 86400
+
+
+def _index_held(pipe: Pipeline, before: HotfixState | None, after: HotfixState) -> None:
+    """Keep ``keys.HELD_TICKETS`` and the id → ticket keys of held messages in step with the state."""
+    known = {h.id for h in before.held} if before is not None else set()
+    for held in after.held:
+        if held.id not in known:
+            pipe.set(keys.approval(held.id), after.ticket, ex=HELD_ID_TTL)
+    if after.held:
+        pipe.sadd(keys.HELD_TICKETS, after.ticket)
+    elif before is not None and before.held:
+        pipe.srem(keys.HELD_TICKETS, after.ticket)
 
 
 def _due(state: HotfixState, settings: Settings) -> dict[str, datetime]:

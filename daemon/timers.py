@@ -8,7 +8,8 @@ and one more review request to a reviewer who stayed silent;
 its deliveries. Each occurrence has an identity (``occurrence``) kept in
 ``state.fired`` once fired, so a timer fires once however many daemons look
 at it, and an update (which moves ``last_update_at``) re-arms the reminder.
-Timer names are plain strings (``TimerKind`` values, ``digest:<audience>``);
+Timer names are plain strings (``TimerKind`` values, ``digest:<audience>``, ``approval:<audience>`` for
+a message held past its ``approval_timeout``);
 ``hotfix.keys.timer_member`` alone spells them in Redis. An at-risk warning
 found due only after the deadline passed is recorded but says nothing: the
 breach escalation covers it.
@@ -20,6 +21,8 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from daemon.approvals import TIMER as APPROVAL
+from daemon.approvals import Released, expire
 from daemon.lifecycle import add_timeline_entry
 from hotfix.durations import format_span
 from hotfix.enums import Channel, Locale, MessageName, Phase, Severity, Status
@@ -45,11 +48,12 @@ DIGEST = "digest:"
 
 @dataclass(frozen=True)
 class Fired:
-    """A notice that fired: the new state and its deliveries."""
+    """A notice that fired: the new state and its deliveries (``released``: a held message the timeout sends)."""
 
     state: HotfixState
     deliveries: list[Delivery]
     occurrence: str
+    released: Released | None = None
 
 
 def _base(state: HotfixState) -> datetime | None:
@@ -76,7 +80,8 @@ def digest_windows(settings: Settings) -> dict[str, timedelta]:
 
 def timer_names(settings: Settings) -> list[str]:
     """Every timer name a hotfix can have under these settings."""
-    return [k.value for k in TimerKind] + [DIGEST + a for a in digest_windows(settings)]
+    return ([k.value for k in TimerKind] + [DIGEST + a for a in digest_windows(settings)]
+            + [APPROVAL + name for name, audience in settings.audiences.items() if audience.approval])
 
 
 def schedule(state: HotfixState, policy: SeverityPolicy,
@@ -86,6 +91,9 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
     for audience, since in state.digest_since.items():
         if state.digest.get(audience):
             due[DIGEST + audience] = since + (digests or {}).get(audience, timedelta(0))
+    if policy.approval_timeout:
+        for held in state.held:
+            due[APPROVAL + held.audience] = held.since + policy.approval_timeout
     if not state.declared:
         return due
     if state.status is Status.OPEN:
@@ -102,7 +110,8 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
             due[TimerKind.BREACHED.value] = state.deadline
     if state.status is not Status.CANCELLED and state.postmortem_at is not None:
         due[TimerKind.POSTMORTEM.value] = state.postmortem_at - policy.postmortem_remind_before
-    return {k: v for k, v in due.items() if k.startswith(DIGEST) or occurrence(state, TimerKind(k)) not in state.fired}
+    return {k: v for k, v in due.items()
+            if k.startswith((DIGEST, APPROVAL)) or occurrence(state, TimerKind(k)) not in state.fired}
 
 
 def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fired | None:
@@ -115,6 +124,11 @@ def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fi
         after = state.model_copy(deep=True)
         deliveries = flush_digest(after, name[len(DIGEST):], settings)
         return Fired(after, deliveries, f"{name}@{when.isoformat()}")
+    if name.startswith(APPROVAL):
+        released = expire(state, name[len(APPROVAL):], settings, now)
+        if released is None:
+            return None
+        return Fired(released.state, released.deliveries, f"{name}@{when.isoformat()}", released)
     kind = TimerKind(name)
     key = occurrence(state, kind)
     after = state.model_copy(deep=True)

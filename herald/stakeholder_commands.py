@@ -1,4 +1,5 @@
-"""The ``hotfix`` commands of stakeholder communication: ``postmortem``, ``subscribers``."""
+"""The ``hotfix`` commands of stakeholder communication: ``postmortem``, ``subscribers``, ``approvals``, ``approve``,
+``decline``."""
 from __future__ import annotations
 
 from typing import Annotated, Optional
@@ -10,7 +11,7 @@ from daemon import store
 from herald.app import ConfigOpt, Format, FormatOpt, app, console, emit_json, err, now, settings_or_exit
 from hotfix import communication, subscribers
 from hotfix.connection import connect
-from hotfix.enums import Locale
+from hotfix.enums import Decision, Locale
 from hotfix.jobs import read_emails_file
 from hotfix.postmortem import build, render_md
 
@@ -66,3 +67,63 @@ def subscribers_(audience: str, config: ConfigOpt = None, format_: FormatOpt = F
     for row in rows:
         table.add_row(row.address, row.origin.value, row.state.value, row.at.isoformat(timespec="seconds") if row.at else "—")
     console.print(table if rows else f"{audience} has no address")
+
+
+@app.command()
+def approvals(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE) -> None:
+    """Messages held for approval: id, ticket, message, audience, since (oldest first)."""
+    from daemon.held import pending
+
+    settings = settings_or_exit(config)
+    rows = pending(connect(settings), settings)
+    if format_ is Format.JSON:
+        emit_json(rows)
+        return
+    table = Table("id", "ticket", "message", "audience", "held since", "approvers", "goes out unapproved at")
+    for row in rows:
+        table.add_row(row["id"], row["ticket"], row["message"], row["audience"], row["since"],
+                      ", ".join(row["approvers"]), row["timeout_at"] or "never (waits)")
+    console.print(table if rows else "no message is waiting for approval")
+
+
+def _settle(config: ConfigOpt, held_id: str, decision: Decision, by: str, reason: str | None,
+            edits: dict[str, str] | None = None) -> None:
+    from daemon.approvals import NotHeld
+    from daemon.held import settle
+
+    settings = settings_or_exit(config)
+    try:
+        released = settle(connect(settings), settings, held_id, decision, by=by, now=now(), reason=reason, edits=edits)
+    except (NotHeld, ValueError) as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    console.print(released.answer, markup=False, highlight=False)
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
+
+
+@app.command()
+def approve(held_id: Annotated[str, typer.Argument(metavar="ID", help="as `hotfix approvals` lists it")],
+            by: Annotated[Optional[str], typer.Option("--by", help="who approves (default: your user name)")] = None,
+            message: Annotated[Optional[str], typer.Option(help="send with this text instead")] = None,
+            next_step: Annotated[Optional[str], typer.Option(help="send with this next step instead")] = None,
+            config: ConfigOpt = None) -> None:
+    """Approve a held message: it goes to its audience now, with the hotfix as it is (and your wording)."""
+    edits = {k: v for k, v in (("message", message), ("next_step", next_step)) if v}
+    _settle(config, held_id, Decision.APPROVED, by or _operator(), None, edits)
+
+
+@app.command()
+def decline(held_id: Annotated[str, typer.Argument(metavar="ID", help="as `hotfix approvals` lists it")],
+            reason: Annotated[str, typer.Option("--reason", help="why it must not go out")],
+            by: Annotated[Optional[str], typer.Option("--by", help="who declines (default: your user name)")] = None,
+            config: ConfigOpt = None) -> None:
+    """Decline a held message: its audience never receives it (a later message is held again)."""
+    _settle(config, held_id, Decision.DECLINED, by or _operator(), reason)

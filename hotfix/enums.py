@@ -62,6 +62,7 @@ class MessageName(str, Enum):
     ASSIGNMENT = "assignment"
     REVIEW_REQUEST = "review_request"
     DEPLOY_REQUEST = "deploy_request"
+    APPROVAL_REQUEST = "approval_request"
 
 
 class Channel(str, Enum):

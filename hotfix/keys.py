@@ -32,6 +32,9 @@ TIMER_SEPARATOR = "|"
 #: Communication figures shared by every process (a hash; see ``hotfix.communication``).
 COMMUNICATION = "hotfix:communication"
 
+#: Tickets that have a message held for approval (a set), for ``hotfix approvals``.
+HELD_TICKETS = "hotfix:held"
+
 #: Bumped at every change of any audience's subscribers, so readers know to read them again.
 SUBSCRIBERS_VERSION = "hotfix:subscribers-version"
 
@@ -78,6 +81,13 @@ def parse_timer_member(member: bytes | str) -> tuple[str, str]:
     if re.fullmatch(r"TimerKind\.[A-Z_]+", name):
         name = name.split(".", 1)[1].lower()
     return ticket, name
+
+
+def approval(held_id: str) -> str:
+    """The ticket of a held message, by its id (``ap-`` and hex digits), for ``hotfix approve ID``."""
+    if not re.match(r"^ap-[0-9a-f]{6,32}$", held_id):
+        raise ValueError(f"invalid approval id {held_id[:40]!r}: expected ap- and hex digits, as `hotfix approvals` lists")
+    return f"{PREFIX}approval:{held_id}"
 
 
 def subscribers(audience: str) -> str:

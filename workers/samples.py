@@ -141,6 +141,16 @@ def sample_notice(message: MessageName, now: datetime | None = None) -> dict[str
         MessageName.ASSIGNMENT: {"role": "reviewer", "person": "Chloé"},
         MessageName.REVIEW_REQUEST: {"role": "reviewer", "person": "Chloé", "target": Phase.REVIEW.value},
         MessageName.DEPLOY_REQUEST: {"role": "devops", "person": "Dan", "target": Phase.PRODUCTION.value},
+        MessageName.APPROVAL_REQUEST: {
+            "approval": {"id": "ap-5a3c9e1f0b2d", "audience": "customers", "message": "update",
+                         "since": _iso(now - timedelta(minutes=2)), "held_at": _iso(now - timedelta(minutes=2)),
+                         "replaces": [], "approvers": ["Alice", "Bob"], "timeout_at": _iso(now + timedelta(minutes=3)),
+                         "locale": "en", "editable": ["message", "next_step"]},
+            "preview": "🔄 UPDATE — The fix is being reviewed; the payment page is back for most customers.\n"
+                       "Next step: deploy to production",
+            "links": {action: f"https://herald.example.com/approval/sample-token/{action}"
+                      for action in ("approve", "edit", "decline")},
+        },
     }
     return notices.get(MessageName(message))
 

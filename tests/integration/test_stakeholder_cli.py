@@ -97,3 +97,50 @@ def test_subscribers_lists_origins_and_removes_from_the_next_message(redis: Redi
     drain(daemon)
     [update] = [p for p in queued(redis) if p["message"] == "update" and p["audience"] == "customers"]
     assert update["recipients"] == ["ops@corp.example", "anna@customers.example"]
+
+
+@pytest.fixture
+def approval_config(tmp_path: Path, redis_url: str) -> tuple[Path, dict[str, Any]]:
+    """A config whose P0 messages to `customers` wait for Alice or Bob."""
+    data = merge(BASE_CONFIG, {"redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "o")},
+                               "people": {"Alice": {"email": "alice@corp.example"}, "Bob": {"email": "bob@corp.example"}},
+                               "audiences": {"customers": {"emails": ["status@customers.example"],
+                                                           "approval": ["Alice", "Bob"]}},
+                               "severity": {"P0": {"updates": ["oncall", "customers"]}}})
+    path = tmp_path / "approval.toml"
+    path.write_text(to_toml(data))
+    return path, data
+
+
+def test_approvals_approve_and_decline_from_a_terminal(redis: Redis, approval_config, make_daemon) -> None:
+    """A held update is listed, approved once by Alice (then sent), a second one declined with its reason; all recorded."""
+    from hotfix.settings import Settings
+
+    path, data = approval_config
+    daemon = make_daemon(Settings(**data))
+    xadd(redis, event("declared"), event("updated", minutes=1, message="Fix in review"))
+    drain(daemon)
+    [row] = json.loads(cli(path, "approvals", "--format", "json"))
+    assert {"id", "ticket", "message", "audience", "since"} <= set(row)
+    assert (row["ticket"], row["message"], row["audience"]) == ("INC-1", "update", "customers")
+    assert not [p for p in queued(redis) if p["audience"] == "customers"]
+    assert {p["recipients"][0] for p in queued(redis) if p["message"] == "approval_request"} == {
+        "alice@corp.example", "bob@corp.example"}
+
+    assert "approved" in cli(path, "approve", row["id"], "--by", "Alice")
+    [sent_job] = [p for p in queued(redis) if p["audience"] == "customers"]
+    assert sent_job["message"] == "update" and sent_job["recipients"] == ["status@customers.example"]
+    assert "already approved by Alice" in cli(path, "approve", row["id"], "--by", "Bob", code=1)
+    assert json.loads(cli(path, "approvals", "--format", "json")) == []
+
+    xadd(redis, event("updated", minutes=5, message="Internal detail"))
+    drain(daemon)
+    [second] = json.loads(cli(path, "approvals", "--format", "json"))
+    assert "declined" in cli(path, "decline", second["id"], "--reason", "Not for customers", "--by", "Bob")
+    shown = json.loads(cli(path, "show", "INC-1", "--format", "json"))
+    decisions = [(e["type"], e.get("by")) for e in shown["timeline"] if e["type"] in ("approved", "declined")]
+    assert decisions == [("approved", "Alice"), ("declined", "Bob")]
+    draft = json.loads(cli(path, "postmortem", "INC-1", "--format", "json"))
+    assert [(a["decision"], a["by"]) for a in draft["approvals"]] == [("approved", "Alice"), ("declined", "Bob")]
+    assert "no message ap-000000000000 is held" in cli(path, "approve", "ap-000000000000", code=1)
+    assert "invalid approval id" in cli(path, "approve", "nope", code=1)
