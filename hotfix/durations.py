@@ -18,8 +18,6 @@ from hotfix.enums import Locale
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DAY_UNIT = {Locale.FR: "j", Locale.EN: "d"}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-#: The day unit of ``format_span`` per locale (hours, minutes and seconds read the same in both).
-_DAY_UNIT = {Locale.FR: "j", Locale.EN: "d"}
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -88,26 +86,3 @@ def format_clock(seconds: float) -> str:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
-
-
-def format_span(value: Any, locale: Locale) -> str:
-    """A duration (timedelta or seconds), unsigned: ``45 min``, ``1 h 05 min``, ``2 j 3 h``, ``30 s``."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, timedelta):
-        seconds = abs(int(value.total_seconds()))
-    else:
-        try:
-            seconds = abs(int(float(value)))
-        except (TypeError, ValueError):
-            return str(value)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = (seconds + 30) // 60
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} {_DAY_UNIT[locale]} {hours} h" if hours else f"{days} {_DAY_UNIT[locale]}"
-    if hours:
-        return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
-    return f"{mins} min"
