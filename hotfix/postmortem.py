@@ -21,14 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, Field
 
 from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, MessageName, Phase, Status
 from hotfix.settings import SHIPPED_TEMPLATES, Settings
 from hotfix.state import HotfixState, TimelineEntry
+from hotfix.templating import environment
 
 #: Timeline entries that are people's word to the audiences (what ``update_every`` paces).
 WORD = (EventType.DECLARED.value, EventType.UPDATED.value, EventType.ROLLED_BACK.value)
@@ -294,9 +293,8 @@ def render_md(draft: Postmortem, settings: Settings, locale: Locale | None = Non
     def span(value: int | float | None) -> str:
         return format_span(value, locale) if value is not None else "—"
 
-    folders = list(dict.fromkeys([str(settings.templates_path()), str(SHIPPED_TEMPLATES)]))
-    env = SandboxedEnvironment(loader=ChoiceLoader([FileSystemLoader(f) for f in folders]), undefined=StrictUndefined,
-                               autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = environment(settings.templates_path(), SHIPPED_TEMPLATES, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
     env.filters["cell"] = lambda v: " ".join(str(v if v not in (None, "") else "—").replace("|", "\\|").split())
     env.filters["span"] = span
     template = env.get_template(f"{locale.value}/{TEMPLATE}")
