@@ -27,8 +27,8 @@ from datetime import datetime
 from typing import Any
 
 from daemon.lifecycle import add_timeline_entry
-from hotfix.enums import Channel, Decision, MessageName
-from hotfix.routing import Delivery, expand
+from hotfix.enums import Decision, MessageName
+from hotfix.routing import PERSON_AUDIENCE, Delivery, expand, team_channels, to_person
 from hotfix.settings import Settings
 from hotfix.state import Approval, Held, HotfixState, TimelineEntry
 
@@ -41,7 +41,7 @@ EDIT_MAX = 4000
 #: Messages that end a story: they replace a held announcement the audience never received.
 _CLOSING = (MessageName.RESOLUTION, MessageName.CANCELLATION)
 #: The audience name of an approver's own copy of an approval request.
-PERSON = "person:"
+PERSON = PERSON_AUDIENCE
 
 
 @dataclass
@@ -116,14 +116,14 @@ def hold(state: HotfixState, deliveries: list[Delivery], event: dict[str, Any] |
 
 
 def requests(state: HotfixState, held: Held, settings: Settings) -> list[Delivery]:
-    """An ``approval_request`` to each approver of the held message's audience, at their own address."""
+    """An ``approval_request`` to each approver: at their own address, and mentioning them in the team's channels."""
     notice = request_notice(state, held, settings)
+    announce = settings.policy(state.severity).announce if state.severity is not None else []
+    channels = team_channels([*announce, *state.announced_to], settings)
     out: list[Delivery] = []
     for name in approvers(settings, held.audience):
-        person = settings.people.get(name)
-        if person is not None and person.email:
-            out.append(Delivery(MessageName.APPROVAL_REQUEST, PERSON + name, Channel.EMAIL, f"approval-request:{held.id}",
-                                person.email, notice))
+        out += to_person(MessageName.APPROVAL_REQUEST, name, settings, f"approval-request:{held.id}:{name}",
+                         channels=channels, notice=notice)
     return out
 
 

@@ -32,7 +32,7 @@ from rq.job import Job
 
 from hotfix import keys, metrics, subscribers
 from hotfix.actions import act_url, grant_for
-from hotfix.enums import Channel, DeliveryStatus, Severity
+from hotfix.enums import Channel, DeliveryStatus, MessageName, Severity
 from hotfix.jobs import JobPayload, build_jobs, enqueue
 from hotfix.routing import expand
 from hotfix.settings import Settings
@@ -150,7 +150,7 @@ def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, s
 
 def _act_url(settings: Settings, job: JobPayload, now: datetime) -> str | None:
     """The signed action link of this message: for responders of an open hotfix only (never stakeholders)."""
-    if not job.hotfix.is_open:
+    if not job.hotfix.is_open or job.message is MessageName.APPROVAL_REQUEST:  # an approver gets approval links
         return None
     role = (job.notice or {}).get("role") if job.person else None
     grant = grant_for(settings, ticket=job.ticket, audience=job.audience, person=job.person,
