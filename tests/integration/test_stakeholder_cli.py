@@ -124,8 +124,9 @@ def test_approvals_approve_and_decline_from_a_terminal(redis: Redis, approval_co
     assert {"id", "ticket", "message", "audience", "since"} <= set(row)
     assert (row["ticket"], row["message"], row["audience"]) == ("INC-1", "update", "customers")
     assert not [p for p in queued(redis) if p["audience"] == "customers"]
-    assert {p["recipients"][0] for p in queued(redis) if p["message"] == "approval_request"} == {
-        "alice@corp.example", "bob@corp.example"}
+    asked = {(p["channel"], p["recipients"][0], p["person"]) for p in queued(redis) if p["message"] == "approval_request"}
+    assert asked == {("email", "alice@corp.example", "Alice"), ("email", "bob@corp.example", "Bob"),
+                     ("teams", "engineering", "Alice"), ("teams", "engineering", "Bob")}  # mentioned in the team's channel
 
     assert "approved" in cli(path, "approve", row["id"], "--by", "Alice")
     [sent_job] = [p for p in queued(redis) if p["audience"] == "customers"]
