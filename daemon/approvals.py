@@ -238,6 +238,6 @@ def _timeline(state: HotfixState, entry: TimelineEntry) -> None:
 
 
 def _copy(state: HotfixState) -> HotfixState:
-    after = state.model_copy()
+    after = state.fork()
     after.version += 1
     return after

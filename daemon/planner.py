@@ -96,7 +96,7 @@ def plan_fired(fired: Fired, settings: Settings, now: datetime, reader: Reader =
     """
     if fired.released is not None:
         return plan_released(fired.released, settings, now, reader, changes)
-    state = _own_copy(fired.state)
+    state = fired.state.fork()
     deliveries, asks, counts = approvals.hold(state, fired.deliveries, None, settings, now)
     jobs = build_jobs(asks, state, None, settings, now, after=[], reader=reader, changes=changes)
     jobs += build_jobs(deliveries, state, None, settings, now, reader=reader, changes=changes)
@@ -110,7 +110,7 @@ def plan_released(released: approvals.Released, settings: Settings, now: datetim
     It reaches the audience with the hotfix as it is now; a released announcement joins the hotfix's
     announcement (later messages to that audience wait for it, and it hears rollbacks and cancellations).
     """
-    state = _own_copy(released.state)
+    state = released.state.fork()
     view = (released.view or released.state).model_copy(update={"announcement_jobs": state.announcement_jobs})
     announcing = [d for d in released.deliveries if d.message is MessageName.ANNOUNCEMENT]
     others = [d for d in released.deliveries if d.message is not MessageName.ANNOUNCEMENT]
