@@ -9,8 +9,9 @@ Invariants:
 
 - a verification item is ticked only by an explicit ``checks`` entry, never from the phase, and
   shows when it was reported;
-- a role's status comes from what its holder did: unassigned (flagged), assigned, done (its own
-  check, or the hotfix closed for the coordinator); never from the phase;
+- a role's status comes from what its holder did: unassigned (flagged), assigned, active (the holder
+  acknowledged it: acted through a link, or an event named them in ``by``), done (its own check, or
+  the hotfix closed for the coordinator, naming who reported it when known); never from the phase;
 - the communication checklist is ticked only from *sent* receipts to audiences of that kind
   (``[audiences.X] kind``: team, stakeholders, users), naming who and when;
 - "post-mortem planned" is ticked only when someone gave its date; a policy default is shown as such;
@@ -64,9 +65,10 @@ class Member:
 
     role: str
     person: Snippet
-    status: str  # unassigned | assigned | done
+    status: str  # unassigned | assigned | active (the holder acknowledged it) | done
     since: datetime | None = None
     evidence: str | None = None  # the check (or "closed", "fix") that shows the work done
+    by: str | None = None  # who reported the evidence, when the event said so
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class CheckItem:
     key: str
     done: bool | None
     at: datetime | None
+    by: str | None = None  # who ticked it, when the event said so (an action link always does)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class Entry:
     type: str
     summary: Snippet
     late: bool
+    by: Snippet = Snippet("")  # who acted, when the event said so
 
 
 @dataclass
@@ -187,19 +191,26 @@ def _team(state: HotfixState) -> list[Member]:
     for role in ROLES:
         person = roles.get(role)
         check = ROLE_CHECKS.get(role)
+        out_by: str | None = None
         if role == "coordinator":
             done_at = state.closed_at if state.status in TERMINAL_STATUSES else None
             evidence = state.status.value if done_at is not None else None
         elif check and state.checks.get(check):
             done_at, evidence = state.field_at.get(f"checks.{check}"), check
+            ticked = state.checked_by.get(check)
+            out_by = ticked.by if ticked is not None else None
         elif role == "developer" and (state.fix.pr or state.fix.commit):
             done_at, evidence = state.field_at.get("fix"), "fix"
         else:
             done_at, evidence = None, None
+        ack = state.acknowledged(role)
         if not person:
             out.append(Member(role, Snippet(""), "unassigned", None, evidence))
         elif evidence is not None:
-            out.append(Member(role, _snippet(person), "done", done_at, evidence))
+            out.append(Member(role, _snippet(person), "done", done_at, evidence,
+                              out_by if evidence == check else None))
+        elif ack is not None:
+            out.append(Member(role, _snippet(person), "active", ack.at))
         else:
             since = state.field_at.get(f"team.{role}") or state.field_at.get("team") or state.declared_at
             out.append(Member(role, _snippet(person), "assigned", since))
@@ -208,7 +219,9 @@ def _team(state: HotfixState) -> list[Member]:
 
 def _checks(state: HotfixState) -> tuple[list[CheckItem], list[CheckItem]]:
     def item(key: str) -> CheckItem:
-        return CheckItem(key, state.checks.get(key), state.field_at.get(f"checks.{key}"))
+        ticked = state.checked_by.get(key) if state.checks.get(key) else None
+        return CheckItem(key, state.checks.get(key), state.field_at.get(f"checks.{key}"),
+                         ticked.by if ticked is not None else None)
 
     return [item(k) for k in CHECKLIST], [item(k) for k in state.checks if k not in CHECKLIST]
 
@@ -268,7 +281,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
         texts=texts,
         team=team,
         unassigned=[m.role for m in team if m.status == "unassigned"],
-        timeline=[Entry(e.at, e.type, _snippet(e.summary), e.late) for e in state.timeline],
+        timeline=[Entry(e.at, e.type, _snippet(e.summary), e.late, _snippet(e.by)) for e in state.timeline],
         verification=verification,
         other_checks=others,
         guardrails=sorted({g.split("@")[0] for g in state.guardrails}),

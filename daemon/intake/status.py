@@ -213,6 +213,7 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
         "steps": [{"phase": p.value, "state": "done" if i < current or (i == current and p is Phase.RESOLVED)
                    else "current" if i == current else "todo"} for i, p in enumerate(STEPS)],
         "team": state.team.roles(),
+        "on_it": {role: _local(ack.at, zone) for role in state.team.roles() if (ack := state.acknowledged(role))},
     })
     return row
 
@@ -227,7 +228,7 @@ def _load_with_receipts(redis: Redis, ticket: str) -> tuple[HotfixState, list[di
 
 def _timeline(state: HotfixState, zone: ZoneInfo) -> list[dict[str, Any]]:
     return [{"at": e.at.isoformat(), "at_local": _local(e.at, zone), "type": e.type, "id": e.id,
-             "summary": e.summary, "phase": e.phase.value if e.phase else "", "late": e.late}
+             "summary": e.summary, "phase": e.phase.value if e.phase else "", "late": e.late, "by": e.by or ""}
             for e in sorted(state.timeline, key=lambda e: e.at)]
 
 

@@ -269,3 +269,19 @@ def test_eta_is_read_in_the_configured_time_zone(desk: Desk) -> None:
     _a, fresh = desk.form(path)
     desk.client.post(action, data={**fresh, "action": "update", "eta": local.strftime("%H:%M")}, follow_redirects=False)
     assert datetime.fromisoformat(desk.last_event()["eta"]) == in_an_hour.replace(second=0, microsecond=0)
+
+
+def test_the_status_page_shows_who_is_on_it_and_who_ticked(desk: Desk) -> None:
+    """After Chloé posts through her link, the status page says she is on it since then and ticked the review."""
+    path = desk.link(role="reviewer")
+    action, hidden = desk.form(path)
+    desk.client.post(action, data={**hidden, "message": "Review OK", "checks": ["review"], "action": "update"},
+                     follow_redirects=False)
+    drain(desk.daemon)
+    page = desk.client.get("/hotfix/INC-1", headers={"Authorization": "Bearer viewer"}).text
+    assert re.search(r'<span class="role">reviewer</span> Chloé <span class="muted on-it"[^>]*>on it since ', page)
+    assert 'review <span class="muted">by Chloé</span>' in page
+    assert '<span class="muted by">— by Chloé</span>' in page
+    shown = desk.client.get("/api/hotfixes/INC-1", headers={"Authorization": "Bearer viewer"}).json()
+    assert shown["acks"]["reviewer"]["by"] == "Chloé" and shown["checked_by"]["review"]["by"] == "Chloé"
+    assert "reviewer" in shown["on_it"]

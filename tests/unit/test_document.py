@@ -151,3 +151,27 @@ def test_a_long_impact_is_cut_in_its_cell_and_shown_whole_below(locale: Locale, 
     full = text.split("## Textes complets" if locale is Locale.FR else "## Full texts")[1]
     assert "Traceback (most recent call last): | `x`" in full and full.count("frame") >= 3_000
     assert "hotfix show INC-9 --format json" in full  # 60 KB is more than the section shows
+
+
+def _hhmm(minutes: int) -> str:
+    return (T0 + timedelta(minutes=minutes)).astimezone(SETTINGS_ZONE).strftime("%H:%M")
+
+
+@pytest.mark.parametrize("locale,on_it,done,checked,by", [
+    (Locale.FR, "🔵 en cours depuis", "✅ review faite", "- [x] Review faite", "par"),
+    (Locale.EN, "🔵 on it since", "✅ review done", "- [x] Review done", "by"),
+])
+def test_who_acted_through_a_link_shows_in_the_document(locale: Locale, on_it: str, done: str, checked: str,
+                                                        by: str) -> None:
+    """Dan took devops through a link (on it since then); Chloé ticked the review: the team, checks and timeline say so."""
+    state = story(declared(team={"coordinator": "Alice", "reviewer": "Chloé"}),
+                  ("updated", 3, {"team": {"devops": "Dan"}, "source": "link", "by": "oncall"}),
+                  ("updated", 7, {"phase": "review"}),
+                  ("updated", 12, {"message": "Review OK", "checks": {"review": True}, "source": "link", "by": "Chloé"}))
+    text = document_md(state, [], SETTINGS, T0 + timedelta(minutes=20), locale)
+    assert line(text, "| DevOps |") == f"| DevOps | Dan | {on_it} {_hhmm(3)} |"
+    assert line(text, "| Reviewer |") == f"| Reviewer | Chloé | {done} {_hhmm(12)} {by} Chloé |"
+    assert line(text, checked) == f"{checked} ({_hhmm(12)}, {by} Chloé)"
+    assert line(text, f"| {_hhmm(12)} |").endswith(f"Review OK · ✓ review — {by} Chloé |")
+    members = {m.role: m.status for m in build(state, [], SETTINGS, T0).team}
+    assert members == {"coordinator": "assigned", "developer": "unassigned", "reviewer": "done", "devops": "active"}
