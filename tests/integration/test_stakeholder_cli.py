@@ -36,7 +36,7 @@ def sent(redis: Redis, message: str, audience: str, recipient: str, at: str) -> 
     """A receipt as a worker writes it once ``message`` reached ``recipient`` at ``at``."""
     row = {"message": message, "audience": audience, "channel": "email", "recipient": recipient, "status": "sent",
            "at": at, "via": "smtp", "attempt": 1, "job": f"j-{message}"}
-    redis.hset(keys.deliveries("INC-1"), f"j-{message}|{recipient}", json.dumps(row))
+    redis.hset(keys.receipts("INC-1"), f"j-{message}|{recipient}", json.dumps(row))
 
 
 def test_postmortem_json_and_markdown(redis: Redis, config: Path, make_daemon, make_settings) -> None:
