@@ -30,13 +30,12 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from hotfix import dates
 from hotfix.enums import TERMINAL_STATUSES, AudienceKind, DeliveryStatus, Locale, Status
+from hotfix.events import ROLES
 from hotfix.limits import DOCUMENT_CELL_CHARS, DOCUMENT_TEXT_CHARS, SUBJECT_CHARS, clip
 from hotfix.settings import Settings
 from hotfix.state import VERIFICATION_ITEMS, HotfixState
 from hotfix.templating import environment
 
-#: The roles of the team table, in the playbook's order.
-ROLES = ("coordinator", "developer", "reviewer", "devops")
 #: The checks that show a role's own work done (the coordinator's is the hotfix closed).
 ROLE_CHECKS = {"developer": "merged", "reviewer": "review", "devops": "production"}
 #: The verification checklist (state.VERIFICATION_ITEMS: the review, then the playbook's five items).

@@ -19,7 +19,7 @@ from hotfix import keys
 from hotfix.connection import connect
 from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, Phase, Severity
-from hotfix.events import InvalidEvent, parse_event
+from hotfix.events import ROLES, InvalidEvent, parse_event
 
 
 @app.command()
@@ -50,10 +50,10 @@ def serve(config: ConfigOpt = None, verbose: bool = False) -> None:
 
 def _flag_event(type_: EventType, ticket: str, values: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {"type": type_.value, "ticket": ticket}
-    team = {k: values.pop(k) for k in ("coordinator", "developer", "reviewer", "devops") if values.get(k)}
+    team = {k: values.pop(k) for k in ROLES if values.get(k)}
     fix = {k: values.pop(k) for k in ("pr", "commit", "fix_description") if values.get(k)}
     checks = values.pop("check") or []
-    for k in ("coordinator", "developer", "reviewer", "devops", "pr", "commit", "fix_description"):
+    for k in (*ROLES, "pr", "commit", "fix_description"):
         values.pop(k, None)
     data.update({k: (v.value if isinstance(v, Enum) else v) for k, v in values.items() if v not in (None, [], "")})
     if team:
@@ -77,7 +77,13 @@ def push(
     service_restored: Annotated[Optional[bool], typer.Option("--service-restored/--service-degraded",
                                                              help="rolled_back: whether the rollback restored the service")] = None,
     root_cause: Optional[str] = None, postmortem_at: Optional[str] = None,
-    coordinator: Optional[str] = None, developer: Optional[str] = None, reviewer: Optional[str] = None,
+    started_at: Annotated[Optional[str], typer.Option(help="triage: since when (ISO time with zone)")] = None,
+    reproducible: Annotated[Optional[bool], typer.Option("--reproducible/--not-reproducible", help="triage")] = None,
+    impact_confirmed: Annotated[Optional[bool], typer.Option("--impact-confirmed/--impact-unconfirmed", help="triage")] = None,
+    needs_access: Annotated[Optional[str], typer.Option(help="the specific access needed: escalates to the access audiences")] = None,
+    customer_impact: Annotated[Optional[bool], typer.Option("--customer-impact/--no-customer-impact",
+                                                            help="major customer impact: tells the customer_impact audiences")] = None,
+    coordinator: Optional[str] = None, diagnostician: Optional[str] = None, developer: Optional[str] = None, reviewer: Optional[str] = None,
     devops: Optional[str] = None, pr: Optional[str] = None, commit: Optional[str] = None,
     fix_description: Optional[str] = None,
     check: Annotated[Optional[list[str]], typer.Option(help="a verification done (review, smoke_test, …); repeatable")] = None,
@@ -102,8 +108,10 @@ def push(
             raise typer.Exit(2)
         values = dict(title=title, severity=severity, impact=impact, users_affected=users_affected, message=message,
                       next_step=next_step, eta=eta, phase=phase, reason=reason, next_approach=next_approach,
-                      service_restored=service_restored, root_cause=root_cause,
-                      postmortem_at=postmortem_at, coordinator=coordinator, developer=developer, reviewer=reviewer,
+                      service_restored=service_restored, root_cause=root_cause, postmortem_at=postmortem_at,
+                      started_at=started_at, reproducible=reproducible, impact_confirmed=impact_confirmed,
+                      needs_access=needs_access, customer_impact=customer_impact,
+                      coordinator=coordinator, diagnostician=diagnostician, developer=developer, reviewer=reviewer,
                       devops=devops, pr=pr, commit=commit, fix_description=fix_description, check=check, id=id_,
                       source="cli")
         payloads.append(("flags", _flag_event(type_, ticket, values)))

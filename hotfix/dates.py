@@ -83,3 +83,20 @@ def epoch_ms(value: datetime | None) -> int | None:
         return int(value.timestamp() * 1000)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+def producer_time(text: Any, now: datetime) -> datetime | None:
+    """A time a producer stamped (Alertmanager's ``startsAt``, Jira's ``created``), or None.
+
+    Unreadable, naive, zero ("0001-01-01…") or out-of-window values give None: such a field
+    is an optional detail, and must never cost the event it rides on.
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None or window_problem(value, now) is not None:
+        return None
+    return value

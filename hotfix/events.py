@@ -39,6 +39,10 @@ ShortText = Annotated[str, Field(max_length=SHORT_TEXT_MAX)]
 Title = Annotated[str, Field(min_length=1), AfterValidator(lambda v: clip(v, STORED_TEXT_MAX, STORED_CUT))]
 
 
+#: The playbook's roles, in its order ("qui diagnostique ? qui développe ? qui review ? qui déploie ?").
+ROLES = ("coordinator", "diagnostician", "developer", "reviewer", "devops")
+
+
 class Team(BaseModel):
     """Who does what: the playbook's roles, triage's "qui diagnostique ?" included (more roles are kept as given)."""
 

@@ -43,7 +43,7 @@ from daemon.producer import push
 from hotfix import keys
 from hotfix.actions import Grant, LinkAction, read_grant
 from hotfix.enums import Phase
-from hotfix.events import InvalidEvent, parse_event
+from hotfix.events import ROLES, InvalidEvent, parse_event
 from hotfix.settings import Settings
 from hotfix.signing import TokenError
 from hotfix.state import KNOWN_CHECKS, HotfixState
@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 FORM_MAX = 64 * 1024
 #: How long a pushed form post is remembered (a double click, a re-sent form).
 POST_MEMORY = timedelta(days=2)
-#: Roles a link can take.
-ROLES = ("coordinator", "diagnostician", "developer", "reviewer", "devops")
 #: Phases an update can move to (resolving is its own action).
 PHASES = (Phase.TRIAGE, Phase.FIX, Phase.REVIEW, Phase.STAGING, Phase.PRODUCTION)
 _TEXT_FIELDS = ("message", "next_step", "eta", "phase", "root_cause", "pr", "role", "name", "action")

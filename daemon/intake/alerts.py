@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from daemon.intake.memory import PushResult, Translation, push_once
+from hotfix.dates import producer_time
 from hotfix.enums import EventType, Severity
 from hotfix.events import Event, parse_event
 from hotfix.keys import TICKET_PATTERN
@@ -129,6 +130,9 @@ def translate(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGro
             "source": source, "severity": severity.value, "title": _title(group, firing),
             "message": _listing("firing", firing),
         }
+        started = _started(firing, now)
+        if started is not None:
+            raw["started_at"] = started.isoformat()  # the playbook's "depuis quand ?"
         impact = group.commonAnnotations.get("description") or firing[0].annotations.get("description")
         if impact:
             raw["impact"] = impact
@@ -202,6 +206,12 @@ def _ticket(cfg: AlertmanagerIntake, group: AlertGroup, prefix: str, gen: int, n
         notes.append(f"label {cfg.ticket_label} is not a valid ticket: using an id derived from the group key")
     derived = f"{prefix}-{_hash(group.groupKey)[:10].upper()}"
     return derived if gen == 1 else f"{derived}-{gen}"
+
+
+def _started(firing: list[Alert], now: datetime) -> datetime | None:
+    """When the first firing alert started (``startsAt``), if any says so readably."""
+    times = [t for t in (producer_time(a.startsAt, now) for a in firing) if t is not None]
+    return min(times) if times else None
 
 
 def _title(group: AlertGroup, firing: list[Alert]) -> str:

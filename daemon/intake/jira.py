@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from daemon.intake.memory import PushResult, Translation, push_once
+from hotfix.dates import producer_time
 from hotfix.enums import EventType, Severity
 from hotfix.events import parse_event
 from hotfix.keys import TICKET_PATTERN
@@ -121,6 +122,9 @@ def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None,
         "source": SOURCE, "severity": severity.value,
         "title": _text(fields.get("summary")) or ticket,
     }
+    started = producer_time(fields.get("created"), now)
+    if started is not None:
+        raw["started_at"] = started.isoformat()  # the playbook's "depuis quand ?"
     impact = _text(fields.get("description"))
     if impact:
         raw["impact"] = impact

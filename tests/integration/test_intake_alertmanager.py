@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import httpx
 from redis import Redis
@@ -33,6 +34,8 @@ def test_first_firing_declares_with_mapped_fields(make_client: Callable[..., Tes
     assert event["title"] == "Checkout returns 500"
     assert event["impact"] == "No order can be paid"
     assert event["link"].startswith("http://prometheus:9090/graph")
+    started = datetime.fromisoformat(event["started_at"])  # "depuis quand ?": the alert's startsAt
+    assert timedelta(minutes=27) < datetime.now(timezone.utc) - started < timedelta(minutes=30)
     assert event["ticket"].startswith("AM-") and response.json()["ticket"] == event["ticket"]
     assert response.json()["ids"] == [event["id"]]
 

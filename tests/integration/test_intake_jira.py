@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 
@@ -29,6 +30,8 @@ def test_labelled_issue_created_is_declared(make_client: Callable[..., TestClien
     assert event["impact"].startswith("No order can be paid")
     assert event["link"] == "https://acme.atlassian.net/browse/OPS-42"
     assert event["team"] == {"developer": "Bob"}
+    started = datetime.fromisoformat(event["started_at"])  # "depuis quand ?": the issue's creation
+    assert timedelta(minutes=29) < datetime.now(timezone.utc) - started < timedelta(minutes=32)
 
 
 def test_priority_map(make_client: Callable[..., TestClient], redis: Redis) -> None:

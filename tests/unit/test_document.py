@@ -64,8 +64,8 @@ def test_triage_to_production_ticks_nothing_it_was_not_told(locale: Locale, stag
     for expected in (staging, review, reviewer, guardrail):
         assert expected in text
     assert "[x]" not in text.split("## Communication")[0]
-    assert "| DevOps | — | ⚠️" in text and ("Rôles à assigner : Reviewer, DevOps" in text
-                                            or "Roles to assign: Reviewer, DevOps" in text)
+    assert "| DevOps | — | ⚠️" in text and ("Rôles à assigner : Diagnostic, Reviewer, DevOps" in text
+                                            or "Roles to assign: Diagnostician, Reviewer, DevOps" in text)
 
 
 def test_checks_are_ticked_only_when_reported_with_their_time() -> None:
@@ -82,7 +82,7 @@ def test_checks_are_ticked_only_when_reported_with_their_time() -> None:
     roles = {m.role: (m.status, m.evidence) for m in doc.team}
     assert roles["reviewer"] == ("done", "review")
     assert roles["devops"] == ("assigned", None)  # resolved, but nobody reported a production deploy
-    assert roles["developer"] == ("unassigned", None) and doc.unassigned == ["coordinator", "developer"]
+    assert roles["developer"] == ("unassigned", None) and doc.unassigned == ["coordinator", "diagnostician", "developer"]
     text = document_md(state, [], SETTINGS, T0 + timedelta(minutes=31))
     assert "- [x] Review faite" in text and "- [ ] Smoke tests OK — ❌ signalé non fait" in text
 

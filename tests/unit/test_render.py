@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
@@ -584,3 +585,19 @@ def test_trimming_keeps_mentions_consistent(people_renderer: Renderer,
     assert envelope_size(content.card) <= TEAMS_LIMIT_BYTES and validate_card(content.card) == []
     blocks = " ".join(text_blocks(content.card))
     assert all(e["text"] in blocks for e in content.card.get("msteams", {}).get("entities", []))
+
+
+@pytest.mark.parametrize(("locale", "expected"), [
+    (Locale.FR, ["Reproductible: oui", "Impact réel: à confirmer", "À assigner: Diagnostic"]),
+    (Locale.EN, ["Reproducible: yes", "Real impact: to be confirmed", "To assign: Diagnostician"]),
+])
+def test_announcement_shows_triage_and_what_is_missing(renderer: Renderer, locale: Locale, expected: list[str]) -> None:
+    """The announcement gives the triage answers, "à confirmer" for those not given and the roles nobody holds."""
+    inputs = render_inputs(MessageName.ANNOUNCEMENT)
+    text = renderer.email(MessageName.ANNOUNCEMENT, locale, **inputs).text
+    started = inputs["hotfix"].started_at.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M")
+    for line in [*expected, started]:
+        assert line in text
+    inputs["hotfix"].started_at = None
+    assert ("Depuis: à confirmer" if locale is Locale.FR else "Since: to be confirmed") in \
+        renderer.email(MessageName.ANNOUNCEMENT, locale, **inputs).text
