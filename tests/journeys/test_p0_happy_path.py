@@ -29,7 +29,8 @@ def test_p0_happy_path_to_the_postmortem_reminder(herald) -> None:
     assert v.line("fr", "- [x] Équipe informée").startswith("- [x] Équipe informée — oncall (3 envois")
     assert v.line("fr", "- [x] Stakeholders prévenus").startswith("- [x] Stakeholders prévenus — ")
     assert v.line("fr", "- [ ] Utilisateurs notifiés")
-    assert "⚠️ Rôles à assigner : Reviewer, DevOps" in v.md["fr"] and "Roles to assign: Reviewer, DevOps" in v.md["en"]
+    assert "⚠️ Rôles à assigner : Diagnostic, Reviewer, DevOps" in v.md["fr"]
+    assert "Roles to assign: Diagnostician, Reviewer, DevOps" in v.md["en"]
     card = card_text(stack.cards()[0])
     assert "Les mises à jour suivront dans ce canal." in card and "thread" not in card
     assert "No order can be paid" in card and "Alice" in card
@@ -39,7 +40,7 @@ def test_p0_happy_path_to_the_postmortem_reminder(herald) -> None:
 
     # 2. the team is complete, the fix starts
     stack.push("updated", T, phase="fix", message="Branch hotfix/HAPPY-1-timeout created", reviewer="Chloé",
-               devops="Dan", next_step="Review")
+               devops="Dan", diagnostician="Bob", next_step="Review")
     stack.settle()
     v = stack.views(T)
     assert v.data["phase"] == "fix" and v.audiences("update") == {"oncall", "stakeholders"}
