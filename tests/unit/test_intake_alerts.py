@@ -4,12 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-<<<<<<< HEAD
 from daemon.intake.alerts import AlertGroup, translate
-=======
-from daemon.intake.alerts import AlertGroup, plan
 from hotfix.events import Declared
->>>>>>> 01cf4e9 (Triage: started_at (Alertmanager/Grafana startsAt, Jira created; unreadable or out-of-window values dropped, never the event), reproducible, impact_confirmed and the diagnostician role (hotfix.events.ROLES, one list); the announcement and the document show the answers, 'à confirmer' and 'à assigner' when missing; push flags for triage, needs_access and customer_impact)
 from hotfix.keys import TICKET_PATTERN
 from hotfix.settings import AlertmanagerIntake
 
@@ -93,10 +89,10 @@ def test_started_at_is_the_earliest_readable_starts_at() -> None:
     g.alerts[0].startsAt = (NOW - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     g.alerts[1].startsAt = (NOW - timedelta(minutes=12)).strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
     g.alerts[2].startsAt = "0001-01-01T00:00:00Z"
-    [event] = plan("alertmanager", "AM", CFG, g, None, NOW).events
+    [event] = translate("alertmanager", "AM", CFG, g, None, NOW).events
     assert isinstance(event, Declared)
     assert event.started_at == NOW - timedelta(minutes=12) + timedelta(microseconds=123456)
     for bad in ("0001-01-01T00:00:00Z", "2026-11-25T09:00:00", "yesterday", None):
         g.alerts[0].startsAt = g.alerts[1].startsAt = g.alerts[2].startsAt = bad
-        [event] = plan("alertmanager", "AM", CFG, g, None, NOW).events
+        [event] = translate("alertmanager", "AM", CFG, g, None, NOW).events
         assert isinstance(event, Declared) and event.started_at is None
