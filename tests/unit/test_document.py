@@ -174,4 +174,4 @@ def test_who_acted_through_a_link_shows_in_the_document(locale: Locale, on_it: s
     assert line(text, checked) == f"{checked} ({_hhmm(12)}, {by} Chloé)"
     assert line(text, f"| {_hhmm(12)} |").endswith(f"Review OK · ✓ review — {by} Chloé |")
     members = {m.role: m.status for m in build(state, [], SETTINGS, T0).team}
-    assert members == {"coordinator": "assigned", "developer": "unassigned", "reviewer": "done", "devops": "active"}
+    assert members == {"coordinator": "assigned", "diagnostician": "unassigned", "developer": "unassigned", "reviewer": "done", "devops": "active"}
