@@ -173,17 +173,6 @@ def _snippet(value: str | None, limit: int = DOCUMENT_CELL_CHARS) -> Snippet:
     return Snippet(cut, cut != flat or len(value) > limit)
 
 
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
-
-
 def _team(state: HotfixState) -> list[Member]:
     roles = state.team.model_dump()
     out = []
@@ -232,7 +221,7 @@ def _communication(receipts: list[dict[str, Any]], settings: Settings) -> list[C
         row = by_audience.setdefault(name, {"sent": 0, "failed": 0, "times": []})
         if r.get("status") == DeliveryStatus.SENT.value:
             row["sent"] += 1
-            when = _when(r.get("at"))
+            when = dates.parse(r.get("at"))
             if when is not None:
                 row["times"].append(when)
         elif r.get("status") == DeliveryStatus.FAILED.value:
@@ -249,7 +238,7 @@ def _communication(receipts: list[dict[str, Any]], settings: Settings) -> list[C
 def _receipts(receipts: list[dict[str, Any]]) -> list[Receipt]:
     return [Receipt(str(r.get("message", "")), str(r.get("audience", "")), str(r.get("channel", "")),
                     _snippet(str(r.get("recipient") or "")), str(r.get("status", "")),
-                    _snippet(r.get("reason") if isinstance(r.get("reason"), str) else None), _when(r.get("at")))
+                    _snippet(r.get("reason") if isinstance(r.get("reason"), str) else None), dates.parse(r.get("at")))
             for r in receipts[:RECEIPT_ROWS]]
 
 
@@ -303,14 +292,14 @@ def _formatters(zone: ZoneInfo, day: datetime | None) -> dict[str, Callable[[Any
     reference = (dates.in_zone(day, zone).date() if day else None)
 
     def hhmm(value: Any) -> str:
-        when = _when(value)
+        when = dates.parse(value)
         if when is None:
             return "—"
         same_day = dates.in_zone(when, zone).date() == reference
         return dates.local(when, zone, "%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
     def full(value: Any) -> str:
-        when = _when(value)
+        when = dates.parse(value)
         return dates.local(when, zone, "%Y-%m-%d %H:%M %Z")
 
     return {"hhmm": hhmm, "full": full}

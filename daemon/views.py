@@ -1,10 +1,17 @@
 """What ``list`` and ``show --format json`` print: plain data (the coordination document is ``daemon.document``)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from hotfix.state import BOOKKEEPING, HotfixState
+
+
+def most_urgent_first(states: Iterable[HotfixState]) -> list[HotfixState]:
+    """By severity (unknown last), then deadline (none last), then ticket: ``list`` and the status page's order."""
+    return sorted(states, key=lambda s: (s.severity.rank if s.severity else 9, s.deadline is None,
+                                         s.deadline.timestamp() if s.deadline else 0.0, s.ticket))
 
 
 def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:

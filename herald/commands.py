@@ -13,7 +13,7 @@ from rich.table import Table
 from daemon import store
 from daemon.document import document_md
 from daemon.producer import push as push_events
-from daemon.views import list_row, show_data
+from daemon.views import list_row, most_urgent_first, show_data
 from herald.app import ConfigOpt, Format, FormatOpt, MetricsOpt, app, console, emit_json, err, now, serve_metrics, settings_or_exit, setup_logging
 from hotfix import keys
 from hotfix.connection import connect
@@ -141,8 +141,7 @@ def list_(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
     settings = settings_or_exit(config)
     redis = connect(settings)
     tickets = store.all_tickets(redis) if all_ else store.open_tickets(redis)
-    states = [s for s in store.load_many(redis, tickets) if s.declared]
-    states.sort(key=lambda s: (s.severity.rank if s.severity else 9, s.deadline or now()))
+    states = most_urgent_first(s for s in store.load_many(redis, tickets) if s.declared)
     rows = [list_row(s, now()) for s in states]
     if format_ is Format.JSON:
         emit_json(rows)

@@ -52,6 +52,18 @@ def _dates(value: Any, path: str) -> Iterator[tuple[str, datetime]]:
             yield from _dates(item, f"{path}.{key}")
 
 
+def parse(value: Any) -> datetime | None:
+    """A datetime from a datetime or an ISO-8601 string (``Z`` accepted); None for anything else."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
 def iso(value: datetime | date | None) -> str:
     """ISO-8601 text of a date (empty for None); never raises."""
     return value.isoformat() if value is not None else ""

@@ -287,21 +287,9 @@ def build_context(
     }
 
 
-def to_datetime(value: Any) -> datetime | None:
-    """A datetime from a datetime or an ISO-8601 string (``Z`` accepted); None otherwise."""
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
-
-
 def format_time(value: Any, tz: ZoneInfo, now: datetime, locale: Locale, *, full: bool = False) -> str:
     """``HH:MM`` in ``tz``, with the date when not today (or when ``full``); '' for nothing."""
-    when = to_datetime(value)
+    when = dates.parse(value)
     if when is None:
         return "" if value is None else str(value)
     if when.tzinfo is None:

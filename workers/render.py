@@ -19,6 +19,7 @@ import jinja2
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from hotfix import dates
 from hotfix.durations import format_span
 from hotfix.enums import Channel, Locale, MessageName
 from hotfix.limits import SUBJECT_CHARS
@@ -26,7 +27,7 @@ from hotfix.state import HotfixState
 from hotfix.templating import environment
 from workers.cards import card_problems, md_escape, mention_markdown, trim_card
 from workers.content import EmailContent, TeamsContent
-from workers.context import Doc, build_context, format_time, seconds, to_datetime
+from workers.context import Doc, build_context, format_time, seconds
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class Renderer:
     @pass_context
     def _ago(self, ctx: Context, value: Any) -> str:
         """How long before ``now`` a time was, as a duration."""
-        when = to_datetime(value)
+        when = dates.parse(value)
         return "" if when is None or when.tzinfo is None else format_span(ctx["now"] - when, Locale(ctx["locale"]))
 
     # -- templates --------------------------------------------------------------------------------

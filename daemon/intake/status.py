@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from daemon import store
 from daemon.intake.auth import bearer, same_secret
 from daemon.intake.errors import Rejected
-from daemon.views import list_row, show_data
+from daemon.views import list_row, most_urgent_first, show_data
 from hotfix import dates, keys, palette
 from hotfix.durations import format_clock
 from hotfix.enums import Phase
@@ -172,9 +172,7 @@ def _refused(pages: StatusPages, exc: Rejected, *, html: bool) -> Response:
 
 def open_rows(redis: Redis, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """The open hotfixes, most urgent first (severity, then deadline), as the status page shows them."""
-    states = [s for s in store.load_many(redis, store.open_tickets(redis)) if s.is_open]
-    far = now + timedelta(days=3650)
-    states.sort(key=lambda s: (s.severity.rank if s.severity else 9, s.deadline or far, s.ticket))
+    states = most_urgent_first(s for s in store.load_many(redis, store.open_tickets(redis)) if s.is_open)
     return [hotfix_view(s, settings, now) for s in states]
 
 
@@ -234,10 +232,7 @@ def _timeline(state: HotfixState, zone: ZoneInfo) -> list[dict[str, Any]]:
 
 def _receipt(raw: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     at = raw.get("at")
-    try:
-        when = datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        when = None
+    when = dates.parse(at)
     out = {k: raw.get(k) or "" for k in ("message", "audience", "channel", "recipient", "status", "reason", "via")}
     out["at"] = at or ""
     out["at_local"] = _local(when, zone) if when is not None and when.tzinfo else (at or "—")
