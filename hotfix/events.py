@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from hotfix import dates
+from hotfix import dates, wire
 from hotfix.classification import classify_impact
 from hotfix.enums import EventType, Phase, Severity
 from hotfix.keys import TICKET_PATTERN
@@ -222,9 +222,9 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
     else:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidEvent(f"event: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", text) from None
+            data = wire.loads(raw)
+        except wire.WireError as exc:
+            raise InvalidEvent(f"event: {exc}", text) from None
     if not isinstance(data, dict):
         raise InvalidEvent("event: expected a JSON object", text)
     if "type" not in data:

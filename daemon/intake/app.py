@@ -9,7 +9,6 @@ pushed event ids once ``XADD`` succeeded, or 503 when Redis is not reachable.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import PushResult
 from daemon.producer import push
-from hotfix import communication, metrics
+from hotfix import communication, metrics, wire
 from hotfix.connection import connect
 from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
 from hotfix.settings import Settings
@@ -120,9 +119,9 @@ async def _gate(request: Request, source: str) -> Any:
     check_token(http, source, request.headers.get("authorization"))
     body = await read_body(request, http.max_body)
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Invalid([{"field": "body", "message": f"not valid JSON ({exc})"}]) from None
+        return wire.loads(body)
+    except wire.WireError as exc:
+        raise Invalid([{"field": "body", "message": str(exc)}]) from None
 
 
 async def _answer(source: str, request: Request, work: Callable[[Intake, Any], Awaitable[Accepted]]) -> Response:

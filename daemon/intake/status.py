@@ -6,7 +6,9 @@ timeline and delivery receipts; ``GET /api/hotfixes`` and ``GET /api/hotfixes/{t
 give the same data as JSON. Every route only reads Redis, and every one needs
 ``[http] viewer_token`` or an intake token (``[http] token`` / ``[http] tokens``: a token that
 may write may also read) as ``Authorization: Bearer`` or ``?token=`` (compared in constant
-time). A ticket that fails ``keys.TICKET_PATTERN`` is a 404 before any key is built from it.
+time); a page opened with ``?token=`` is traded for a session cookie and a clean URL
+(``daemon.intake.session``), so no link carries the token. A ticket that fails
+``keys.TICKET_PATTERN`` is a 404 before any key is built from it.
 Pages are Jinja templates of ``templates/status/`` with autoescape, inline CSS and JS only
 (they work offline), and refresh themselves in place; long texts are cut (``hotfix.limits``).
 """
@@ -31,6 +33,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from daemon import store
+from daemon.intake import session
 from daemon.intake.auth import bearer, same_secret
 from daemon.intake.errors import Rejected
 from daemon.views import list_row, most_urgent_first, show_data
@@ -60,20 +63,28 @@ def reader_tokens(http: HttpSettings) -> list[str]:
     return [s.get_secret_value() for s in secrets_ if s is not None and s.get_secret_value()]
 
 
-def check_viewer(http: HttpSettings, authorization: str | None, query_token: str | None) -> None:
-    """Raise ``Rejected`` (401) unless the Bearer header, else ``?token=``, is the viewer token or an intake token."""
+def check_viewer(http: HttpSettings, authorization: str | None, query_token: str | None,
+                 session_cookie: str | None = None, now: datetime | None = None) -> str:
+    """How the request opens the pages: ``bearer``, ``session`` (the signed cookie) or ``query`` (``?token=``).
+
+    Raises ``Rejected`` (401) unless the Bearer header, the session cookie or ``?token=`` is good.
+    """
     accepted = reader_tokens(http)
     if not accepted:
         raise Rejected(401, "unauthorized",
                        "no token is configured: set [http] viewer_token (read-only) or [http] token "
                        "(HOTFIX_HTTP__VIEWER_TOKEN / HOTFIX_HTTP__TOKEN) to open the status pages")
-    presented = bearer(authorization) or query_token or ""
+    header = bearer(authorization)
+    if not header and session.valid(session_cookie, accepted, now or datetime.now(UTC)):
+        return "session"
+    presented = header or query_token or ""
     # every candidate is compared (constant time each), so the answer's timing does not say which one matched
     matches = [same_secret(presented, token) for token in accepted]
     if not any(matches):
         raise Rejected(401, "unauthorized",
                        "missing or wrong token: present [http] viewer_token, or an intake token ([http] token / "
                        "[http] tokens), as Authorization: Bearer <token> or ?token=")
+    return "bearer" if header else "query"
 
 
 @dataclass(frozen=True)
@@ -137,9 +148,12 @@ async def _guarded(request: Request, work: Callable[[StatusPages], Awaitable[Res
     """The token (and the ticket's shape) checked, then ``work``; a refusal or a Redis outage as a page or JSON."""
     pages: StatusPages = request.app.state.status
     try:
-        check_viewer(pages.settings.http, request.headers.get("authorization"), request.query_params.get("token"))
+        how = check_viewer(pages.settings.http, request.headers.get("authorization"), request.query_params.get("token"),
+                           request.cookies.get(session.COOKIE))
         if ticket is not None and not _TICKET_RE.match(ticket):
             raise Rejected(404, "not_found", "no such hotfix")
+        if how == "query" and html:  # trade the token in the URL for a session cookie
+            return session.open_session(request, reader_tokens(pages.settings.http), datetime.now(UTC))
         return await work(pages)
     except Rejected as exc:
         return _refused(pages, exc, html=html)
@@ -150,11 +164,9 @@ async def _guarded(request: Request, work: Callable[[StatusPages], Awaitable[Res
 
 
 def _page(pages: StatusPages, request: Request, name: str, **context: Any) -> Response:
-    """A page of ``templates/status`` with its own script nonce; ``?token=`` carried in its links."""
+    """A page of ``templates/status`` with its own script nonce (its links never carry a token)."""
     nonce = secrets.token_urlsafe(16)
-    query = request.query_params.get("token")
-    token_qs = f"?token={quote(query, safe='')}" if query and not request.headers.get("authorization") else ""
-    html = pages.env.get_template(name).render(nonce=nonce, token_qs=token_qs, refresh=_refresh(request),
+    html = pages.env.get_template(name).render(nonce=nonce, refresh=_refresh(request),
                                                timezone=pages.settings.timezone, **context)
     return HTMLResponse(html, headers=_HEADERS | _csp(nonce))
 
@@ -256,7 +268,7 @@ def _sla_text(left: int | None) -> str:
 
 def _refresh(request: Request) -> int:
     raw = request.query_params.get("refresh", "")
-    value = int(raw) if raw.isdigit() else REFRESH_SECONDS
+    value = int(raw) if re.fullmatch(r"[0-9]{1,6}", raw) else REFRESH_SECONDS  # not str.isdigit: '²' is a digit
     return max(REFRESH_RANGE[0], min(REFRESH_RANGE[1], value))
 
 

@@ -86,6 +86,22 @@ def test_a_poisoned_event_stops_nothing(stack: Stack, redis: Redis) -> None:
            announced=dict(stack.announced()))
 
 
+def test_hostile_requests_are_refused_and_leave_no_token_in_the_log(stack: Stack, redis: Redis) -> None:
+    """Repros 4-6: deep nesting and huge numbers at every door are 422, ``refresh=²`` is 200, no token reaches the log."""
+    bodies = ["[" * 5000 + "]" * 5000, '{"version": "4", "n": ' + "9" * 5000 + "}"]
+    statuses = [stack.post(path, body).status_code for path in ("/events", "/hooks/alertmanager", "/hooks/grafana",
+                                                                "/hooks/jira") for body in bodies]
+    assert statuses == [422] * 8
+    viewer = httpx.get(stack.base + "/", params={"token": VIEWER, "refresh": "²"}, follow_redirects=True)
+    assert viewer.status_code == 200 and VIEWER not in str(viewer.url) and 'data-refresh="15"' in viewer.text
+    assert stack.post("/events", {"type": "declared", "ticket": "OK-3", "title": "t", "severity": "P0"}).status_code == 202
+    wait_until(lambda: stack.announced() == {"OK-3": 1}, timeout=30, message="the valid P0 announced once")
+    assert stack.alive()
+    serve_log = stack.procs[0].output()
+    assert "GET /?token=…" in serve_log and VIEWER not in serve_log and TOKEN not in serve_log
+    record("hostile_requests", statuses=statuses, viewer=viewer.status_code)
+
+
 def _status(url: str) -> int:
     try:
         return httpx.get(url, timeout=5).status_code

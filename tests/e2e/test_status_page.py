@@ -123,6 +123,7 @@ def test_status_page_in_a_real_browser(tmp_path: Path, redis: Redis, served: dic
 
     opened = page.goto(f"{base}/?token={VIEWER}&refresh=2")
     assert opened is not None and opened.status == 200
+    assert page.url == f"{base}/?refresh=2"  # the token traded for a session cookie: not in the address bar
     rows = page.locator("tr.hotfix")
     assert rows.evaluate_all("rs => rs.map(r => r.dataset.ticket)") == ["INC-6990", "INC-7001", "INC-7002", "INC-7003"]
     for ticket, severity in (("INC-7001", "P0"), ("INC-7002", "P1"), ("INC-7003", "P2")):
@@ -149,7 +150,8 @@ def test_status_page_in_a_real_browser(tmp_path: Path, redis: Redis, served: dic
     page.screenshot(path=str(tmp_path / "status-page.png"), full_page=True)
 
     page.click('tr[data-ticket="INC-7001"] a.ticket')
-    page.wait_for_url(f"{base}/hotfix/INC-7001?token={VIEWER}")
+    page.wait_for_url(f"{base}/hotfix/INC-7001")  # no link carries the token
+    assert VIEWER not in page.content()
     assert "Branch hotfix/INC-7001-timeout created" in page.inner_text("#timeline")
     receipts = page.inner_text("#receipts")
     assert "announcement" in receipts and "cto@example.com" in receipts and "sent" in receipts

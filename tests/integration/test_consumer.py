@@ -255,3 +255,18 @@ def test_a_direct_xadd_out_of_the_window_is_dead_lettered_naming_the_field(redis
     drain(d)
     assert dead_letters(redis)[bad].startswith("eta: too far in the future")
     assert store.load(redis, "OK-1") is not None and store.load(redis, "BAD-1") is None
+
+
+@pytest.mark.parametrize(("raw", "error"), [
+    ("[" * 5000 + "]" * 5000, "event: nested deeper than 64 levels"),
+    ('{"type": "declared", "ticket": "X", "n": ' + "1" * 5000 + "}", "event: a number of 5000 characters"),
+    (b'{"type": "declared", "ticket": "\xff"}', "event: not UTF-8 text"),
+])
+def test_hostile_json_on_the_stream_is_dead_lettered(redis: Redis, make_daemon, raw: str | bytes, error: str) -> None:
+    """Deep nesting, a huge number or invalid UTF-8 put straight on the stream is a dead letter, and the daemon goes on."""
+    d = make_daemon()
+    entry = redis.xadd(keys.EVENTS_STREAM, {keys.EVENT_FIELD: raw}).decode()
+    xadd(redis, event("declared", ticket="OK-1"))
+    drain(d)
+    assert dead_letters(redis)[entry].startswith(error)
+    assert store.load(redis, "OK-1") is not None

@@ -197,3 +197,19 @@ def test_a_date_out_of_the_window_is_a_422_naming_the_field(make_client: Callabl
         answer = client.post("/events", json=body, headers=AUTH)
         assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == [field]
     assert stream_events(redis) == []
+
+
+@pytest.mark.parametrize("path", POST_PATHS)
+@pytest.mark.parametrize(("body", "message"), [
+    ("[" * 5000 + "]" * 5000, "nested deeper than 64 levels"),
+    ('{"version": "4", "n": ' + "7" * 5000 + "}", "a number of 5000 characters"),
+    (b'{"type": "declared", "title": "\xc3\x28"}', "not UTF-8 text"),
+])
+def test_deep_nesting_huge_numbers_and_bad_utf8_are_422_at_every_door(
+        make_client: Callable[..., TestClient], redis: Redis, path: str, body: str | bytes, message: str) -> None:
+    """Repro 4: 5,000 nested arrays or a 5,000-digit number under max_body are a 422 naming the body, never a 500."""
+    answer = make_client().post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text[:300]
+    [error] = answer.json()["errors"]
+    assert error["field"] == "body" and error["message"].startswith(message)
+    assert stream_events(redis) == []

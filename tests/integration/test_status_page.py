@@ -124,12 +124,39 @@ def test_no_token_configured_closes_the_pages_and_says_which_key_to_set(herald) 
             assert "set [http] viewer_token" in response.text and "HOTFIX_HTTP__VIEWER_TOKEN" in response.text
 
 
-def test_query_token_is_carried_by_links_but_a_bearer_is_not(redis: Redis, herald, make_daemon) -> None:
-    """With ``?token=`` the list links to the hotfix page with the token; with a Bearer header no token is written."""
+def test_a_query_token_becomes_a_session_and_no_link_carries_it(redis: Redis, herald, make_daemon) -> None:
+    """``?token=`` answers 303 to the clean URL with an HttpOnly SameSite cookie (not the token); pages then open with it."""
     settings, client = herald()
     push(redis, settings, make_daemon, ev("declared"))
-    assert f'href="/hotfix/INC-1?token={VIEWER}"' in client.get(f"/?token={VIEWER}").text
-    assert VIEWER not in client.get("/", headers=BEARER).text
+    answer = client.get(f"/hotfix/INC-1?refresh=5&token={VIEWER}", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/hotfix/INC-1?refresh=5"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("herald_session=") and VIEWER not in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    for path in PAGES:
+        page = client.get(path)  # the cookie alone
+        assert page.status_code == 200 and VIEWER not in page.text
+    assert 'href="/hotfix/INC-1"' in client.get("/").text
+    fresh = herald()[1]
+    fresh.cookies.set("herald_session", answer.cookies["herald_session"][:-1] + "0")
+    assert fresh.get("/").status_code == 401  # a forged or altered session opens nothing
+
+
+def test_a_session_ends_when_its_tokens_change(redis: Redis, herald) -> None:
+    """Rotating the viewer token ends every session opened with the old one."""
+    _settings, client = herald()
+    client.get(f"/?token={VIEWER}")
+    _other, rotated = herald(http={"token": INTAKE, "viewer_token": "a-new-viewer-token"})
+    rotated.cookies.set("herald_session", client.cookies["herald_session"])
+    assert client.get("/").status_code == 200 and rotated.get("/").status_code == 401
+
+
+@pytest.mark.parametrize("refresh", ["²", "-1", "1e3", "9" * 50, "٣"])
+def test_an_odd_refresh_falls_back_to_the_default(redis: Redis, herald, refresh: str) -> None:
+    """``?refresh=²`` (a digit to ``str.isdigit``), negatives, huge or Arabic-Indic numbers: 200 with the default refresh."""
+    _settings, client = herald()
+    answer = client.get("/", params={"refresh": refresh}, headers=BEARER)
+    assert answer.status_code == 200 and 'data-refresh="15"' in answer.text
 
 
 def test_event_text_is_html_escaped(redis: Redis, herald, make_daemon) -> None:

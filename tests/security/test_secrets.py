@@ -61,8 +61,13 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, redis: Redis, redis_url: str, 
         httpx.post(f"{base}/hooks/jira", content=b"{not json", headers={"Authorization": f"Bearer {JIRA}"}),
         httpx.post(f"{base}/events", json={"type": "declared", "ticket": "SEC-7"}, headers={"Authorization": f"Bearer {TOKEN}"}),
         httpx.get(f"{base}/", params={"token": "wrong"}), httpx.get(f"{base}/metrics"), httpx.get(f"{base}/openapi.json"),
+        httpx.get(f"{base}/", params={"token": VIEWER, "refresh": "5"}),  # repro 5: the token in the query string
+        httpx.get(f"{base}/hotfix/SEC-9", params={"token": TOKEN}), httpx.get(f"{base}/api/hotfixes", params={"token": JIRA}),
     ]
     assert [a.status_code for a in answers[:4]] == [202, 401, 422, 422]
+    assert [a.status_code for a in answers[-3:]] == [303, 303, 200]
+    assert all(secret not in a.headers.get("location", "") + a.headers.get("set-cookie", "")
+               for a in answers for secret in (VIEWER, TOKEN, JIRA))
     xadd(redis, '{"type": "declared", "ticket": "SEC-6", "title": ""}', "not json at all")
     wait_until(lambda: sum(len(m.rcpt_tos) for m in smtp.messages) >= 5, timeout=40, message="emails through the authenticated SMTP")
     wait_until(lambda: redis.xlen(keys.DELIVERY_DEAD_LETTERS) >= 1, timeout=40, message="a failed delivery recorded")
