@@ -47,6 +47,19 @@ def md_escape(value: Any) -> str:
     return _MD_NUMBERED.sub(r"\1\\.", text)
 
 
+#: Actions a card may carry: the most Microsoft's renderer (its default host config) accepts.
+MAX_ACTIONS = 5
+
+
+def cap_actions(card: dict[str, Any]) -> dict[str, Any]:
+    """``card`` with at most ``MAX_ACTIONS`` actions (the first ones: templates list the most useful first)."""
+    actions = card.get("actions")
+    if not isinstance(actions, list) or len(actions) <= MAX_ACTIONS:
+        return card
+    log.warning("card has %d actions; keeping the first %d", len(actions), MAX_ACTIONS)
+    return {**card, "actions": actions[:MAX_ACTIONS]}
+
+
 def mention_markdown(block: Any, directory: dict[str, str]) -> str:
     """A people block as card Markdown: ``label: role <at>NAME</at> · …`` (NAME raw, the rest escaped).
 

@@ -25,7 +25,7 @@ from hotfix.enums import Channel, Locale, MessageName
 from hotfix.limits import SUBJECT_CHARS
 from hotfix.state import HotfixState
 from hotfix.templating import environment
-from workers.cards import card_problems, md_escape, mention_markdown, trim_card
+from workers.cards import cap_actions, card_problems, md_escape, mention_markdown, trim_card
 from workers.content import EmailContent, TeamsContent
 from workers.context import Doc, build_context, format_time, seconds
 
@@ -172,7 +172,7 @@ class Renderer:
         return TeamsContent(
             title=title,
             text=markdown_summary(doc),
-            card=trim_card(card),
+            card=trim_card(cap_actions(card)),
             facts=[(one_line(k, 100), one_line(v, 1000)) for k, v in doc.facts()],
             color=context["theme"].color,
         )

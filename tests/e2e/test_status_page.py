@@ -5,10 +5,9 @@ which drives that system browser: no browser is ever downloaded (never ``playwri
 """
 from __future__ import annotations
 
-import os
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,13 @@ from redis import Redis
 
 from daemon.consumer import Daemon
 from hotfix.settings import Settings
+from tests.fixtures.browser import chromium  # noqa: F401
 from tests.fixtures.herald import BASE_CONFIG, drain, make_daemon, make_settings, merge, xadd  # noqa: F401
 from tests.fixtures.processes import HotfixProcess, hotfix_process, run_hotfix, to_toml, wait_until  # noqa: F401
-from tests.fixtures.system import require_binary
 
 pytestmark = pytest.mark.e2e
 
 VIEWER = "e2e-viewer-token"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: The computed background of each severity's badge: P0 red, P1 orange, P2 yellow.
 BADGE_RGB = {"P0": "rgb(209, 52, 56)", "P1": "rgb(247, 99, 12)", "P2": "rgb(255, 185, 0)"}
 
@@ -47,25 +44,6 @@ def ev(type_: str, ticket: str, ago_min: float, **fields: Any) -> dict[str, Any]
 
 def declared(ticket: str, severity: str, ago_min: float, title: str, **fields: Any) -> dict[str, Any]:
     return ev("declared", ticket, ago_min, severity=severity, title=title, **fields)
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    """Headless Debian Chromium driven by Playwright's sync API; closed at teardown."""
-    executable = require_binary("chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - environment problem
-        message = "the playwright package is not installed (pip install -e '.[dev]')"
-        if os.environ.get("HOTFIX_REQUIRE_E2E"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from hotfix.enums import Locale, MessageName
 from hotfix.settings import SHIPPED_TEMPLATES
 from tests.unit.test_render import load_card_schema
-from workers.cards import TEAMS_LIMIT_BYTES, card_to_html, envelope_size, markdown_to_html, md_escape, trim_card
+from workers.cards import MAX_ACTIONS, TEAMS_LIMIT_BYTES, cap_actions, card_to_html, envelope_size, markdown_to_html, md_escape, trim_card
 from workers.render import Renderer
 from workers.samples import sample_digest, sample_hotfix
 
@@ -129,3 +129,13 @@ def test_rendered_cards_preview_as_html(message: MessageName) -> None:
     content = renderer.teams(message, Locale.EN, sample_hotfix(now=NOW, message=message), now=NOW)
     page = card_to_html(content.card)
     assert "Checkout returns 500" in page and "<strong>" not in page
+
+
+def test_a_card_never_carries_more_actions_than_the_renderer_accepts() -> None:
+    """Seven actions are cut to the first five (Microsoft's renderer refuses more); five stay as they are."""
+    actions = [{"type": "Action.OpenUrl", "title": f"a{i}", "url": f"https://example.com/{i}"} for i in range(7)]
+    card = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "x"}], "actions": actions}
+    assert [a["title"] for a in cap_actions(card)["actions"]] == ["a0", "a1", "a2", "a3", "a4"]
+    assert len(card["actions"]) == 7  # the input is not modified
+    five = {**card, "actions": actions[:MAX_ACTIONS]}
+    assert cap_actions(five) is five
