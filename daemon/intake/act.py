@@ -269,14 +269,18 @@ def _origin(url: str) -> str:
 
 
 def _cross_site(request: Request, allowed: set[str]) -> bool:
-    """Whether the browser says this POST comes from another site."""
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
-        return True
-    origin = request.headers.get("origin")
-    if not origin:
+    """Whether the browser says this POST comes from another page than Herald's own.
+
+    ``Sec-Fetch-Site`` decides when the browser sends it; else an ``Origin`` naming another site. A
+    page served with ``Referrer-Policy: no-referrer`` posts with ``Origin: null``, which says nothing.
+    """
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site:
+        return fetch_site not in ("same-origin", "none")
+    origin = (request.headers.get("origin") or "").lower()
+    if not origin or origin == "null":
         return False
-    own = _origin(str(request.base_url))
-    return origin.lower() not in allowed | {own}
+    return origin not in allowed | {_origin(str(request.base_url))}
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str:

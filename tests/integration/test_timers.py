@@ -181,3 +181,21 @@ def test_a_timer_stored_by_an_older_release_still_fires(redis: Redis, make_daemo
     [(kind, name, when)] = [n for n in notices(redis) if n[1] == "breached"]
     assert T + timedelta(seconds=20) <= when <= T + timedelta(seconds=21)  # rewritten in one tick, fired the next
     assert b"INC-1|TimerKind.BREACHED" not in redis.zrange(keys.TIMERS, 0, -1)
+
+
+def test_a_silent_reviewer_is_asked_again_once_across_two_daemons(redis: Redis, make_daemon, make_settings) -> None:
+    """Review asked at 1 s, Chloé silent: at 4 s both daemons together ask her once more, by email and in Teams."""
+    settings = make_settings(severity={"P0": {"update_every": "3s", "resolve_within": "1h", "remind": ["oncall"]}},
+                             people={"Chloé": {"email": "chloe@example.com", "teams": "chloe@example.com"}})
+    clock = Clock()
+    daemons = [make_daemon(settings, clock=clock, name=f"d{i}") for i in range(2)]
+    xadd(redis, {**event("declared", team={"coordinator": "Alice", "reviewer": "Chloé"}), "at": at(0)},
+         {**event("updated", phase="review"), "at": at(1)})
+    run(daemons, clock, until=3.5)
+    before = [j for j in jobs(redis) if j["message"] == "review_request"]
+    run(daemons, clock, until=12)
+    again = [j for j in jobs(redis) if j["message"] == "review_request" and j not in before]
+    assert sorted((j["channel"], j["recipients"][0], j["notice"]["again"]) for j in again) == [
+        ("email", "chloe@example.com", True), ("teams", "engineering", True)]
+    state = store.load(redis, "INC-1")
+    assert state is not None and [e.type for e in state.timeline].count("review_request") == 1
