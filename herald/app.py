@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from hotfix.settings import ConfigError, Settings, load_settings
+from hotfix.config import ConfigError, load_settings
+from hotfix.settings import Settings
 
 app = typer.Typer(help="Hotfix Herald: tells the right people, on time, every time.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)

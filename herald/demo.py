@@ -15,9 +15,10 @@ from daemon import store
 from daemon.consumer import Daemon
 from daemon.producer import push
 from herald.app import ConfigOpt, app
+from hotfix.config import ConfigError, load_settings, resolve_config_path
 from hotfix.connection import answering, connect
 from hotfix.events import parse_event
-from hotfix.settings import ConfigError, Settings, load_settings, resolve_config_path
+from hotfix.settings import Settings
 from workers import runtime
 from workers.worker import make_worker
 

@@ -27,6 +27,7 @@ from pydantic import (
 
 from hotfix import dates, wire
 from hotfix.classification import classify_impact
+from hotfix.connection import as_text
 from hotfix.enums import EventType, Phase, Severity
 from hotfix.keys import TICKET_PATTERN
 from hotfix.limits import SHORT_TEXT_MAX, STORED_CUT, STORED_TEXT_MAX, clip
@@ -220,7 +221,7 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
         data: Any = raw
         text = json.dumps(raw, default=str)
     else:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        text = as_text(raw)
         try:
             data = wire.loads(raw)
         except wire.WireError as exc:

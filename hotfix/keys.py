@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from hotfix.connection import as_text
+
 PREFIX = "hotfix:"
 
 #: The stream producers XADD events to (public interface).
@@ -76,8 +78,7 @@ def timer_member(ticket: str, name: str | Enum) -> str:
 
 def parse_timer_member(member: bytes | str) -> tuple[str, str]:
     """(ticket, timer name) of a ``TIMERS`` member; the ``Kind.NAME`` spelling of older releases reads as ``name``."""
-    text = member.decode("utf-8", "replace") if isinstance(member, bytes) else member
-    ticket, _, name = text.partition(TIMER_SEPARATOR)
+    ticket, _, name = as_text(member).partition(TIMER_SEPARATOR)
     if re.fullmatch(r"TimerKind\.[A-Z_]+", name):
         name = name.split(".", 1)[1].lower()
     return ticket, name

@@ -1,20 +1,18 @@
 """Typed settings: one TOML file, overridable by ``HOTFIX_…`` environment variables.
 
-Built once by ``load_settings`` and passed down; nothing reads the environment
-deeper in the code. ``ConfigError`` names the file, the key path and what is
-expected; secrets are ``SecretStr`` and never appear in any message.
+Built once by ``hotfix.config.load_settings`` and passed down; nothing reads the environment
+deeper in the code. Every section forbids unknown keys; secrets are ``SecretStr`` and never
+appear in any message.
 """
 from __future__ import annotations
 
-import os
 import re
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from hotfix.durations import Duration
@@ -22,8 +20,8 @@ from hotfix.enums import PROMPTS, AudienceKind, Locale, MessageName, Severity, S
 from hotfix.limits import MAX_BODY_DEFAULT
 from hotfix.signing import MIN_KEY_LENGTH
 
-DEFAULT_CONFIG = Path("config.toml")
-CONFIG_ENV = "HOTFIX_CONFIG"
+#: The TOML file the next ``Settings()`` reads (set around it by ``hotfix.config.load_settings``).
+TOML_FILE: ContextVar[Path | None] = ContextVar("hotfix_config_path", default=None)
 #: Requests a second one Teams webhook takes before it throttles (``[teams.X] rate`` defaults to it).
 TEAMS_RATE = 4.0
 #: The playbook's deadlines, used when a severity has no table at all.
@@ -263,7 +261,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = _CONFIG_PATH.get()
+        path = TOML_FILE.get()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
@@ -350,79 +348,3 @@ class Settings(BaseSettings):
 
 #: A ``[people]`` key: it is shown in messages and is the NAME of a Teams ``<at>NAME</at>`` mention.
 _PERSON_NAME = re.compile(r"^[^<>\"'\x00-\x1f\x7f]{1,100}$")
-
-_CONFIG_PATH: ContextVar[Path | None] = ContextVar("hotfix_config_path", default=None)
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; ``problems`` holds one line per bad key."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
-
-
-def resolve_config_path(path: Path | str | None) -> Path | None:
-    """``--config``, else ``$HOTFIX_CONFIG``, else ``./config.toml`` if it exists."""
-    if path:
-        return Path(path)
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env)
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
-
-
-def load_settings(path: Path | str | None = None, *, require_file: bool = False, **overrides: Any) -> Settings:
-    """Build the settings from the TOML file (if any) and the environment, or raise ``ConfigError``."""
-    resolved = resolve_config_path(path)
-    source = str(resolved) if resolved else "configuration"
-    if resolved is not None and not resolved.exists():
-        raise ConfigError(source, ["file not found"])
-    if resolved is None and require_file:
-        raise ConfigError(source, ["no config file: pass --config, set HOTFIX_CONFIG or create ./config.toml"])
-    token = _CONFIG_PATH.set(resolved)
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        raise ConfigError(source, config_problems(exc)) from None
-    except ValueError as exc:  # TOML syntax
-        raise ConfigError(source, [f"cannot read: {exc}"]) from None
-    finally:
-        _CONFIG_PATH.reset(token)
-    problems = _relative_files(settings, resolved.parent if resolved else Path.cwd())
-    if problems:
-        raise ConfigError(source, problems)
-    return settings
-
-
-def _relative_files(settings: Settings, base: Path) -> list[str]:
-    """Resolve ``emails_file`` and ``templates_dir`` against the config file's folder; name missing ones."""
-    problems = []
-    for name, audience in settings.audiences.items():
-        if audience.emails_file is not None:
-            if not audience.emails_file.is_absolute():
-                audience.emails_file = base / audience.emails_file
-            if not audience.emails_file.is_file():
-                problems.append(f"audiences.{name}.emails_file: file not found ({audience.emails_file})")
-    if settings.templates_dir is not None:
-        if not settings.templates_dir.is_absolute():
-            settings.templates_dir = base / settings.templates_dir
-        if not settings.templates_dir.is_dir():
-            problems.append(f"templates_dir: folder not found ({settings.templates_dir})")
-    return problems
-
-
-def config_problems(exc: ValidationError) -> list[str]:
-    """``key.path: what is expected`` for each error, never echoing a secret input."""
-    out: list[str] = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        if not loc:
-            out.extend(m.strip() for m in msg.split("; "))
-        else:
-            out.append(f"{loc}: {msg}")
-    return out

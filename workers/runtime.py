@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 import httpx
 from redis import Redis
 
-from hotfix.settings import Settings, load_settings
+from hotfix.config import load_settings
+from hotfix.settings import Settings
 from workers.render import Renderer
 from workers.senders.mail import MailSender
 from workers.senders.outbox import OutboxSender

@@ -71,7 +71,7 @@ def intake(redis: Redis, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, 
     env = os.environ | {"HOTFIX_REDIS__URL": redis_url, "HOTFIX_HTTP__LISTEN": f"127.0.0.1:{port}",
                         "HOTFIX_HTTP__TOKEN": TOKEN}
     env.pop("HOTFIX_CONFIG", None)
-    code = "from hotfix.settings import load_settings; from daemon.intake import serve; serve(load_settings())"
+    code = "from hotfix.config import load_settings; from daemon.intake import serve; serve(load_settings())"
     log = (tmp_path / "intake.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

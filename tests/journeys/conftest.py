@@ -15,7 +15,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from hotfix.settings import load_settings
+from hotfix.config import load_settings
 from tests.fixtures.herald import merge
 from tests.fixtures.processes import HotfixProcess, hotfix_process, to_toml, wait_until  # noqa: F401
 from tests.fixtures.smtp_server import free_port, smtp_server  # noqa: F401

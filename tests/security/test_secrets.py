@@ -11,7 +11,7 @@ import pytest
 from redis import Redis
 
 from hotfix import keys
-from hotfix.settings import load_settings
+from hotfix.config import load_settings
 from tests.chaos.herald_procs import write_config
 from tests.chaos.support import free_port, record
 from tests.fixtures.herald import BASE_CONFIG, event, merge, xadd

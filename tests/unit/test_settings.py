@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from hotfix.config import ConfigError, load_settings
 from hotfix.durations import format_duration, parse_duration
 from hotfix.enums import Severity
-from hotfix.settings import ConfigError, load_settings
 
 VALID = """
 [teams.engineering]
