@@ -52,6 +52,14 @@ def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
         every = format_duration(policy.update_every)
         lines.append(f"  no update for {every} → reminder to {', '.join(policy.remind) or 'nobody'}; "
                      f"for {format_duration(2 * policy.update_every)} → escalation to {', '.join(policy.escalate) or 'nobody'}")
+    for box, within, what in (("triage", policy.triage_within, "still in triage {} after the declaration"),
+                              ("deploy", policy.deploy_within, "production not confirmed {} after entering staging")):
+        if within:
+            lines.append(f"  {box} time box {format_duration(within)}: {what.format(format_duration(within))} → "
+                         f"reminder to {', '.join(policy.remind) or 'nobody'}; at {format_duration(2 * within)} → "
+                         f"escalation to {', '.join(policy.escalate) or 'nobody'}")
+        else:
+            lines.append(f"  {box} time box: off")
     rollback = " proposing a rollback" if severity is Severity.P0 else ""
     if policy.warn_before:
         lines.append(f"  {format_duration(policy.warn_before)} before the deadline → at-risk escalation{rollback}")

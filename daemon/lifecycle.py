@@ -134,12 +134,22 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
     else:  # Cancelled
         _merge(after, event, {"reason": event.reason, "message": event.message})
         after.status, after.closed_at = Status.CANCELLED, event.when
+    _track_deploy(after, event.when)
     if event.type is not EventType.DECLARED or before.declared:
         after.last_update_at = max(filter(None, [after.last_update_at, event.when]))
     _note_requests(before, after, event.when)
     _acknowledge(after, event)
     _add_timeline(after, event)
     return Step(before, after, event, Outcome.APPLIED, reopened, guardrail)
+
+
+def _track_deploy(after: HotfixState, when: datetime) -> None:
+    """The deploy time box starts when an attempt enters staging and is cleared when it goes back before it."""
+    if after.phase in (Phase.STAGING, Phase.PRODUCTION):
+        if after.deploy_started_at is None:
+            after.deploy_started_at = when
+    elif after.phase in (Phase.TRIAGE, Phase.FIX, Phase.REVIEW):
+        after.deploy_started_at = None
 
 
 def _guardrail(after: HotfixState, when: datetime) -> tuple[str, ...]:

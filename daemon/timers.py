@@ -40,6 +40,15 @@ class TimerKind(str, Enum):
     BREACHED = "breached"        # the deadline passed → escalate (P0: propose a rollback)
     POSTMORTEM = "postmortem"    # before the post-mortem → remind the team
     REVIEW_PENDING = "review_pending"  # review asked update_every ago, reviewer silent → ask them once more
+    TRIAGE_BOX = "triage_box"    # still in triage triage_within after the declaration → remind the coordinator
+    TRIAGE_IGNORED = "triage_ignored"  # still in triage at twice that → escalate
+    DEPLOY_BOX = "deploy_box"    # deploy_within after entering staging, production not confirmed → remind
+    DEPLOY_IGNORED = "deploy_ignored"  # still not confirmed at twice that → escalate
+
+
+#: The playbook's time boxes: (reminder, escalation when ignored, the notice's reason).
+TIME_BOXES = ((TimerKind.TRIAGE_BOX, TimerKind.TRIAGE_IGNORED, "triage_overdue"),
+              (TimerKind.DEPLOY_BOX, TimerKind.DEPLOY_IGNORED, "deploy_overdue"))
 
 
 #: Timer names of digests are ``digest:<audience>``.
@@ -68,6 +77,10 @@ def occurrence(state: HotfixState, kind: TimerKind) -> str:
         anchor = state.requested.get("reviewer")
     elif kind is TimerKind.POSTMORTEM:
         anchor = state.postmortem_at
+    elif kind in (TimerKind.TRIAGE_BOX, TimerKind.TRIAGE_IGNORED):
+        anchor = state.declared_at
+    elif kind in (TimerKind.DEPLOY_BOX, TimerKind.DEPLOY_IGNORED):
+        anchor = state.deploy_started_at
     else:
         anchor = state.deadline
     return f"{kind.value}@{anchor.isoformat() if anchor else '-'}"
@@ -104,6 +117,7 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
         review = _review_pending(state, policy)
         if review is not None:
             due[TimerKind.REVIEW_PENDING.value] = review
+        due.update({kind.value: at for kind, at in _time_boxes(state, policy).items()})
         if state.deadline is not None and not state.service_restored:
             if policy.warn_before:
                 due[TimerKind.AT_RISK.value] = state.deadline - policy.warn_before
@@ -142,10 +156,30 @@ def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fi
     notice = _notice(state, kind, now, policy)
     message, audiences = _routing(kind, policy)
     deliveries = expand(message, audiences, settings, cause, notice)
-    if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM):
+    if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM, TimerKind.TRIAGE_BOX, TimerKind.DEPLOY_BOX):
         deliveries += _coordinator(state, settings, message, cause, notice)
     add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice)))
     return Fired(after, deliveries, key)
+
+
+def _box(state: HotfixState, policy: SeverityPolicy) -> tuple[str, datetime, timedelta] | None:
+    """The time box running now, if any: (its reason, since when, how long it allows)."""
+    if state.phase is Phase.TRIAGE and state.declared_at is not None and policy.triage_within > timedelta(0):
+        return "triage_overdue", state.declared_at, policy.triage_within
+    if (state.deploy_started_at is not None and not state.checks.get("confirmed")
+            and policy.deploy_within > timedelta(0)):
+        return "deploy_overdue", state.deploy_started_at, policy.deploy_within
+    return None
+
+
+def _time_boxes(state: HotfixState, policy: SeverityPolicy) -> dict[TimerKind, datetime]:
+    """The reminder at the end of the running time box, and the escalation at twice its length."""
+    box = _box(state, policy)
+    if box is None:
+        return {}
+    reason, since, within = box
+    remind, escalate = next((r, e) for r, e, why in TIME_BOXES if why == reason)
+    return {remind: since + within, escalate: since + 2 * within}
 
 
 def _review_pending(state: HotfixState, policy: SeverityPolicy) -> datetime | None:
@@ -192,7 +226,7 @@ def flush_digest(state: HotfixState, audience: str, settings: Settings) -> list[
 
 
 def _routing(kind: TimerKind, policy: SeverityPolicy) -> tuple[MessageName, list[str]]:
-    if kind is TimerKind.REMINDER:
+    if kind in (TimerKind.REMINDER, TimerKind.TRIAGE_BOX, TimerKind.DEPLOY_BOX):
         return MessageName.REMINDER, policy.remind
     if kind is TimerKind.POSTMORTEM:
         return MessageName.POSTMORTEM, list(dict.fromkeys([*policy.remind, *policy.resolution]))
@@ -218,6 +252,12 @@ def _notice(state: HotfixState, kind: TimerKind, now: datetime, policy: Severity
     if kind is TimerKind.POSTMORTEM:
         return {"postmortem_at": state.postmortem_at.isoformat() if state.postmortem_at else None}
     left = int((state.deadline - now).total_seconds()) if state.deadline else 0
+    box = _box(state, policy)
+    if box is not None and any(kind in (r, e) for r, e, _ in TIME_BOXES):
+        reason, since, within = box
+        return {"reason": reason, "since": since.isoformat(), "within": int(within.total_seconds()),
+                "overdue_by": int((now - since - within).total_seconds()), "time_left": left,
+                "phase": state.phase.value, "propose_rollback": False}
     if kind is TimerKind.UNANSWERED:
         return {"reason": "update_overdue", "time_left": left, "propose_rollback": False,
                 "last_update_at": base.isoformat() if base else None}
@@ -233,4 +273,8 @@ def _summary(kind: TimerKind, notice: dict[str, Any]) -> str:
         TimerKind.AT_RISK: f"deadline at risk ({format_span(notice.get('time_left', 0), Locale.EN)} left): escalated",
         TimerKind.BREACHED: "deadline breached: escalated",
         TimerKind.POSTMORTEM: "post-mortem reminder sent",
-    }[kind]
+        TimerKind.TRIAGE_BOX: f"triage beyond {format_span(notice.get('within', 0), Locale.EN)}: coordinator reminded",
+        TimerKind.TRIAGE_IGNORED: "triage still not done at twice its time box: escalated",
+        TimerKind.DEPLOY_BOX: f"deploy beyond {format_span(notice.get('within', 0), Locale.EN)}: coordinator reminded",
+        TimerKind.DEPLOY_IGNORED: "deploy still not confirmed at twice its time box: escalated",
+    }.get(kind, kind.value)

@@ -197,6 +197,10 @@ class SeverityPolicy(_Section):
                               "empty: the escalate audiences")
     customer_impact: list[str] = Field(default_factory=list, description="added to announcement, updates and "
                                        "resolution once an event says customer_impact")
+    triage_within: Duration = Field(timedelta(minutes=15), description="the playbook's triage time box "
+                                    "(confirm, classify, assign): a reminder once exceeded, an escalation at twice; 0s: off")
+    deploy_within: Duration = Field(timedelta(minutes=30), description="from entering staging to production "
+                                    "confirmed: a reminder once exceeded, an escalation at twice; 0s: off")
     postmortem_after: Duration = timedelta(days=2)
     postmortem_remind_before: Duration = timedelta(hours=1)
     fallback: list[str] = Field(default_factory=list)

@@ -134,6 +134,7 @@ class HotfixState(BaseModel):
     closed_at: datetime | None = None
     message: str | None = None
     next_step: str | None = None
+    deploy_started_at: datetime | None = None  # this attempt entered staging (the deploy time box runs)
     checks: dict[str, bool] = Field(default_factory=dict)
     fix: Fix = Field(default_factory=Fix)
     root_cause: str | None = None

@@ -72,6 +72,8 @@ def test_check_config_explains_a_policy(config: Path) -> None:
     assert "breach escalation proposing a rollback" in result.output
     assert "access requests (needs_access → escalation), the escalate audiences:" in result.output
     assert "major customer impact (customer_impact → announcement, updates, resolution):" in result.output
+    assert "triage time box 15m: still in triage 15m after the declaration → reminder to nobody; at 30m" in result.output
+    assert "deploy time box 30m: production not confirmed 30m after entering staging" in result.output
 
 
 @pytest.mark.parametrize("locale,headings", [

@@ -601,3 +601,25 @@ def test_announcement_shows_triage_and_what_is_missing(renderer: Renderer, local
     inputs["hotfix"].started_at = None
     assert ("Depuis: à confirmer" if locale is Locale.FR else "Since: to be confirmed") in \
         renderer.email(MessageName.ANNOUNCEMENT, locale, **inputs).text
+
+
+@pytest.mark.parametrize(("locale", "reason", "expected"), [
+    (Locale.FR, "triage_overdue", ["⏰ RAPPEL — triage au-delà de 15 min", "Assigner : qui diagnostique ?",
+                                   "À assigner: Diagnostic"]),
+    (Locale.FR, "deploy_overdue", ["⏰ RAPPEL — déploiement au-delà de 30 min", "Cherry-pick vers la release si nécessaire"]),
+    (Locale.EN, "triage_overdue", ["⏰ REMINDER — triage beyond 15 min", "Classify (P0/P1/P2)"]),
+    (Locale.EN, "deploy_overdue", ["⏰ REMINDER — deploy beyond 30 min", "Deploy to staging (smoke test)"]),
+])
+def test_time_box_reminders_give_the_playbook_steps(renderer: Renderer, locale: Locale, reason: str,
+                                                    expected: list[str]) -> None:
+    """A time box reminder says which box ran out, since when, and the playbook's steps of that phase."""
+    since = (NOW - timedelta(minutes=17)).isoformat()
+    within = 900 if reason == "triage_overdue" else 1800
+    notice = {"reason": reason, "since": since, "within": within, "overdue_by": 120, "phase": "triage"}
+    mail = renderer.email(MessageName.REMINDER, locale, sample_hotfix(now=NOW), notice=notice, now=NOW)
+    for line in expected:
+        assert line in mail.text
+    assert expected[0].split(" — ")[1] in mail.subject
+    escalation = renderer.email(MessageName.ESCALATION, locale, sample_hotfix(now=NOW), notice=notice, now=NOW).text
+    assert ("Personne disponible → escalade management" if locale is Locale.FR
+            else "Nobody available → escalate to management") in escalation

@@ -202,3 +202,54 @@ def test_no_review_reminder_when_review_requests_are_off(settings: Settings) -> 
     settings = reviewer_settings(settings, prompts=["assignment"])
     state = state_after(*IN_REVIEW)
     assert TimerKind.REVIEW_PENDING.value not in schedule(state, settings.policy(state.severity))
+
+
+@pytest.fixture
+def boxed() -> Settings:
+    """P0 with only the time boxes: triage 4 s, deploy 5 s (no update reminders, no deadline warning)."""
+    return Settings(
+        audiences={"oncall": {"emails": ["oncall@example.com"]}, "management": {"emails": ["boss@example.com"]}},
+        severity={"P0": {"resolve_within": "20s", "remind": ["oncall"], "escalate": ["management"],
+                         "triage_within": "4s", "deploy_within": "5s"}},
+        people={"Alice": {"email": "alice@example.com"}},
+    )
+
+
+def boxes(fired: list[tuple[float, str, set[str]]]) -> list[tuple[float, str, set[str]]]:
+    return [f for f in fired if f[1] not in ("at_risk", "breached")]
+
+
+def test_triage_time_box_reminds_once_then_escalates(boxed: Settings) -> None:
+    """Still in triage after triage_within: the coordinator is reminded once; at twice that, management hears it."""
+    fired = boxes(run_clock(state_after(DECLARED), boxed, until=19))
+    assert fired == [(4.0, "triage_box", {"oncall", "coordinator:Alice"}), (8.0, "triage_ignored", {"management"})]
+
+
+def test_leaving_triage_stops_its_time_box(boxed: Settings) -> None:
+    """A hotfix that moved to fix within the box hears nothing about triage."""
+    state = state_after(DECLARED, {"type": "updated", "id": "u", "at": at(3).isoformat(), "phase": "fix"})
+    assert boxes(run_clock(state, boxed, until=19)) == []
+
+
+def test_deploy_time_box_runs_from_staging_until_production_is_confirmed(boxed: Settings) -> None:
+    """Entering staging at 2 s starts the deploy box: a reminder at 7 s, an escalation at 12 s; confirmed stops it."""
+    staged = state_after(DECLARED, {"type": "updated", "id": "s", "at": at(2).isoformat(), "phase": "staging"})
+    assert staged.deploy_started_at == at(2)
+    fired = boxes(run_clock(staged, boxed, until=19))
+    assert fired == [(7.0, "deploy_box", {"oncall", "coordinator:Alice"}), (12.0, "deploy_ignored", {"management"})]
+    reminder = fire(staged, TimerKind.DEPLOY_BOX, at(7), boxed)
+    assert reminder is not None and reminder.deliveries[0].notice is not None
+    assert reminder.deliveries[0].notice["reason"] == "deploy_overdue" and reminder.deliveries[0].notice["within"] == 5
+    confirmed = state_after(DECLARED, {"type": "updated", "id": "s", "at": at(2).isoformat(), "phase": "staging"},
+                            {"type": "updated", "id": "p", "at": at(4).isoformat(), "phase": "production",
+                             "checks": {"confirmed": True}})
+    assert boxes(run_clock(confirmed, boxed, until=19)) == []
+
+
+def test_a_rollback_restarts_the_deploy_time_box(boxed: Settings) -> None:
+    """After a rollback (back to fix) the next staging entry starts a new deploy box."""
+    state = state_after(DECLARED, {"type": "updated", "id": "s", "at": at(1).isoformat(), "phase": "staging"},
+                        {"type": "rolled_back", "id": "rb", "at": at(2).isoformat()},
+                        {"type": "updated", "id": "s2", "at": at(9).isoformat(), "phase": "staging"})
+    assert state.deploy_started_at == at(9)
+    assert schedule(state, boxed.policy(state.severity))[TimerKind.DEPLOY_BOX] == at(14)
