@@ -66,8 +66,8 @@ def test_raised_to_p0_late_escalates_at_once_and_postmortem_reminder_follows_a_l
     config = merge(BASE_CONFIG, {
         "redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "outbox")},
         "smtp": {"host": smtp.host, "port": smtp.port, "security": "none"},
-        "severity": {"P0": {"escalate": ["management"], "postmortem_remind_before": "2s"},
-                     "P2": {"escalate": ["management"]}},
+        "severity": {"P0": {"escalate": ["management"], "postmortem_remind_before": "2s", "triage_within": "0s"},
+                     "P2": {"escalate": ["management"], "triage_within": "0s"}},  # the triage box has its own tests
     })
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))

@@ -28,6 +28,10 @@ class Clock:
         return self.now
 
 
+#: Time boxes off, for the tests of the other timers.
+NO_TIME_BOXES = {"triage_within": "0s", "deploy_within": "0s"}
+
+
 def jobs(redis: Redis) -> list[dict]:
     out = []
     for name in keys.QUEUE_NAMES:
@@ -41,9 +45,9 @@ def at(seconds: float) -> str:
 
 @pytest.fixture
 def fast_settings(make_settings):
-    """P0: resolve within 20 s, update every 3 s, warn 10 s before; management hears escalations."""
+    """P0: resolve within 20 s, update every 3 s, warn 10 s before; management hears escalations; no time boxes."""
     return make_settings(severity={"P0": {"update_every": "3s", "warn_before": "10s", "resolve_within": "20s",
-                                          "remind": ["oncall"], "escalate": ["management"]}})
+                                          "remind": ["oncall"], "escalate": ["management"], **NO_TIME_BOXES}})
 
 
 def run(daemons: list[Daemon], clock: Clock, until: float, step: float = 0.5) -> None:
@@ -132,8 +136,9 @@ def test_resolution_flushes_a_pending_digest_first(redis: Redis, make_daemon, ma
 
 @pytest.fixture
 def two_severities(make_settings):
-    """P2: 24 h, reminded every 4 h; P0: 1 h, reminded every 15 min, warned 15 min before; both escalate to management."""
-    common = {"remind": ["oncall"], "escalate": ["management"]}
+    """P2: 24 h, reminded every 4 h; P0: 1 h, reminded every 15 min, warned 15 min before; both escalate to management
+    (no time boxes: test_time_boxes_remind_once_each has them)."""
+    common = {"remind": ["oncall"], "escalate": ["management"], **NO_TIME_BOXES}
     return make_settings(severity={"P2": {"resolve_within": "24h", "update_every": "4h", "warn_before": "1h", **common},
                                    "P0": {"resolve_within": "1h", "update_every": "15m", "warn_before": "15m", **common}})
 
@@ -199,3 +204,20 @@ def test_a_silent_reviewer_is_asked_again_once_across_two_daemons(redis: Redis, 
         ("email", "chloe@example.com", True), ("teams", "engineering", True)]
     state = store.load(redis, "INC-1")
     assert state is not None and [e.type for e in state.timeline].count("review_request") == 1
+
+
+def test_time_boxes_remind_once_each(redis: Redis, make_daemon, make_settings) -> None:
+    """Triage and deploy time boxes each remind once, through two daemons, and escalate once when ignored."""
+    settings = make_settings(severity={"P0": {"resolve_within": "1h", "remind": ["oncall"], "escalate": ["management"],
+                                              "triage_within": "4s", "deploy_within": "5s"}})
+    clock = Clock()
+    a, b = make_daemon(settings, name="a", clock=clock), make_daemon(settings, name="b", clock=clock)
+    xadd(redis, event("declared", id="d1") | {"at": at(0)})
+    run([a, b], clock, until=9)
+    xadd(redis, event("updated", id="u1", phase="staging") | {"at": at(9.5)})
+    run([a, b], clock, until=25)
+    assert [(kind, name) for kind, name, _ in notices(redis)] == [
+        ("reminder", "triage_box"), ("escalation", "triage_ignored"), ("reminder", "deploy_box"),
+        ("escalation", "deploy_ignored")]
+    reminded = Counter((j["audience"], j["notice"]["reason"]) for j in jobs(redis) if j["message"] == "reminder")
+    assert reminded == {("oncall", "triage_overdue"): 2, ("oncall", "deploy_overdue"): 2}  # Teams + email, once each
