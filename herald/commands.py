@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from redis import Redis
 from rich.table import Table
 
 from daemon import store
@@ -20,6 +21,7 @@ from hotfix.connection import connect
 from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, Phase, Severity
 from hotfix.events import ROLES, InvalidEvent, parse_event
+from hotfix.state import HotfixState
 
 
 @app.command()
@@ -156,12 +158,8 @@ def list_(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
     console.print(table if rows else "no open hotfix")
 
 
-@app.command()
-def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD,
-         locale: Annotated[Optional[Locale], typer.Option(help="fr or en (default: the configured locale)")] = None) -> None:
-    """The coordination document of one hotfix (md), or all its data (json)."""
-    settings = settings_or_exit(config)
-    redis = connect(settings)
+def declared_or_exit(redis: Redis, ticket: str) -> HotfixState:
+    """The state of a declared hotfix, or a one-line error and exit 2 (a bad ticket) or 1 (no such hotfix)."""
     try:
         state = store.load(redis, ticket)
     except ValueError as exc:
@@ -171,6 +169,16 @@ def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD,
         err.print(f"no hotfix {ticket!r}" + (" (events are waiting for its declaration)" if state else ""),
                   markup=False)
         raise typer.Exit(1)
+    return state
+
+
+@app.command()
+def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD,
+         locale: Annotated[Optional[Locale], typer.Option(help="fr or en (default: the configured locale)")] = None) -> None:
+    """The coordination document of one hotfix (md), or all its data (json)."""
+    settings = settings_or_exit(config)
+    redis = connect(settings)
+    state = declared_or_exit(redis, ticket)
     deliveries = store.receipts(redis, ticket)
     if format_ is Format.JSON:
         emit_json(show_data(state, deliveries, now()))

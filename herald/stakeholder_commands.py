@@ -9,6 +9,7 @@ from rich.table import Table
 
 from daemon import store
 from herald.app import ConfigOpt, Format, FormatOpt, app, console, emit_json, err, now, settings_or_exit
+from herald.commands import declared_or_exit
 from hotfix import communication, subscribers
 from hotfix.connection import connect
 from hotfix.enums import Decision, Locale
@@ -22,14 +23,7 @@ def postmortem(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Forma
     """The post-mortem draft of one hotfix: phases, rollbacks, golden rules and communication figures (md or json)."""
     settings = settings_or_exit(config)
     redis = connect(settings)
-    try:
-        state = store.load(redis, ticket)
-    except ValueError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
-    if state is None or not state.declared:
-        err.print(f"no hotfix {ticket!r}", markup=False)
-        raise typer.Exit(1)
+    state = declared_or_exit(redis, ticket)
     draft = build(state, store.receipts(redis, ticket), settings, now())
     if format_ is Format.JSON:
         emit_json(draft.model_dump(mode="json"))

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
+from hotfix import dates
 from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, MessageName, Phase, Status
 from hotfix.settings import SHIPPED_TEMPLATES, Settings
@@ -139,7 +140,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
     policy = settings.policy(state.severity) if state.severity is not None else None
     every = policy.update_every if policy is not None else None
     sent = [r for r in receipts if r.get("status") == "sent"]
-    first = min((_time(r.get("at")) for r in sent if r.get("message") == MessageName.ANNOUNCEMENT.value),
+    first = min((dates.parse(r.get("at")) for r in sent if r.get("message") == MessageName.ANNOUNCEMENT.value),
                 default=None, key=lambda t: t or end)
     updates, silence = _updates(state, every, end)
     spans = _phases(state, end)
@@ -167,7 +168,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
                                   service_restored=a.service_restored, pr=a.fix.pr) for a in state.attempts],
         guardrails=[_guardrail(g) for g in state.guardrails],
         deliveries=[DeliveryFigure(**{k: str(r.get(k) or "") for k in ("message", "audience", "channel", "recipient",
-                                                                       "status")}, at=_time(r.get("at"))) for r in receipts],
+                                                                       "status")}, at=dates.parse(r.get("at"))) for r in receipts],
         told=told, approvals=approvals(state), root_cause=state.root_cause,
         fix=state.fix.model_dump(exclude_none=True), postmortem_at=state.postmortem_at,
         timeline=list(state.timeline),
@@ -185,17 +186,6 @@ def approvals(state: HotfixState) -> list[ApprovalFigure]:
 
 def _seconds(delta: timedelta) -> int:
     return int(round(delta.total_seconds()))
-
-
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
 
 
 def _open_entries(state: HotfixState) -> list[TimelineEntry]:
@@ -276,7 +266,7 @@ def _deadline(state: HotfixState, end: datetime) -> tuple[bool | None, int | Non
 
 def _guardrail(raw: str) -> GuardrailFigure:
     check, _, at = raw.partition("@")
-    return GuardrailFigure(check=check, at=_time(at))
+    return GuardrailFigure(check=check, at=dates.parse(at))
 
 
 def render_md(draft: Postmortem, settings: Settings, locale: Locale | None = None) -> str:
