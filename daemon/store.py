@@ -167,6 +167,11 @@ def commit_one(redis: Redis, ticket: str, decide: Callable[[HotfixState | None],
     return commit(redis, [ticket], lambda states: [decide(states[ticket])], settings, extra=extra)[0]
 
 
+def drop_timers(redis: Redis, ticket: str, settings: Settings) -> None:
+    """Forget every timer of a hotfix (``hotfix demo`` on a real Redis: no daemon acts on its story later)."""
+    redis.zrem(keys.TIMERS, *[keys.timer_member(ticket, name) for name in timer_names(settings)])
+
+
 def due_timers(redis: Redis, now: datetime, limit: int = 100) -> list[tuple[str, str, str]]:
     """(member as stored, ticket, timer name) of the timers due by ``now``, soonest first."""
     members = cast("list[bytes]", redis.zrangebyscore(keys.TIMERS, "-inf", now.timestamp(), start=0, num=limit))

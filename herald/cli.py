@@ -17,7 +17,7 @@ import typer
 DELIVERY_SIDE = frozenset({"worker", "preview"})
 #: The delivery side's module, and every module that registers commands on ``herald.app.app`` (in help order).
 DELIVERY_MODULE = "herald.worker_commands"
-COMMAND_MODULES = ("herald.commands", "herald.demo", "herald.stakeholder_commands", DELIVERY_MODULE)
+COMMAND_MODULES = ("herald.commands", "herald.demo.command", "herald.stakeholder_commands", DELIVERY_MODULE)
 
 
 def load(command: str | None = None) -> typer.Typer:

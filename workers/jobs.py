@@ -164,7 +164,7 @@ def _settle(rt: Runtime, redis: Redis, rq_job: Job | None, job: JobPayload, tall
     attempt = tally.attempts
     decisions = {r: retry.decide(error, attempt, job.severity, rt.settings.worker) for r, error in outcomes.items()}
     rows = [(r, retry.RECEIPT_STATUS[d.verdict], d.reason or None) for r, d in decisions.items()]
-    receipts.record(redis, job, rows, via=via, attempt=attempt)
+    receipts.record(redis, job, rows, via=via, attempt=attempt, at=rt.clock())
     _count(job, rows)
     dead = [(r, d.reason) for r, d in decisions.items() if d.verdict is Verdict.GIVE_UP]
     if dead:

@@ -37,9 +37,9 @@ def already_sent(redis: Redis, ticket: str, job_key: str, recipients: list[str])
 
 
 def record(redis: Redis, job: JobPayload, outcomes: Iterable[tuple[str, DeliveryStatus, str | None]],
-           *, via: str, attempt: int) -> None:
-    """Write one receipt per (recipient, status, reason) in one round trip."""
-    now = datetime.now(timezone.utc).isoformat()
+           *, via: str, attempt: int, at: datetime | None = None) -> None:
+    """Write one receipt per (recipient, status, reason) in one round trip, at ``at`` (default: now)."""
+    now = (at or datetime.now(timezone.utc)).isoformat()
     mapping: dict[EncodableT, EncodableT] = {}
     for recipient, status, reason in outcomes:
         row: dict[str, Any] = {"message": job.message.value, "audience": job.audience, "channel": job.channel.value,

@@ -1,7 +1,6 @@
 """End to end: the status page of a real ``hotfix serve`` process, looked at in headless Chromium.
 
-Needs Debian's ``chromium`` (skipped without it, failed under CI) and the PyPI ``playwright`` package,
-which drives that system browser: no browser is ever downloaded (never ``playwright install``).
+Needs Debian's ``chromium`` and the PyPI ``playwright`` package (see ``tests/fixtures/browser.py``).
 """
 from __future__ import annotations
 

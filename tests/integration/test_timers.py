@@ -11,6 +11,7 @@ from rq.serializers import JSONSerializer
 
 from daemon import store
 from daemon.consumer import Daemon
+from daemon.timers import timer_names
 from hotfix import keys
 from tests.fixtures.herald import CHECKED, event, make_daemon, make_settings, xadd  # noqa: F401
 
@@ -101,6 +102,19 @@ def test_resolution_clears_timers(redis: Redis, make_daemon, fast_settings) -> N
     xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("resolved", id="r1", checks=CHECKED) | {"at": at(1)})
     run([daemon], clock, until=30)
     assert {j["message"] for j in jobs(redis)} == {"announcement", "resolution"}
+    assert [m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)] == ["INC-1|postmortem"]
+
+
+def test_timers_moved_by_later_events_keep_their_names(redis: Redis, make_daemon, fast_settings) -> None:
+    """Timers rescheduled by events of later batches are stored as ``<ticket>|<name>`` (so they can fire)."""
+    clock = Clock()
+    daemon = make_daemon(fast_settings, clock=clock)
+    for seconds, raw in ((0, event("declared", id="d1")), (1, event("updated", id="u1", message="on it")),
+                         (2, event("resolved", id="r1"))):
+        xadd(redis, raw | {"at": at(seconds)})
+        run([daemon], clock, until=seconds + 0.5)
+        members = {m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)}
+        assert members <= {f"INC-1|{name}" for name in timer_names(fast_settings)}, members
     assert [m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)] == ["INC-1|postmortem"]
 
 

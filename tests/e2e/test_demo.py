@@ -1,0 +1,239 @@
+"""End to end: ``hotfix demo`` in an empty folder with nothing configured, every story, its page in headless Chromium.
+
+The outbox files are the ground truth of what was delivered: the page must show each of them
+exactly once, as its recipient got it, in the step that sent it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from herald.demo.stories import DEFAULT_STORY, STORIES
+from hotfix import keys
+from tests.fixtures.browser import chromium  # noqa: F401
+from tests.fixtures.herald import BASE_CONFIG, merge
+from tests.fixtures.processes import to_toml
+from tests.fixtures.redis import redis, redis_url  # noqa: F401
+from workers.cards import card_to_html
+
+pytestmark = pytest.mark.e2e
+
+#: What a step block of the page holds, read in the browser.
+READ_PAGE = """() => [...document.querySelectorAll('section.step')].map(s => ({
+  key: s.dataset.step, deliveries: Number(s.dataset.deliveries),
+  document: (s.querySelector('.document h1') || {}).textContent || '',
+  webhooks: Number((s.querySelector('.webhooks') || {dataset: {webhooks: 0}}).dataset.webhooks),
+  families: [...s.querySelectorAll('article.family')].map(f => ({
+    message: f.dataset.message, channel: f.dataset.channel,
+    variants: [...f.querySelectorAll('.variant')].map(v => ({
+      locale: v.dataset.locale, html: (v.querySelector('iframe.msg') || {getAttribute: () => null}).getAttribute('srcdoc'),
+      recipients: [...v.querySelectorAll('li.recipient')].map(li => ({
+        recipient: li.dataset.recipient, audience: li.dataset.audience, status: li.dataset.status}))}))}))}))"""
+
+
+@dataclass
+class Demo:
+    """One story played by the real command."""
+
+    story: str
+    ticket: str
+    folder: Path
+    stdout: str
+
+    @property
+    def page(self) -> Path:
+        return self.folder / "outbox" / self.ticket / "index.html"
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment of a fresh machine: no HOTFIX_* variable, terminal 80 columns wide."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")}
+    return {**env, "COLUMNS": "80", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Demo]]:
+    """Every story played by ``hotfix demo`` in its own empty folder, all at once (the default with no --story)."""
+    running = {}
+    for name in STORIES:
+        folder = tmp_path_factory.mktemp(f"demo-{name}")
+        ticket = f"DEMO-{name.upper()}"
+        story = [] if name == DEFAULT_STORY else ["--story", name]
+        proc = subprocess.Popen([sys.executable, "-m", "herald.cli", "demo", *story, "--ticket", ticket], cwd=folder,
+                                env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        running[name] = (proc, folder, ticket)
+    played = {}
+    for name, (proc, folder, ticket) in running.items():
+        out, errors = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{name}: {errors}"
+        played[name] = Demo(name, ticket, folder, out)
+    yield played
+
+
+def delivered(demo: Demo) -> Counter[tuple[str, str, str]]:
+    """(channel, recipient, what they see) of every message file the outbox holds."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for path in (demo.folder / "outbox" / demo.ticket).iterdir():
+        if path.suffix == ".eml":
+            mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            body = mail.get_body(("html",))
+            assert body is not None, path.name
+            seen[("email", str(mail["X-Outbox-Recipient"]), body.get_content().replace("\r\n", "\n").strip())] += 1
+        elif path.suffix == ".json":
+            envelope = json.loads(path.read_text(encoding="utf-8"))
+            channel = path.stem.rsplit("-", 1)[-1]
+            seen[("teams", channel, card_to_html(envelope["attachments"][0]["content"]).strip())] += 1
+    return seen
+
+
+def read_page(chromium: Any, demo: Demo, errors: list[str] | None = None, **options: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """Open the page from the file system; its steps as data. Console errors and page errors go to ``errors``."""
+    page = chromium.new_page(**options)
+    if errors is not None:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(demo.page.as_uri())
+    page.wait_for_load_state("load")
+    return page, page.evaluate(READ_PAGE)
+
+
+def families(steps: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """The messages of one step, by message name and channel (``escalation/email``)."""
+    step = next(s for s in steps if s["key"] == key)
+    return {f"{f['message']}/{f['channel']}": f for f in step["families"]}
+
+
+def recipients(family: dict[str, Any]) -> set[str]:
+    return {r["recipient"] for v in family["variants"] for r in v["recipients"]}
+
+
+@pytest.mark.parametrize("name", list(STORIES))
+def test_the_page_tells_each_step_once(chromium: Any, demos: dict[str, Demo], name: str) -> None:
+    """One block per step, each with the document then; every delivered message shown once, as received, with its recipients."""
+    demo, errors = demos[name], []
+    page, steps = read_page(chromium, demo, errors)
+    assert [s["key"] for s in steps] == [s.key for s in STORIES[name].steps]
+    assert all(demo.ticket in s["document"] for s in steps), "every block holds the coordination document"
+    shown: Counter[tuple[str, str, str]] = Counter()
+    for step in steps:
+        renderings = [(f["channel"], v["html"]) for f in step["families"] for v in f["variants"]]
+        assert len(renderings) == len(set(renderings)), f"{step['key']}: a message is shown twice"
+        listed = [(f["channel"], r["recipient"], (v["html"] or "").strip())
+                  for f in step["families"] for v in f["variants"] for r in v["recipients"]]
+        assert len(listed) == step["deliveries"]
+        shown.update(listed)
+    assert shown == delivered(demo), "the page shows exactly what each recipient received"
+    assert sum(shown.values()) > sum(len(f["variants"]) for s in steps for f in s["families"]), "same messages folded"
+    assert page.locator("#receipts tbody tr").count() == sum(shown.values())
+    assert demo.ticket in page.inner_text("#final-document")
+    assert (demo.page.parent / "document.md").read_text(encoding="utf-8").startswith("#")
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("name", list(STORIES))
+def test_the_terminal_fits_80_columns(demos: dict[str, Demo], name: str) -> None:
+    """The terminal tells every step in lines of at most 80 columns and names the page on one line."""
+    demo = demos[name]
+    lines = demo.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, demo.stdout
+    assert any(line.endswith(f"outbox/{demo.ticket}/index.html") for line in lines), demo.stdout
+    for step in STORIES[name].steps:
+        assert any(step.title("fr")[:20] in line for line in lines), step.key
+
+
+def test_silence_reminds_then_escalates(chromium: Any, demos: dict[str, Demo]) -> None:
+    """Without updates: a reminder to on-call and the coordinator in person, then escalations to management."""
+    page, steps = read_page(chromium, demos["silence"])
+    reminder = families(steps, "reminder")
+    assert {"reminder/email", "reminder/teams"} <= set(reminder)
+    assert "alice@example.com" in recipients(reminder["reminder/email"])
+    for key in ("unanswered", "at-risk", "breached"):
+        assert set(families(steps, key)) == {"escalation/email"}, key
+        assert recipients(families(steps, key)["escalation/email"]) == {"management@example.com"}
+    page.close()
+
+
+def test_shortcut_sends_the_guardrail(chromium: Any, demos: dict[str, Demo]) -> None:
+    """Production without a review: a guardrail to everyone who heard the announcement, at that step only."""
+    page, steps = read_page(chromium, demos["shortcut"])
+    with_guardrail = [s["key"] for s in steps if any(f["message"] == "guardrail" for f in s["families"])]
+    assert with_guardrail == ["production"]
+    announced = set().union(*(recipients(f) for k, f in families(steps, "declared").items() if k.startswith("announcement")))
+    warned = set().union(*(recipients(f) for k, f in families(steps, "production").items() if k.startswith("guardrail")))
+    assert warned == announced
+    page.close()
+
+
+def test_storm_is_one_hotfix(chromium: Any, demos: dict[str, Demo]) -> None:
+    """Dozens of Alertmanager webhooks make one hotfix, announced once; re-sends send nothing."""
+    page, steps = read_page(chromium, demos["storm"])
+    assert page.locator("#hotfixes").get_attribute("data-count") == "1"
+    assert sum(s["webhooks"] for s in steps) >= 30
+    announcing = [s["key"] for s in steps if any(f["message"] == "announcement" for f in s["families"])]
+    assert announcing == ["alerts"]
+    assert next(s for s in steps if s["key"] == "re-sends")["deliveries"] == 0
+    page.close()
+
+
+def test_p0_walks_the_playbook(chromium: Any, demos: dict[str, Demo], tmp_path: Path) -> None:
+    """The default story goes from announcement to post-mortem reminder; the language toggle shows the English renderings."""
+    page, steps = read_page(chromium, demos["p0"], viewport={"width": 1360, "height": 900})
+    sent = [sorted({f["message"] for f in s["families"]}) for s in steps]
+    assert sent[0] == ["announcement"] and sent[-2] == ["resolution"] and sent[-1] == ["postmortem"]
+    assert all(m == ["update"] for m in sent[1:-2])
+    email = families(steps, "declared")["announcement/email"]
+    assert {v["locale"] for v in email["variants"]} == {"fr", "en"}
+    shot = tmp_path / "demo-page.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("HOTFIX_SCREENSHOT_DIR"):  # how docs/demo-page.png is made
+        page.screenshot(path=str(Path(os.environ["HOTFIX_SCREENSHOT_DIR"]) / "demo-page.png"))
+    assert shot.stat().st_size > 10_000
+    family = page.locator('#step-1 article.family[data-channel="email"]')
+    assert family.locator('.variant[data-locale="en"]').is_hidden()
+    page.click('.toggle button[data-lang="en"]')
+    assert family.locator('.variant[data-locale="en"]').is_visible()
+    assert family.locator('.variant[data-locale="fr"]').is_hidden()
+    page.close()
+
+
+def test_list_names_every_story() -> None:
+    """``hotfix demo --list`` names each story with one line about it."""
+    result = subprocess.run([sys.executable, "-m", "herald.cli", "demo", "--list", "--locale", "en", "--format", "json"],
+                            capture_output=True, text=True, timeout=60, env=_clean_env())
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert [s["name"] for s in listed] == list(STORIES)
+    assert all(s["summary"] for s in listed) and [s["name"] for s in listed if s["default"]] == [DEFAULT_STORY]
+
+
+def test_hotfix_show_finds_the_story_on_a_configured_redis(tmp_path: Path, redis: Redis, redis_url: str) -> None:
+    """On a configured Redis the story's hotfix stays for ``hotfix show``, and none of its timers is left to fire."""
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(merge(BASE_CONFIG, {"redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path / "outbox")}})))
+    env = _clean_env()
+
+    def hotfix(*args: str) -> Any:
+        result = subprocess.run([sys.executable, "-m", "herald.cli", *args, "--config", str(config), "--format", "json"],
+                                capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    played = hotfix("demo", "--story", "shortcut", "--ticket", "DEMO-CONF")
+    assert played["redis"] == "configured" and Path(played["page"]).is_file()
+    shown = hotfix("show", "DEMO-CONF")
+    assert shown["ticket"] == "DEMO-CONF" and shown["status"] == "resolved"
+    assert len(shown["deliveries"]) == played["deliveries"] > 0
+    assert not [m for m in redis.zrange(keys.TIMERS, 0, -1) if m.decode().startswith("DEMO-CONF|")]
