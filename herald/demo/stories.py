@@ -89,6 +89,76 @@ P0 = Story("p0", Text("Un P0 de bout en bout", "A P0 from start to finish"),
         "avoid it, corrective actions."), timer="postmortem"),
 ))
 
+ROLLBACK = Story("rollback", Text("Le rollback", "The rollback"),
+                 Text("Le fix casse autre chose : rollback, service rétabli, nouvelle approche, résolution.",
+                      "The fix breaks something else: rollback, service restored, a new approach, resolution."), (
+    Step("declared", DECLARED, Text(
+        "Le checkout refuse les paniers avec un code promo. Alice déclare un P1.",
+        "Checkout rejects baskets with a promo code. Alice declares a P1."),
+        events=({"type": "declared", "severity": "P1", "source": "demo", "team": TEAM, "eta": Minutes(60),
+                 "title": Text("Checkout bloqué avec un code promo", "Checkout blocked with a promo code"),
+                 "impact": Text("Les commandes avec un code promo ne passent plus",
+                                "Orders with a promo code cannot be placed"),
+                 "users_affected": Text("environ 15 % des commandes", "about 15% of orders")},)),
+    Step("review", Text("Fix et review", "Fix and review"), Text(
+        "Bob corrige le calcul des remises (PR #5120) ; Chloé fait la review.",
+        "Bob fixes the discount computation (PR #5120); Chloé reviews it."), minute=8,
+        events=({"type": "updated", "phase": "review", "fix": {"pr": "#5120"}, "checks": {"tests": True},
+                 "message": Text("Fix du calcul des remises prêt, PR #5120 en review",
+                                 "Discount computation fixed, PR #5120 in review"),
+                 "next_step": DEPLOY_STAGING},)),
+    Step("staging", Text("Staging", "Staging"), Text(
+        "Review OK, déployé en staging, smoke tests OK.", "Review approved, deployed to staging, smoke tests pass."),
+        minute=14,
+        events=({"type": "updated", "phase": "staging", "checks": {"review": True, "staging": True, "smoke_test": True},
+                 "message": Text("Review OK, staging et smoke tests OK", "Review approved, staging and smoke tests pass"),
+                 "next_step": DEPLOY_PRODUCTION},)),
+    Step("production", Text("Production", "Production"), Text(
+        "Dan déploie en production : les commandes avec code promo passent à nouveau.",
+        "Dan deploys to production: orders with a promo code go through again."), minute=18,
+        events=({"type": "updated", "phase": "production", "checks": {"production": True},
+                 "message": Text("Déployé en production", "Deployed to production"),
+                 "next_step": Text("Surveiller les paiements", "Watch payments")},)),
+    Step("rollback", Text("Nouveau bug : rollback", "New bug: rollback"), Text(
+        "Le fix casse les remboursements. « Fix génère nouveau bug → rollback + nouvelle approche » : l'équipe annule "
+        "le déploiement, le service d'avant est rétabli, et le hotfix reste ouvert, de retour en fix. Herald envoie "
+        "l'avis de rollback à tous ceux qui ont reçu l'annonce.",
+        "The fix breaks refunds. “Fix causes a new bug → rollback + new approach”: the team rolls the deploy back, "
+        "the previous service is restored, and the hotfix stays open, back in fix. Herald sends the rollback notice "
+        "to everyone who heard the announcement."), minute=24,
+        events=({"type": "rolled_back", "service_restored": True,
+                 "reason": Text("Les remboursements échouent depuis le déploiement",
+                                "Refunds fail since the deploy"),
+                 "next_approach": Text("Corriger la remise derrière un feature flag, sans toucher aux remboursements",
+                                       "Fix the discount behind a feature flag, leaving refunds alone")},)),
+    Step("new-approach", Text("Nouvelle approche", "New approach"), Text(
+        "Bob reprend avec la nouvelle approche : la correction isolée derrière un feature flag (PR #5127). Le "
+        "document garde la tentative annulée.",
+        "Bob starts over with the new approach: the fix isolated behind a feature flag (PR #5127). The document "
+        "keeps the undone attempt."), minute=34,
+        events=({"type": "updated", "phase": "review", "fix": {"pr": "#5127"}, "checks": {"tests": True},
+                 "message": Text("Nouvelle approche : correction derrière un feature flag, PR #5127 en review",
+                                 "New approach: the fix behind a feature flag, PR #5127 in review"),
+                 "next_step": DEPLOY_STAGING},)),
+    Step("redeploy", Text("Staging puis production", "Staging, then production"), Text(
+        "Review OK, staging et smoke tests OK, remboursements testés cette fois ; Dan redéploie en production.",
+        "Review approved, staging and smoke tests pass, refunds tested this time; Dan deploys to production again."),
+        minute=44,
+        events=({"type": "updated", "phase": "production",
+                 "checks": {"review": True, "staging": True, "smoke_test": True, "production": True},
+                 "message": Text("Redéployé en production, remboursements vérifiés",
+                                 "Deployed to production again, refunds checked"),
+                 "next_step": Text("Confirmer avec le support", "Confirm with support")},)),
+    Step("resolved", RESOLUTION, Text(
+        "Codes promo et remboursements fonctionnent : Alice clôt le hotfix, avec un rollback dans son histoire.",
+        "Promo codes and refunds both work: Alice closes the hotfix, with one rollback in its story."), minute=52,
+        events=({"type": "resolved", "checks": {"confirmed": True, "monitoring": True},
+                 "root_cause": Text("Le calcul des remises ignorait les codes promo cumulés",
+                                    "The discount computation ignored stacked promo codes"),
+                 "fix": {"pr": "#5127", "description": Text("Correction derrière un feature flag",
+                                                            "Fix behind a feature flag")}},)),
+))
+
 SILENCE = Story("silence", Text("Silence radio", "Radio silence"),
                 Text("Personne ne poste d'update : rappel au coordinateur, escalade, deadline menacée puis dépassée.",
                      "Nobody posts an update: a reminder to the coordinator, an escalation, the deadline at risk, "
@@ -207,5 +277,5 @@ STORM = Story("storm", Text("La tempête d'alertes", "The alert storm"),
 ))
 
 #: Every story by name, in the order ``--list`` shows them.
-STORIES: dict[str, Story] = {s.name: s for s in (P0, SILENCE, SHORTCUT, STORM)}
+STORIES: dict[str, Story] = {s.name: s for s in (P0, ROLLBACK, SILENCE, SHORTCUT, STORM)}
 DEFAULT_STORY = P0.name

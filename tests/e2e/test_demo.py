@@ -177,6 +177,22 @@ def test_shortcut_sends_the_guardrail(chromium: Any, demos: dict[str, Demo]) -> 
     page.close()
 
 
+def test_rollback_then_a_new_approach(chromium: Any, demos: dict[str, Demo]) -> None:
+    """A fix that breaks something: the rollback notice (with the next approach) to everyone told, then the hotfix goes on."""
+    page, steps = read_page(chromium, demos["rollback"])
+    story = STORIES["rollback"]
+    next_approach = story.steps[[s.key for s in story.steps].index("rollback")].events[0]["next_approach"]
+    notices = [s["key"] for s in steps if any(f["message"] == "rollback" for f in s["families"])]
+    assert notices == ["rollback"]
+    rollback = families(steps, "rollback")
+    announced = set().union(*(recipients(f) for k, f in families(steps, "declared").items() if k.startswith("announcement")))
+    assert set().union(*(recipients(f) for f in rollback.values())) == announced
+    assert all(next_approach("fr") in (v["html"] or "") for f in rollback.values() for v in f["variants"] if v["locale"] == "fr")
+    assert set(families(steps, "new-approach")) >= {"update/teams", "update/email"}
+    assert "resolution/email" in families(steps, "resolved")
+    page.close()
+
+
 def test_storm_is_one_hotfix(chromium: Any, demos: dict[str, Demo]) -> None:
     """Dozens of Alertmanager webhooks make one hotfix, announced once; re-sends send nothing."""
     page, steps = read_page(chromium, demos["storm"])
