@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Optional
 
@@ -16,6 +17,7 @@ from herald.demo.stage import Stage, set_stage, settings_for
 from herald.demo.stories import DEFAULT_STORY, STORIES
 from herald.demo.terminal import Terminal
 from hotfix.enums import Locale
+from hotfix.keys import TICKET_PATTERN
 from hotfix.settings import ConfigError
 
 StoryOpt = Annotated[str, typer.Option("--story", "-s", help=f"the story to play: {', '.join(STORIES)}")]
@@ -43,6 +45,9 @@ def demo(story: StoryOpt = DEFAULT_STORY, locale: LocaleOpt = None, list_: ListO
         return
     if story not in STORIES:
         err.print(f"unknown story {story!r}: one of {', '.join(STORIES)} (hotfix demo --list)", markup=False)
+        raise typer.Exit(2)
+    if ticket is not None and not re.match(TICKET_PATTERN, ticket):
+        err.print(f"invalid --ticket {ticket[:80]!r}: 1-64 letters, digits, '.', '_' or '-'", markup=False)
         raise typer.Exit(2)
     logging.basicConfig(level=logging.WARNING)
     stage = set_stage(settings, configured)

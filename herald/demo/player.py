@@ -22,10 +22,10 @@ from typing import Any
 
 from daemon import store
 from daemon.consumer import Daemon
+from daemon.document import document_md
 from daemon.intake import alertmanager
 from daemon.producer import push
 from daemon.timers import digest_windows, schedule
-from daemon.views import document_md
 from herald.demo.capture import CapturingRenderer, Family, distinct
 from herald.demo.clock import StoryClock
 from herald.demo.stage import Stage

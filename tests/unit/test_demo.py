@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from herald.cli import app
 from herald.demo.capture import Rendering, distinct
 from herald.demo.clock import MAX_PAUSE, SETTLE, StoryClock
 from herald.demo.page import markdown, offset
@@ -78,3 +80,14 @@ def test_story_fields_resolve_to_what_a_producer_sends() -> None:
     raw = {"title": Text("Panne {ticket}", "Outage {ticket}"), "eta": Minutes(50), "fix": {"pr": "#1 {ticket}"}}
     assert resolve(raw, Locale.EN, START, "T-1") == {
         "title": "Outage T-1", "eta": (START + timedelta(minutes=50)).isoformat(), "fix": {"pr": "#1 T-1"}}
+
+
+@pytest.mark.parametrize(("args", "named"), [(["--ticket", "../etc"], "--ticket"), (["--story", "nope"], "unknown story")])
+def test_bad_options_are_refused_before_anything_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                                      args: list[str], named: str) -> None:
+    """A bad --ticket or --story exits 2 naming it, and writes nothing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HOTFIX_CONFIG", raising=False)
+    result = CliRunner().invoke(app, ["demo", *args])
+    assert result.exit_code == 2 and named in result.output
+    assert not (tmp_path / "outbox").exists()
