@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -24,9 +24,12 @@ from herald.demo.player import Played, Scene
 from herald.demo.stage import Stage
 from hotfix.enums import Locale
 from hotfix.settings import SHIPPED_TEMPLATES
+from hotfix.templating import environment
 
 PAGE = "index.html"
 DOCUMENT = "document.md"
+#: What the receipts table shows of each receipt.
+RECEIPT_KEYS = ("message", "audience", "channel", "recipient", "status", "reason", "via")
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 _TASK = re.compile(r"(<li>\s*(?:<p>)?)\[( |x)\] ")
@@ -93,9 +96,9 @@ def offset(minutes: float, locale: Locale) -> str:
     return f"+{rest // 60} h {rest % 60:02d}"
 
 
-def _environment(stage: Stage) -> Environment:
-    folders = list(dict.fromkeys([str(stage.settings.templates_path() / "demo"), str(SHIPPED_TEMPLATES / "demo")]))
-    env = Environment(loader=FileSystemLoader(folders), autoescape=select_autoescape(["html", "j2"]),
+def _environment(stage: Stage) -> SandboxedEnvironment:
+    """Herald's template environment on ``<templates_dir>/demo`` (an operator's copy), then the shipped one."""
+    env = environment(stage.settings.templates_path() / "demo", SHIPPED_TEMPLATES / "demo",
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["plural"] = lambda count, one, many: one if count == 1 else many
     return env
@@ -133,7 +136,8 @@ def render(played: Played, stage: Stage) -> str:
     locale, zone = settings.locale, ZoneInfo(settings.timezone)
     scenes = [_scene(s, played, locale, zone) for s in played.scenes]
     step_of = {_key(r): scene.step.title(locale) for scene in played.scenes for r in scene.receipts}
-    receipts = [{**r, "step": step_of.get(_key(r), ""), "time": _time(r.get("at"), zone)} for r in played.receipts]
+    receipts = [{**{k: r.get(k) for k in RECEIPT_KEYS}, "step": step_of.get(_key(r), ""), "time": _time(r.get("at"), zone)}
+                for r in played.receipts]
     multilingual = any(f["multilingual"] for s in scenes for f in s["families"])
     return _environment(stage).get_template("story.html.j2").render(
         ui=UI[locale], lang=locale.value, story=played.story, title=played.story.title(locale),

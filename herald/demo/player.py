@@ -148,7 +148,7 @@ class Player:
         """A step's event as a producer sends it: the story's ticket, a stable id, the step's time."""
         data = resolve(raw, self.locale, self.clock.start, self.ticket)
         return parse_event({**data, "ticket": self.ticket, "id": f"{self.ticket}-{step.key}-{n}",
-                            "at": self.clock.at(step.minute).isoformat()})
+                            "at": self.clock.at(step.minute).isoformat()}, now=self.clock())
 
     def due(self, timer: str) -> datetime | None:
         """When the daemon's schedule has ``timer`` due for the story's hotfix (None: not scheduled)."""

@@ -268,9 +268,12 @@ STORM = Story("storm", Text("La tempête d'alertes", "The alert storm"),
         "The alerts clear and Alertmanager sends “resolved”. Herald says so in an update without closing: "
         "confirming is the coordinator's call."), minute=16, alerts=(Burst(instances=8, copies=4, status="resolved"),)),
     Step("resolved", RESOLUTION, Text(
-        "Alice confirme et clôt : un seul hotfix, une annonce, quelques updates — pour des dizaines de webhooks.",
-        "Alice confirms and closes: one hotfix, one announcement, a few updates — for dozens of webhooks."), minute=20,
-        events=({"type": "resolved", "checks": {"confirmed": True, "monitoring": True},
+        "Le retour arrière, relu et passé en smoke test, tient : Alice clôt. Un seul hotfix, une annonce, quelques "
+        "updates — pour des dizaines de webhooks.",
+        "The revert, reviewed and smoke-tested, holds: Alice closes. One hotfix, one announcement, a few updates — "
+        "for dozens of webhooks."), minute=20,
+        events=({"type": "resolved", "checks": {"review": True, "smoke_test": True, "production": True,
+                                                "confirmed": True, "monitoring": True},
                  "root_cause": Text("Config du load balancer : health checks désactivés par erreur",
                                     "Load balancer config: health checks disabled by mistake"),
                  "fix": {"description": Text("Configuration précédente restaurée", "Previous configuration restored")}},)),
