@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from rq import get_current_job
@@ -44,16 +43,14 @@ class CapturingRenderer(Renderer):
         super().__init__(templates_dir, timezone)
         self.renderings: dict[str, Rendering] = {}
 
-    def email(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
-              notice: dict[str, Any] | None = None, now: datetime) -> EmailContent:
-        content = super().email(message, locale, hotfix, event=event, notice=notice, now=now)
+    def email(self, message: MessageName, locale: Locale, hotfix: HotfixState, **options: Any) -> EmailContent:
+        content = super().email(message, locale, hotfix, **options)
         self._keep(Rendering(MessageName(message).value, Channel.EMAIL.value, Locale(locale).value,
                              content.subject, content.html))
         return content
 
-    def teams(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
-              notice: dict[str, Any] | None = None, now: datetime) -> TeamsContent:
-        content = super().teams(message, locale, hotfix, event=event, notice=notice, now=now)
+    def teams(self, message: MessageName, locale: Locale, hotfix: HotfixState, **options: Any) -> TeamsContent:
+        content = super().teams(message, locale, hotfix, **options)
         self._keep(Rendering(MessageName(message).value, Channel.TEAMS.value, Locale(locale).value,
                              content.title, card_to_html(content.card)))
         return content

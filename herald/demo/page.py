@@ -71,10 +71,14 @@ UI: dict[Locale, dict[str, str]] = {
 MESSAGES: dict[Locale, dict[str, str]] = {
     Locale.FR: {"announcement": "annonce", "update": "update", "resolution": "résolution", "rollback": "rollback",
                 "cancellation": "annulation", "reminder": "rappel", "escalation": "escalade",
-                "guardrail": "garde-fou", "postmortem": "post-mortem"},
+                "guardrail": "garde-fou", "postmortem": "post-mortem", "assignment": "affectation",
+                "review_request": "demande de review", "deploy_request": "demande de déploiement",
+                "approval_request": "demande d'approbation"},
     Locale.EN: {"announcement": "announcement", "update": "update", "resolution": "resolution",
                 "rollback": "rollback", "cancellation": "cancellation", "reminder": "reminder",
-                "escalation": "escalation", "guardrail": "guardrail", "postmortem": "post-mortem"},
+                "escalation": "escalation", "guardrail": "guardrail", "postmortem": "post-mortem",
+                "assignment": "assignment", "review_request": "review request", "deploy_request": "deploy request",
+                "approval_request": "approval request"},
 }
 
 

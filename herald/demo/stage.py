@@ -17,15 +17,16 @@ from hotfix.connection import answering, connect
 from hotfix.enums import Locale
 from hotfix.settings import Settings, load_settings, resolve_config_path
 
-#: What the demo tells when no configuration exists: three audiences, policies for every severity.
+#: What the demo tells when no configuration exists: three audiences, the four people of the stories, policies.
 DEMO_SETTINGS: dict[str, Any] = {
     "teams": {"engineering": {}},
     "audiences": {
         "oncall": {"teams": ["engineering"], "emails": ["oncall@example.com", "dev-team@example.com"]},
-        "stakeholders": {"emails": ["cto@example.com", "support@example.com"], "locale": "en"},
-        "management": {"emails": ["management@example.com"]},
+        "stakeholders": {"emails": ["cto@example.com", "support@example.com"], "locale": "en", "kind": "stakeholders"},
+        "management": {"emails": ["management@example.com"], "kind": "stakeholders"},
     },
-    "people": {"Alice": {"email": "alice@example.com"}},
+    "people": {name: {"email": f"{address}@example.com", "teams": f"{address}@example.com"}
+               for name, address in (("Alice", "alice"), ("Bob", "bob"), ("Chloé", "chloe"), ("Dan", "dan"))},
     "severity": {
         "P0": {"resolve_within": "1h", "announce": ["oncall", "stakeholders", "management"],
                "updates": ["oncall", "stakeholders"], "resolution": ["oncall", "stakeholders", "management"],

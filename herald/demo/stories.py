@@ -32,10 +32,10 @@ P0 = Story("p0", Text("Un P0 de bout en bout", "A P0 from start to finish"),
                  "users_affected": Text("tous les clients UE", "all EU customers"),
                  "team": {"coordinator": "Alice"}, "eta": Minutes(50)},)),
     Step("triage", Text("Triage", "Triage"), Text(
-        "Triage : le problème est reproduit et l'équipe assignée (Bob développe, Chloé relit, Dan déploie). "
-        "L'update part dans le fil du hotfix.",
-        "Triage: the problem is reproduced and the team assigned (Bob fixes, Chloé reviews, Dan deploys). "
-        "The update goes out in the hotfix's thread."), minute=6,
+        "Triage : le problème est reproduit et l'équipe assignée (Bob développe, Chloé relit, Dan déploie) ; "
+        "chacun est prévenu de son rôle, et l'update part à tous.",
+        "Triage: the problem is reproduced and the team assigned (Bob fixes, Chloé reviews, Dan deploys); "
+        "each hears of their role, and the update goes out to all."), minute=6,
         events=({"type": "updated", "phase": "triage", "team": TEAM,
                  "message": Text("Reproduit : l'API de paiement expire aussitôt (timeout à 0)",
                                  "Reproduced: the payment API times out at once (timeout set to 0)"),
@@ -47,8 +47,9 @@ P0 = Story("p0", Text("Un P0 de bout en bout", "A P0 from start to finish"),
                  "message": Text("Branche hotfix/{ticket}-timeout créée", "Branch hotfix/{ticket}-timeout created"),
                  "next_step": Text("Fix minimal : remettre un timeout de 10 s", "Minimal fix: restore a 10 s timeout")},)),
     Step("review", Text("Review accélérée", "Accelerated review"), Text(
-        "Le fix est prêt : PR #4242, tests au vert. Chloé fait une review accélérée — jamais sautée.",
-        "The fix is ready: PR #4242, tests green. Chloé does an accelerated review — never skipped."), minute=22,
+        "Le fix est prêt : PR #4242, tests au vert. Herald demande la review à Chloé : accélérée, jamais sautée.",
+        "The fix is ready: PR #4242, tests green. Herald asks Chloé for the review: accelerated, never skipped."),
+        minute=22,
         events=({"type": "updated", "phase": "review", "fix": {"pr": "#4242"}, "checks": {"tests": True},
                  "message": Text("Fix prêt, PR #4242 en review", "Fix ready, PR #4242 in review"),
                  "next_step": DEPLOY_STAGING},)),

@@ -40,7 +40,7 @@ def sent_summary(scene: Scene, locale: Locale) -> str:
     count: dict[str, int] = {}
     for family in scene.families:
         audiences = by_message.setdefault(family.message, {})
-        audiences.update({r.audience: None for r in family.recipients})
+        audiences.update({r.audience.split(":", 1)[-1]: None for r in family.recipients})  # person:Bob → Bob
         count[family.message] = count.get(family.message, 0) + len(family.recipients)
     for message, audiences in by_message.items():
         label = MESSAGES[locale].get(message, message)

@@ -209,9 +209,10 @@ def test_storm_is_one_hotfix(chromium: Any, demos: dict[str, Demo]) -> None:
 def test_p0_walks_the_playbook(chromium: Any, demos: dict[str, Demo], tmp_path: Path) -> None:
     """The default story goes from announcement to post-mortem reminder; the language toggle shows the English renderings."""
     page, steps = read_page(chromium, demos["p0"], viewport={"width": 1360, "height": 900})
-    sent = [sorted({f["message"] for f in s["families"]}) for s in steps]
-    assert sent[0] == ["announcement"] and sent[-2] == ["resolution"] and sent[-1] == ["postmortem"]
-    assert all(m == ["update"] for m in sent[1:-2])
+    sent = [{f["message"] for f in s["families"]} for s in steps]
+    assert "announcement" in sent[0] and "resolution" in sent[-2] and "postmortem" in sent[-1]
+    assert all("update" in m for m in sent[1:-2])
+    assert not set().union(*sent) & {"reminder", "escalation", "guardrail", "rollback"}, "a clean P0 needs no nagging"
     email = families(steps, "declared")["announcement/email"]
     assert {v["locale"] for v in email["variants"]} == {"fr", "en"}
     shot = tmp_path / "demo-page.png"
@@ -219,7 +220,7 @@ def test_p0_walks_the_playbook(chromium: Any, demos: dict[str, Demo], tmp_path: 
     if os.environ.get("HOTFIX_SCREENSHOT_DIR"):  # how docs/demo-page.png is made
         page.screenshot(path=str(Path(os.environ["HOTFIX_SCREENSHOT_DIR"]) / "demo-page.png"))
     assert shot.stat().st_size > 10_000
-    family = page.locator('#step-1 article.family[data-channel="email"]')
+    family = page.locator('#step-1 article.family[data-message="announcement"][data-channel="email"]')
     assert family.locator('.variant[data-locale="en"]').is_hidden()
     page.click('.toggle button[data-lang="en"]')
     assert family.locator('.variant[data-locale="en"]').is_visible()
