@@ -60,14 +60,14 @@ def demo(story: StoryOpt = DEFAULT_STORY, locale: LocaleOpt = None, list_: ListO
     player = Player(stage, chosen, ticket, clock)
     if format_ is Format.JSON:
         played = player.play()
-        page, document = write(played, stage)
-        emit_json(_summary(played, stage) | {"page": str(page.resolve()), "document": str(document.resolve())})
+        files = write(played, stage)
+        emit_json(_summary(played, stage) | {"page": str(files.page.resolve()), "document": str(files.document.resolve()),
+                                             "postmortem": str(files.postmortem.resolve()) if files.postmortem else None})
         return
     view = Terminal(console, settings.locale, chosen, ticket, stage)
     with view:
         played = player.play(view.starting, view.played)
-    page, document = write(played, stage)
-    view.finish(played, page, document, stage)
+    view.finish(played, write(played, stage), stage)
 
 
 def _summary(played: Played, stage: Stage) -> dict[str, object]:

@@ -1,6 +1,7 @@
 """The story page: one self-contained HTML file that tells a played story step by step.
 
-``write(played, stage)`` writes ``<outbox>/<ticket>/index.html`` and ``document.md``. The page
+``write(played, stage)`` writes ``<outbox>/<ticket>/index.html``, ``document.md`` and, once a post-mortem
+is planned, ``postmortem.md``. The page
 needs nothing but a browser opening it from the file system: styles and a few lines of script
 are inline, messages are ``srcdoc`` iframes sandboxed without scripts. Every value reaches the
 page through Jinja's autoescape (``templates/demo/story.html.j2``); the Markdown of the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from hotfix.templating import environment
 
 PAGE = "index.html"
 DOCUMENT = "document.md"
+POSTMORTEM = "postmortem.md"
 #: What the receipts table shows of each receipt.
 RECEIPT_KEYS = ("message", "audience", "channel", "recipient", "status", "reason", "via")
 
@@ -171,10 +174,23 @@ def _time(value: Any, zone: ZoneInfo) -> str:
         return ""
 
 
-def write(played: Played, stage: Stage) -> tuple[Path, Path]:
-    """Write the page and the final coordination document into the story's folder; return both paths."""
+@dataclass(frozen=True)
+class Written:
+    """The files of a played story: the page, the final document and, once planned, the post-mortem draft."""
+
+    page: Path
+    document: Path
+    postmortem: Path | None
+
+
+def write(played: Played, stage: Stage) -> Written:
+    """Write the page, the final coordination document and the post-mortem draft into the story's folder."""
     folder = stage.folder(played.ticket)
     page, document = folder / PAGE, folder / DOCUMENT
     page.write_text(render(played, stage), encoding="utf-8")
     document.write_text(played.document, encoding="utf-8")
-    return page, document
+    postmortem = None
+    if played.postmortem:
+        postmortem = folder / POSTMORTEM
+        postmortem.write_text(played.postmortem, encoding="utf-8")
+    return Written(page, document, postmortem)

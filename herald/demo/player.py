@@ -33,6 +33,7 @@ from herald.demo.story import Step, Story, resolve
 from hotfix import keys
 from hotfix.enums import Severity
 from hotfix.events import Event, dump_event, parse_event
+from hotfix.postmortem import build, render_md
 from hotfix.state import HotfixState
 from workers import runtime
 from workers.worker import make_worker
@@ -68,6 +69,7 @@ class Played:
     document: str
     #: Every hotfix the story's events named (the storm's test: exactly one).
     tickets: list[str]
+    #: The post-mortem draft (``hotfix postmortem``), once a post-mortem is planned.
     postmortem: str | None = None
 
 
@@ -108,10 +110,15 @@ class Player:
         redis, settings = self.stage.redis, self.stage.settings
         state = store.load(redis, self.ticket)
         receipts = store.receipts(redis, self.ticket)
-        document = document_md(state, receipts, settings, self.clock()) if state is not None and state.declared else ""
+        declared = state is not None and state.declared
+        document = document_md(state, receipts, settings, self.clock()) if state is not None and declared else ""
+        draft = None
+        if state is not None and declared and state.postmortem_at is not None:  # a post-mortem is planned
+            draft = render_md(build(state, receipts, settings, self.clock()), settings)
         if not self.stage.embedded:
             store.drop_timers(redis, self.ticket, settings)
-        return Played(self.story, self.ticket, self.clock.start, scenes, state, receipts, document, list(self.tickets))
+        return Played(self.story, self.ticket, self.clock.start, scenes, state, receipts, document, list(self.tickets),
+                      draft)
 
     def scene(self, index: int, step: Step) -> Scene:
         """Play one step and look at what it did."""

@@ -14,7 +14,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text as RichText
 
-from herald.demo.page import MESSAGES, offset
+from herald.demo.page import MESSAGES, Written, offset
 from herald.demo.player import Played, Scene
 from herald.demo.stage import Stage
 from herald.demo.story import Step, Story
@@ -24,11 +24,11 @@ WORDS: dict[Locale, dict[str, str]] = {
     Locale.FR: {"demo": "Hotfix Herald — démo", "embedded": "Redis embarqué (fakeredis)", "redis": "Redis configuré",
                 "nothing": "rien d'envoyé", "webhooks": "webhooks", "events": "événement(s)", "summary":
                 "{deliveries} envois, {distinct} messages distincts, {hotfixes} hotfix.", "page": "Page :",
-                "document": "Document :", "show": "Ou :", "timer": "minuteur non programmé ici"},
+                "document": "Document :", "postmortem": "Post-mortem :", "show": "Ou :", "timer": "minuteur non programmé ici"},
     Locale.EN: {"demo": "Hotfix Herald — demo", "embedded": "embedded Redis (fakeredis)", "redis": "configured Redis",
                 "nothing": "nothing sent", "webhooks": "webhooks", "events": "event(s)", "summary":
                 "{deliveries} deliveries, {distinct} distinct messages, {hotfixes} hotfix{s}.", "page": "Page:",
-                "document": "Document:", "show": "Or:", "timer": "timer not scheduled here"},
+                "document": "Document:", "postmortem": "Post-mortem:", "show": "Or:", "timer": "timer not scheduled here"},
 }
 
 
@@ -93,17 +93,19 @@ class Terminal:
         self.current = None
         self.live.update(self._view(), refresh=True)
 
-    def finish(self, played: Played, page: Path, document: Path, stage: Stage) -> None:
+    def finish(self, played: Played, files: Written, stage: Stage) -> None:
         words = WORDS[self.locale]
         distinct = sum(len(f.variants) for s in played.scenes for f in s.families)
         self.console.print()
         self.console.print(words["summary"].format(deliveries=len(played.receipts), distinct=distinct,
                                                    hotfixes=len(played.tickets), s="es" if len(played.tickets) > 1 else ""),
                            highlight=False)
-        self.console.print(f"{words['page']:<11}[bold]{shown(page)}[/bold]", highlight=False, soft_wrap=True)
-        self.console.print(f"{words['document']:<11}{shown(document)}", highlight=False, soft_wrap=True)
+        self.console.print(f"{words['page']:<14}[bold]{shown(files.page)}[/bold]", highlight=False, soft_wrap=True)
+        self.console.print(f"{words['document']:<14}{shown(files.document)}", highlight=False, soft_wrap=True)
+        if files.postmortem is not None:
+            self.console.print(f"{words['postmortem']:<14}{shown(files.postmortem)}", highlight=False, soft_wrap=True)
         if not stage.embedded:
-            self.console.print(f"{words['show']:<11}hotfix show {played.ticket}", highlight=False, soft_wrap=True)
+            self.console.print(f"{words['show']:<14}hotfix show {played.ticket}", highlight=False, soft_wrap=True)
 
 
 def shown(path: Path) -> str:

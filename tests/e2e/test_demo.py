@@ -141,6 +141,10 @@ def test_the_page_tells_each_step_once(chromium: Any, demos: dict[str, Demo], na
         assert not [s["key"] for s in steps if any(f["message"] == "guardrail" for f in s["families"])]
     assert demo.ticket in page.inner_text("#final-document")
     assert (demo.page.parent / "document.md").read_text(encoding="utf-8").startswith("#")
+    planned = name != "silence"  # every other story resolves: its post-mortem is planned, its draft on the page
+    assert (page.locator("#postmortem").count() == 1) is planned and (demo.page.parent / "postmortem.md").exists() is planned
+    if planned:
+        assert demo.ticket in page.inner_text("#postmortem")
     assert errors == []
     page.close()
 
