@@ -16,9 +16,9 @@ from herald.demo.player import Played, Player
 from herald.demo.stage import Stage, set_stage, settings_for
 from herald.demo.stories import DEFAULT_STORY, STORIES
 from herald.demo.terminal import Terminal
+from hotfix.config import ConfigError
 from hotfix.enums import Locale
 from hotfix.keys import TICKET_PATTERN
-from hotfix.settings import ConfigError
 
 StoryOpt = Annotated[str, typer.Option("--story", "-s", help=f"the story to play: {', '.join(STORIES)}")]
 LocaleOpt = Annotated[Optional[Locale], typer.Option("--locale", "-l", help="fr or en (default: the configured locale)")]

@@ -13,9 +13,10 @@ from typing import Any
 
 from redis import Redis
 
+from hotfix.config import load_settings, resolve_config_path
 from hotfix.connection import answering, connect
 from hotfix.enums import Locale
-from hotfix.settings import Settings, load_settings, resolve_config_path
+from hotfix.settings import Settings
 
 #: What the demo tells when no configuration exists: three audiences, the four people of the stories, policies.
 DEMO_SETTINGS: dict[str, Any] = {
