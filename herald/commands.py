@@ -9,7 +9,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 from redis import Redis
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 
 from daemon import store
 from daemon.document import document_md
@@ -21,6 +22,7 @@ from hotfix.connection import connect
 from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, Phase, Severity
 from hotfix.events import ROLES, InvalidEvent, parse_event
+from hotfix.limits import SUBJECT_CHARS, clip
 from hotfix.state import HotfixState
 
 
@@ -148,13 +150,16 @@ def list_(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
     if format_ is Format.JSON:
         emit_json(rows)
         return
-    table = Table("ticket", "sev", "status", "phase", "title", "time left", "coordinator")
+    # tickets, states and times never wrap (a ticket cut in two cannot be copied); the title takes what is left
+    table = Table(Column("ticket", no_wrap=True), Column("sev", no_wrap=True), Column("status", no_wrap=True),
+                  Column("phase", no_wrap=True), Column("title", ratio=1), Column("time left", no_wrap=True),
+                  Column("coordinator"))
     for row in rows:
         left = row["time_left_s"]
         shown = "—" if left is None else (format_span(left, Locale.EN) if left >= 0
                                           else f"[red]overdue {format_span(left, Locale.EN)}[/red]")
-        table.add_row(row["ticket"], row["severity"] or "—", row["status"], row["phase"], row["title"], shown,
-                      row["coordinator"] or "—")
+        table.add_row(row["ticket"], row["severity"] or "—", row["status"], row["phase"],
+                      escape(clip(row["title"], SUBJECT_CHARS)), shown, escape(row["coordinator"] or "—"))
     console.print(table if rows else "no open hotfix")
 
 

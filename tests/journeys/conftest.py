@@ -7,6 +7,8 @@ seconds through the overrides (deep-merged).
 """
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,8 @@ def journey_config() -> dict[str, Any]:
 def herald(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_server,  # noqa: F811
            hotfix_process) -> Iterator[Callable[..., Stack]]:  # noqa: F811
     """``herald(**overrides)`` → a running ``Stack``: daemon, worker and serve processes, SMTP and Teams servers."""
+    stacks: list[Stack] = []
+
     def start(**overrides: Any) -> Stack:
         smtp = smtp_server()
         port = free_port()
@@ -85,6 +89,12 @@ def herald(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_serv
             except httpx.HTTPError:
                 return False
         wait_until(serving, timeout=30, interval=0.1, message="hotfix serve to answer /healthz")
+        stacks.append(stack)
         return stack
 
     yield start
+    running = [p for stack in stacks for p in stack.processes.values() if p.alive()]
+    for proc in running:  # all at once: each takes a moment to finish its turn
+        os.killpg(proc.proc.pid, signal.SIGTERM)
+    for proc in running:
+        proc.stop()

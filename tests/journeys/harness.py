@@ -129,15 +129,15 @@ class Stack:
         result = _runner.invoke(app, [*args, "--config", str(self.config)], input=input_text)
         assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
         assert result.exit_code == code, f"hotfix {' '.join(args)} exited {result.exit_code}:\n{result.output}"
-        assert "Traceback" not in result.output, result.output
         return result.output
 
     def push(self, type_: str, ticket: str, **flags: Any) -> str:
-        """``hotfix push TYPE --ticket T --flag value…`` (lists repeat the flag); returns the event id."""
+        """``hotfix push TYPE --ticket T --flag value…`` (lists repeat the flag, True is a bare flag); the event id."""
         args = ["push", type_, "--ticket", ticket, "--format", "json"]
         for name, value in flags.items():
+            option = f"--{name.replace('_', '-')}"
             for item in value if isinstance(value, (list, tuple)) else [value]:
-                args += [f"--{name.replace('_', '-')}", str(item)]
+                args += [option] if item is True else [option, str(item)]
         pushed = json.loads(self.cli(*args))["pushed"]
         assert len(pushed) == 1, pushed
         return str(pushed[0])
