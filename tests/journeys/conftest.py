@@ -20,8 +20,8 @@ from redis import Redis
 from hotfix.config import load_settings
 from tests.fixtures.herald import merge
 from tests.fixtures.processes import HotfixProcess, hotfix_process, to_toml, wait_until  # noqa: F401
-from tests.fixtures.smtp_server import free_port, smtp_server  # noqa: F401
-from tests.fixtures.teams_server import teams_server  # noqa: F401
+from tests.fixtures.smtp_server import SmtpTestServer, free_port, smtp_server  # noqa: F401
+from tests.fixtures.teams_server import FakeTeams, teams_server  # noqa: F401
 from tests.journeys.harness import Stack
 
 INTAKE_TOKEN = "journey-intake-token"
@@ -57,6 +57,21 @@ def journey_config() -> dict[str, Any]:
     }
 
 
+def write_config(folder: Path, redis_url: str, smtp: SmtpTestServer, teams: FakeTeams, port: int,
+                 **overrides: Any) -> Path:
+    """The journey configuration on these servers, with ``overrides`` deep-merged, written as ``config.toml``."""
+    data = merge(journey_config(), {
+        "redis": {"url": redis_url},
+        "outbox": {"dir": str(folder / "outbox")},
+        "smtp": {"host": smtp.host, "port": smtp.port, "security": "none", "sender": "Herald <herald@test.local>"},
+        "teams": {"engineering": {"url": teams.url("/engineering")}},
+        "http": {"listen": f"127.0.0.1:{port}", "token": INTAKE_TOKEN, "viewer_token": VIEWER_TOKEN},
+    })
+    config = folder / "config.toml"
+    config.write_text(to_toml(merge(data, overrides)))
+    return config
+
+
 @pytest.fixture
 def herald(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_server,  # noqa: F811
            hotfix_process) -> Iterator[Callable[..., Stack]]:  # noqa: F811
@@ -66,18 +81,10 @@ def herald(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_serv
     def start(**overrides: Any) -> Stack:
         smtp = smtp_server()
         port = free_port()
-        data = merge(journey_config(), {
-            "redis": {"url": redis_url},
-            "outbox": {"dir": str(tmp_path / "outbox")},
-            "smtp": {"host": smtp.host, "port": smtp.port, "security": "none", "sender": "Herald <herald@test.local>"},
-            "teams": {"engineering": {"url": teams_server.url("/engineering")}},
-            "http": {"listen": f"127.0.0.1:{port}", "token": INTAKE_TOKEN, "viewer_token": VIEWER_TOKEN},
-        })
-        data = merge(data, overrides)
-        config = tmp_path / "config.toml"
-        config.write_text(to_toml(data))
+        config = write_config(tmp_path, redis_url, smtp, teams_server, port, **overrides)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
         stack = Stack(config=config, settings=load_settings(config), redis=redis, smtp=smtp, teams=teams_server,
-                      base=f"http://127.0.0.1:{port}", token=INTAKE_TOKEN, viewer=VIEWER_TOKEN)
+                      client=client, token=INTAKE_TOKEN, viewer=VIEWER_TOKEN)
         args = ("--config", str(config))
         stack.processes = {"daemon": hotfix_process("daemon", *args), "worker": hotfix_process("worker", *args),
                            "serve": hotfix_process("serve", *args)}
@@ -85,7 +92,7 @@ def herald(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_serv
         def serving() -> bool:
             stack.alive()
             try:
-                return httpx.get(f"{stack.base}/healthz", timeout=1).status_code == 200
+                return client.get("/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
         wait_until(serving, timeout=30, interval=0.1, message="hotfix serve to answer /healthz")
@@ -98,3 +105,5 @@ def herald(tmp_path: Path, redis: Redis, redis_url: str, smtp_server, teams_serv
         os.killpg(proc.proc.pid, signal.SIGTERM)
     for proc in running:
         proc.stop()
+    for stack in stacks:
+        stack.client.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -111,17 +112,22 @@ class Views:
 
 @dataclass
 class Stack:
-    """A running Herald and what it talks to."""
+    """A running Herald and what it talks to.
+
+    ``client`` speaks HTTP to ``hotfix serve`` (or, in process, to the intake's app through a TestClient);
+    ``drive``, when given, runs the daemon and the worker one turn in process (the processes otherwise).
+    """
 
     config: Path
     settings: Settings
     redis: Redis
     smtp: SmtpTestServer
     teams: FakeTeams
-    base: str
+    client: httpx.Client
     token: str
     viewer: str
     processes: dict[str, HotfixProcess] = field(default_factory=dict)
+    drive: Callable[[], None] | None = None
 
     # -- driving it -------------------------------------------------------------------------------
     def cli(self, *args: str, input_text: str | None = None, code: int = 0) -> str:
@@ -155,7 +161,7 @@ class Stack:
 
     def post(self, path: str, body: Any, expect: int = 202) -> dict[str, Any]:
         """POST JSON to the intake with the intake token; returns the JSON answer."""
-        response = httpx.post(self.base + path, json=body, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        response = self.client.post(path, json=body, headers={"Authorization": f"Bearer {self.token}"})
         assert response.status_code == expect, f"POST {path}: {response.status_code} {response.text}"
         answer: dict[str, Any] = response.json()
         return answer
@@ -164,6 +170,8 @@ class Stack:
         """Wait until every event is applied and every delivery job has ended (quiet twice in a row)."""
         def calm() -> bool:
             self.alive()
+            if self.drive is not None:
+                self.drive()
             if not quiet(self.redis):
                 return False
             time.sleep(0.15)
@@ -177,7 +185,7 @@ class Stack:
 
     def get(self, path: str, expect: int = 200, token: str | None = None) -> str:
         """GET a status page with the viewer token (or ``token``)."""
-        response = httpx.get(self.base + path, headers={"Authorization": f"Bearer {token or self.viewer}"}, timeout=10)
+        response = self.client.get(path, headers={"Authorization": f"Bearer {token or self.viewer}"})
         assert response.status_code == expect, f"GET {path}: {response.status_code} {response.text[:500]}"
         return response.text
 
