@@ -35,8 +35,6 @@ UPDATED = "jira:issue_updated"
 COMMENT_CREATED = "comment_created"
 #: Ids (events, comments) remembered per issue to drop re-deliveries.
 MAX_RECENT = 100
-#: Characters of a comment quoted in an update.
-MAX_COMMENT = 1500
 
 
 class ChangeItem(BaseModel):
@@ -209,7 +207,8 @@ def _comment(comment: Comment | None, recent: list[str]) -> list[str]:
     if comment.id:
         recent.append("c:" + comment.id)
     text = _text(comment.body)
-    return [f"Comment by {_name(comment.author) or 'someone'}: {text[:MAX_COMMENT]}"] if text else []
+    # quoted whole: each channel trims it with its marker (hotfix.limits)
+    return [f"Comment by {_name(comment.author) or 'someone'}: {text}"] if text else []
 
 
 def _hash(text: str) -> str:
