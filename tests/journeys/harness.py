@@ -178,6 +178,15 @@ class Stack:
             return quiet(self.redis)
         wait_until(calm, timeout=timeout, interval=0.1, message="the daemon and the worker to have nothing left to do")
 
+    def holds(self, condition: Callable[[], bool], seconds: float, message: str) -> None:
+        """``condition`` stays true for a bounded window (an absence cannot be awaited: it is watched)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.drive is not None:
+                self.drive()
+            assert condition(), message
+            time.sleep(0.2)
+
     def alive(self) -> None:
         """Every process still runs."""
         for name, proc in self.processes.items():

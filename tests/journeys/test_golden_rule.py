@@ -23,10 +23,10 @@ def test_production_without_review_or_smoke_test(herald) -> None:
     v = stack.views(T)
     assert v.audiences("guardrail") == {"oncall", "stakeholders", "management"}
     for line in ("- [ ] Review faite", "- [ ] Fix déployé en staging", "- [ ] Smoke tests OK", "- [ ] Fix déployé en prod",
-                 "- ⚠️ Règle d'or enfreinte : déploiement en production sans review ni smoke test",
                  "| Reviewer | — | ⚠️ à assigner |", "| DevOps | — | ⚠️ à assigner |"):
         assert v.line("fr", line)
-    assert v.line("en", "- ⚠️ Golden rule broken: production deploy without review or smoke test")
+    assert v.line("fr", "- ⚠️ Règle d'or enfreinte : ").endswith(" sans review ni smoke test")
+    assert v.line("en", "- ⚠️ Golden rule broken: ").endswith(" without review or smoke test")
     assert "🛑 RÈGLE D'OR NON RESPECTÉE" in stack.subjects(ONCALL[0])[-1]
     assert "GOLDEN RULE" in stack.subjects(MANAGEMENT[0])[-1].upper()
     card = card_text(stack.cards()[-1])
@@ -38,5 +38,5 @@ def test_production_without_review_or_smoke_test(herald) -> None:
     v = stack.views(T)
     assert v.line("fr", "- [x] Smoke tests OK (") and v.line("fr", "- [ ] Review faite")
     assert v.line("fr", "| Reviewer | Chloé | 🔵 assigné")  # assigned, but no review was reported
-    assert v.line("fr", "- ⚠️ Règle d'or enfreinte : déploiement en production sans review ni smoke test")
+    assert v.line("fr", "- ⚠️ Règle d'or enfreinte : ").endswith(" sans review ni smoke test")  # still on record
     assert len(v.deliveries("guardrail")) == len(v.deliveries("announcement"))  # said once, to everyone told

@@ -26,11 +26,9 @@ def test_p2_raised_to_p0_midway(herald) -> None:
     assert datetime.fromisoformat(v.data["deadline"]) == started + timedelta(hours=24)
     assert not stack.emails(MANAGEMENT[0])
 
-    raised = datetime.now(timezone.utc)
     stack.push("updated", T, severity="P0", message="Orders fail too: the export job holds a lock on orders")
     wait_until(lambda: any("ESCALADE" in s.upper() or "ESCALATION" in s.upper() for s in stack.subjects(MANAGEMENT[0])),
                timeout=15, message="the breach escalation to management")
-    assert datetime.now(timezone.utc) - raised < timedelta(seconds=15)
     stack.settle()
     v = stack.views(T)
     assert v.data["severity"] == "P0" and datetime.fromisoformat(v.data["deadline"]) == started + timedelta(hours=1)
