@@ -38,6 +38,7 @@ from typer.testing import CliRunner
 from herald.cli import app
 from hotfix import keys
 from hotfix.enums import AudienceKind
+from hotfix.events import ROLES
 from hotfix.settings import Settings
 from tests.fixtures.herald import quiet
 from tests.fixtures.processes import HotfixProcess, wait_until
@@ -299,15 +300,17 @@ def _check_document(views: Views, locale: str, settings: Settings) -> None:
         ticked = f"- [x] {label}" in text
         assert ticked is sent, f"{locale}: '{label}' ticked={ticked} but a delivery to such an audience sent={sent}"
     team = data["team"] or {}
-    for role in ("coordinator", "developer", "reviewer", "devops"):
+    for role in ROLES:
         row = next(r for r in text.splitlines() if r.startswith("| ") and _role_cell(r, locale) == role)
         assert (UNASSIGNED[locale] in row) is (not team.get(role)), f"{locale}: {role} row {row!r} vs team {team}"
     for d in data["deliveries"][:200]:
         assert d["recipient"] in text
 
 
-_ROLE_LABELS = {"fr": {"Coordinateur": "coordinator", "Développeur": "developer", "Reviewer": "reviewer", "DevOps": "devops"},
-                "en": {"Coordinator": "coordinator", "Developer": "developer", "Reviewer": "reviewer", "DevOps": "devops"}}
+_ROLE_LABELS = {"fr": {"Coordinateur": "coordinator", "Diagnostic": "diagnostician", "Développeur": "developer",
+                       "Reviewer": "reviewer", "DevOps": "devops"},
+                "en": {"Coordinator": "coordinator", "Diagnostician": "diagnostician", "Developer": "developer",
+                       "Reviewer": "reviewer", "DevOps": "devops"}}
 
 
 def _role_cell(row: str, locale: str) -> str | None:

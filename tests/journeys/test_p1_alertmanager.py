@@ -30,7 +30,7 @@ def test_p1_from_alertmanager_completed_by_updates(herald) -> None:
     assert (v.data["severity"], v.data["source"], v.data["impact"]) == ("P1", "alertmanager", None)
     assert v.audiences("announcement") == {"oncall", "stakeholders"}
     assert v.line("fr", "| Impact |") == "| Impact | — |" and v.line("en", "| Users affected |") == "| Users affected | — |"
-    assert "Rôles à assigner : Coordinateur, Développeur, Reviewer, DevOps" in v.md["fr"]
+    assert "Rôles à assigner : Coordinateur, Diagnostic, Développeur, Reviewer, DevOps" in v.md["fr"]
     assert "(par alertmanager)" in v.line("fr", "| Détecté |")
     assert "Login fails for SSO users" in stack.subjects(STAKEHOLDERS[0])[0]
     announced = len(stack.smtp.messages)
@@ -45,7 +45,7 @@ def test_p1_from_alertmanager_completed_by_updates(herald) -> None:
     v = stack.views(ticket)
     assert (v.data["impact"], v.data["team"]["coordinator"]) == ("No SSO user can log in", "Alice")
     assert v.line("fr", "| Impact |") == "| Impact | No SSO user can log in |"
-    assert "Rôles à assigner : Reviewer, DevOps" in v.md["fr"] and "| Coordinateur | Alice | 🔵 assigné" in v.md["fr"]
+    assert "Rôles à assigner : Diagnostic, Reviewer, DevOps" in v.md["fr"] and "| Coordinateur | Alice | 🔵 assigné" in v.md["fr"]
     assert v.audiences("update") == {"oncall"}  # P1 updates go to on-call only
     assert v.line("fr", "- [x] Stakeholders prévenus")  # by the announcement, not by the update
     assert "Identity provider certificate expired" in stack.emails(ONCALL[0])[-1].get_body(("plain",)).get_content()
