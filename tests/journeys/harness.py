@@ -130,6 +130,11 @@ class Stack:
     processes: dict[str, HotfixProcess] = field(default_factory=dict)
     drive: Callable[[], None] | None = None
 
+    @property
+    def base(self) -> str:
+        """The intake's base URL (``http://127.0.0.1:PORT``; ``http://testserver`` in process)."""
+        return str(self.client.base_url).rstrip("/")
+
     # -- driving it -------------------------------------------------------------------------------
     def cli(self, *args: str, input_text: str | None = None, code: int = 0) -> str:
         """Run ``hotfix ARGS --config …`` (the Typer app in process) and return its output."""
