@@ -21,7 +21,7 @@ from redis import Redis
 from daemon.consumer import Daemon
 from daemon.intake import create_app
 from hotfix import keys
-from hotfix.settings import load_settings
+from hotfix.config import load_settings
 from tests.fixtures.processes import wait_until
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
 from tests.fixtures.teams_server import teams_server  # noqa: F401
