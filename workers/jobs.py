@@ -39,7 +39,7 @@ from hotfix.settings import Settings
 from workers import receipts, retry
 from workers.channels import send_email, send_teams
 from workers.errors import DeliveryError, PermanentError
-from workers.retry import Decision, Hold, Verdict
+from workers.retry import Hold, RetryDecision, Verdict
 from workers.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def _hold(redis: Redis, job: JobPayload, tally: Tally, in_rq: bool) -> Hold | No
     return None
 
 
-def _come_back(rq_job: Job | None, tally: Tally, decision: Decision) -> Retry:
+def _come_back(rq_job: Job | None, tally: Tally, decision: RetryDecision) -> Retry:
     """RQ runs the job again in ``decision.delay`` seconds, with its tally saved."""
     tally.save(rq_job)
     return Retry(max=RQ_RETRY_CAP, interval=decision.delay)

@@ -52,7 +52,7 @@ class Hold:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetryDecision:
     """A verdict, the seconds before the next run (RETRY, WAIT), and what the receipt says (RETRY, GIVE_UP)."""
 
     verdict: Verdict
@@ -70,21 +70,21 @@ def backoff(cfg: WorkerSettings, severity: Severity, attempt: int, retry_after: 
     return max(1, int(round(delay)))
 
 
-def decide(outcome: DeliveryError | Hold | None, attempt: int, severity: Severity, cfg: WorkerSettings) -> Decision:
+def decide(outcome: DeliveryError | Hold | None, attempt: int, severity: Severity, cfg: WorkerSettings) -> RetryDecision:
     """The verdict on one outcome of attempt number ``attempt`` (1 for the first)."""
     if outcome is None:
-        return Decision(Verdict.DONE)
+        return RetryDecision(Verdict.DONE)
     if isinstance(outcome, Hold):
-        return Decision(Verdict.WAIT, max(1, math.ceil(outcome.seconds)), outcome.why)
+        return RetryDecision(Verdict.WAIT, max(1, math.ceil(outcome.seconds)), outcome.why)
     if isinstance(outcome, PermanentError):
-        return Decision(Verdict.GIVE_UP, reason=outcome.reason)
+        return RetryDecision(Verdict.GIVE_UP, reason=outcome.reason)
     if isinstance(outcome, TransientError) and attempt <= cfg.max_retries:
-        return Decision(Verdict.RETRY, backoff(cfg, severity, attempt, outcome.retry_after),
+        return RetryDecision(Verdict.RETRY, backoff(cfg, severity, attempt, outcome.retry_after),
                         f"{outcome.reason} (attempt {attempt})")
-    return Decision(Verdict.GIVE_UP, reason=f"gave up after {attempt} attempts: {outcome.reason}")
+    return RetryDecision(Verdict.GIVE_UP, reason=f"gave up after {attempt} attempts: {outcome.reason}")
 
 
-def next_run(decisions: Iterable[Decision]) -> Decision:
+def next_run(decisions: Iterable[RetryDecision]) -> RetryDecision:
     """A job's verdict from its recipients': RETRY after the longest delay if any retries, else DONE."""
     retries = [d for d in decisions if d.verdict is Verdict.RETRY]
-    return Decision(Verdict.RETRY, max(d.delay for d in retries)) if retries else Decision(Verdict.DONE)
+    return RetryDecision(Verdict.RETRY, max(d.delay for d in retries)) if retries else RetryDecision(Verdict.DONE)

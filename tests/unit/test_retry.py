@@ -6,7 +6,7 @@ import pytest
 from hotfix.enums import Severity
 from hotfix.settings import Settings
 from workers.errors import DeliveryError, PermanentError, TransientError
-from workers.retry import Decision, Hold, Verdict, backoff, decide, next_run
+from workers.retry import Hold, RetryDecision, Verdict, backoff, decide, next_run
 
 
 @pytest.mark.parametrize("severity,attempt,retry_after,expected", [
@@ -27,27 +27,27 @@ CFG = Settings(worker={"max_retries": 2}).worker
 
 
 @pytest.mark.parametrize("outcome,attempt,expected", [
-    (None, 1, Decision(Verdict.DONE)),
-    (Hold(2.3, "held"), 1, Decision(Verdict.WAIT, 3, "held")),                       # whole seconds, rounded up
-    (Hold(0.01, "held"), 5, Decision(Verdict.WAIT, 1, "held")),                      # never 0: RQ needs a delay
-    (TransientError("HTTP 503"), 1, Decision(Verdict.RETRY, 2, "HTTP 503 (attempt 1)")),
-    (TransientError("HTTP 429", retry_after=30), 2, Decision(Verdict.RETRY, 30, "HTTP 429 (attempt 2)")),
-    (TransientError("HTTP 503"), 3, Decision(Verdict.GIVE_UP, 0, "gave up after 3 attempts: HTTP 503")),
-    (PermanentError("HTTP 404"), 1, Decision(Verdict.GIVE_UP, 0, "HTTP 404")),
-    (DeliveryError("odd"), 1, Decision(Verdict.GIVE_UP, 0, "gave up after 1 attempts: odd")),
+    (None, 1, RetryDecision(Verdict.DONE)),
+    (Hold(2.3, "held"), 1, RetryDecision(Verdict.WAIT, 3, "held")),                       # whole seconds, rounded up
+    (Hold(0.01, "held"), 5, RetryDecision(Verdict.WAIT, 1, "held")),                      # never 0: RQ needs a delay
+    (TransientError("HTTP 503"), 1, RetryDecision(Verdict.RETRY, 2, "HTTP 503 (attempt 1)")),
+    (TransientError("HTTP 429", retry_after=30), 2, RetryDecision(Verdict.RETRY, 30, "HTTP 429 (attempt 2)")),
+    (TransientError("HTTP 503"), 3, RetryDecision(Verdict.GIVE_UP, 0, "gave up after 3 attempts: HTTP 503")),
+    (PermanentError("HTTP 404"), 1, RetryDecision(Verdict.GIVE_UP, 0, "HTTP 404")),
+    (DeliveryError("odd"), 1, RetryDecision(Verdict.GIVE_UP, 0, "gave up after 1 attempts: odd")),
 ])
-def test_decide(outcome: DeliveryError | Hold | None, attempt: int, expected: Decision) -> None:
+def test_decide(outcome: DeliveryError | Hold | None, attempt: int, expected: RetryDecision) -> None:
     """Each classified outcome gets its verdict: sent is done, a hold waits, transient retries until max_retries."""
     assert decide(outcome, attempt, Severity.P2, CFG) == expected
 
 
 @pytest.mark.parametrize("verdicts,expected", [
-    ([Verdict.DONE, Verdict.GIVE_UP], Decision(Verdict.DONE)),
-    ([Verdict.DONE, Verdict.RETRY, Verdict.RETRY], Decision(Verdict.RETRY, 9)),
-    ([], Decision(Verdict.DONE)),
+    ([Verdict.DONE, Verdict.GIVE_UP], RetryDecision(Verdict.DONE)),
+    ([Verdict.DONE, Verdict.RETRY, Verdict.RETRY], RetryDecision(Verdict.RETRY, 9)),
+    ([], RetryDecision(Verdict.DONE)),
 ])
-def test_next_run(verdicts: list[Verdict], expected: Decision) -> None:
+def test_next_run(verdicts: list[Verdict], expected: RetryDecision) -> None:
     """A job comes back after its longest retry delay when any recipient retries; otherwise it is done."""
     delays = iter([4, 9, 1])
-    decisions = [Decision(v, next(delays) if v is Verdict.RETRY else 0) for v in verdicts]
+    decisions = [RetryDecision(v, next(delays) if v is Verdict.RETRY else 0) for v in verdicts]
     assert next_run(decisions) == expected
