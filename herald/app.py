@@ -1,7 +1,11 @@
-"""The ``hotfix`` Typer app and what every command shares: options, settings loading, logging, JSON output.
+"""The ``hotfix`` Typer app and what every command shares: options, settings loading, logging, JSON output, errors.
 
 Commands register on ``app`` from ``herald.commands`` (events and views), ``herald.worker_commands``
 (worker, preview) and ``herald.demo``; ``herald.cli.main`` runs it.
+
+Exit codes: 0 done; 1 a lookup found nothing, or ``push`` refused some events and pushed the others;
+2 an error — one line on stderr naming the cause (``error_line``), never a traceback: bad usage, bad
+configuration, unreadable input, Redis unreachable, anything unexpected.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import sys
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -35,15 +39,54 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (terminal), json or md")]
 
 
+class CommandError(Exception):
+    """A command cannot go on; ``str()`` is the one line that says why (exit 2)."""
+
+
+def fail(message: str) -> NoReturn:
+    """End the command: ``hotfix: <message>`` on one line of stderr, exit code 2."""
+    err.print(f"hotfix: {' '.join(message.split())}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+#: The settings the running command loaded (to name the Redis it could not reach).
+loaded: list[Settings] = []
+
+
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
-    """Load the settings or print each bad key and exit 2."""
+    """Load the settings or print the bad key (one line), or each bad key under the file's name, and exit 2."""
     try:
-        return load_settings(config, **overrides)
+        settings = load_settings(config, **overrides)
     except ConfigError as exc:
-        err.print(f"[red]configuration error[/red] in {exc.source}:", highlight=False, soft_wrap=True)
-        for problem in exc.problems:
-            err.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
+        if len(exc.problems) == 1:
+            err.print(f"hotfix: configuration error in {exc.source}: {exc.problems[0]}", highlight=False, markup=False)
+        else:
+            err.print(f"hotfix: configuration error in {exc.source}:", highlight=False, markup=False)
+            for problem in exc.problems:
+                err.print(f"  - {problem}", highlight=False, markup=False)
         raise typer.Exit(2) from None
+    loaded[:] = [settings]
+    return settings
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line ``hotfix`` prints for an error that ended a command."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from hotfix.connection import safe_url
+
+    if isinstance(exc, CommandError):
+        return str(exc)
+    where = f" at {safe_url(loaded[0].redis.url)}" if loaded else ""
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return f"Redis is not reachable{where} ({exc}); is it running? ([redis] url, HOTFIX_REDIS__URL)"
+    if isinstance(exc, RedisError):
+        return f"Redis{where} refused: {type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"unexpected {type(exc).__name__}: {exc}"
 
 
 MetricsOpt = Annotated[Optional[int], typer.Option("--metrics-port", help="serve Prometheus /metrics on this port")]

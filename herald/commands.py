@@ -1,7 +1,6 @@
 """The ``hotfix`` commands of the event side: daemon, serve, push, list, show, dead-letters, check-config."""
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -16,8 +15,22 @@ from daemon import store
 from daemon.document import document_md
 from daemon.producer import push as push_events
 from daemon.views import list_row, most_urgent_first, show_data
-from herald.app import ConfigOpt, Format, FormatOpt, MetricsOpt, app, console, emit_json, err, now, serve_metrics, settings_or_exit, setup_logging
-from hotfix import keys
+from herald.app import (
+    ConfigOpt,
+    Format,
+    FormatOpt,
+    MetricsOpt,
+    app,
+    console,
+    emit_json,
+    err,
+    fail,
+    now,
+    serve_metrics,
+    settings_or_exit,
+    setup_logging,
+)
+from hotfix import keys, wire
 from hotfix.connection import connect
 from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, Phase, Severity
@@ -98,18 +111,10 @@ def push(
     settings = settings_or_exit(config)
     payloads: list[tuple[str, Any]] = []
     if file is not None:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        stripped = text.strip()
-        if stripped.startswith("{") and "\n{" not in stripped:
-            payloads.append(("1", stripped))
-        elif stripped.startswith("["):
-            payloads += [(str(i + 1), item) for i, item in enumerate(json.loads(stripped))]
-        else:
-            payloads += [(str(i + 1), line) for i, line in enumerate(text.splitlines()) if line.strip()]
+        payloads = _read_events(file)
     elif type_ is not None:
         if not ticket:
-            err.print("ticket: required (--ticket)")
-            raise typer.Exit(2)
+            fail("ticket: required (--ticket)")
         values = dict(title=title, severity=severity, impact=impact, users_affected=users_affected, message=message,
                       next_step=next_step, eta=eta, phase=phase, reason=reason, next_approach=next_approach,
                       service_restored=service_restored, root_cause=root_cause, postmortem_at=postmortem_at,
@@ -120,22 +125,49 @@ def push(
                       source="cli")
         payloads.append(("flags", _flag_event(type_, ticket, values)))
     else:
-        err.print("give an event TYPE with flags, or --file PATH (- for stdin)")
-        raise typer.Exit(2)
+        fail("give an event TYPE with flags, or --file PATH (- for stdin)")
     events, bad = [], 0
     for where, payload in payloads:
         try:
             events.append(parse_event(payload, now=now()))
         except InvalidEvent as exc:
             bad += 1
-            err.print(f"event {where}: {exc.reason}", markup=False, highlight=False)
-    ids = push_events(connect(settings), events) if events else []
+            err.print(f"event {where}: {exc.reason.removeprefix('event: ')}", markup=False, highlight=False)
+    ids = push_events(connect(settings, fail_fast=True), events) if events else []
     if format_ is Format.JSON:
         emit_json({"pushed": ids, "rejected": bad})
     else:
         console.print(f"pushed {len(ids)} event(s)" + (f", rejected {bad}" if bad else ""), highlight=False)
     if bad:
-        raise typer.Exit(1)
+        raise typer.Exit(1 if ids else 2)
+
+
+def _read_events(file: str) -> list[tuple[str, Any]]:
+    """(where, payload) of each event of ``--file``: one JSON object, a JSON array, or JSON lines; ``fail`` else."""
+    name = "stdin" if file == "-" else file
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except IsADirectoryError:
+        fail(f"--file {name}: is a directory, not a file")
+    except FileNotFoundError:
+        fail(f"--file {name}: no such file")
+    except OSError as exc:
+        fail(f"--file {name}: cannot read ({exc.strerror or exc})")
+    try:
+        text = wire.decode(data).strip()
+    except wire.WireError as exc:
+        fail(f"--file {name}: {exc}")
+    if not text:
+        fail(f"--file {name}: empty (expected a JSON object, a JSON array of objects, or JSON lines)")
+    if text.startswith("["):
+        try:
+            items = wire.loads(text)
+        except wire.WireError as exc:
+            fail(f"--file {name}: {exc}")
+        return [(str(i + 1), item) for i, item in enumerate(items)]
+    if text.startswith("{") and "\n{" not in text:
+        return [("1", text)]
+    return [(str(i + 1), line) for i, line in enumerate(text.splitlines()) if line.strip()]
 
 
 @app.command("list")
@@ -143,7 +175,7 @@ def list_(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
           all_: Annotated[bool, typer.Option("--all", help="closed hotfixes too")] = False) -> None:
     """Open hotfixes, most severe first."""
     settings = settings_or_exit(config)
-    redis = connect(settings)
+    redis = connect(settings, fail_fast=True)
     tickets = store.all_tickets(redis) if all_ else store.open_tickets(redis)
     states = most_urgent_first(s for s in store.load_many(redis, tickets) if s.declared)
     rows = [list_row(s, now()) for s in states]
@@ -168,8 +200,7 @@ def declared_or_exit(redis: Redis, ticket: str) -> HotfixState:
     try:
         state = store.load(redis, ticket)
     except ValueError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     if state is None or not state.declared:
         err.print(f"no hotfix {ticket!r}" + (" (events are waiting for its declaration)" if state else ""),
                   markup=False)
@@ -182,7 +213,7 @@ def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD,
          locale: Annotated[Optional[Locale], typer.Option(help="fr or en (default: the configured locale)")] = None) -> None:
     """The coordination document of one hotfix (md), or all its data (json)."""
     settings = settings_or_exit(config)
-    redis = connect(settings)
+    redis = connect(settings, fail_fast=True)
     state = declared_or_exit(redis, ticket)
     deliveries = store.receipts(redis, ticket)
     if format_ is Format.JSON:
@@ -199,7 +230,7 @@ def dead_letters(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
     from daemon.deadletters import list_dead, replay_delivery, replay_event
 
     settings = settings_or_exit(config)
-    redis = connect(settings)
+    redis = connect(settings, fail_fast=True)
     stream = keys.DELIVERY_DEAD_LETTERS if deliveries else keys.DEAD_LETTERS
     if replay is not None:
         done = replay_delivery(redis, replay, settings) if deliveries else replay_event(redis, replay)

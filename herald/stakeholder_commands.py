@@ -22,7 +22,7 @@ def postmortem(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Forma
                locale: Annotated[Optional[Locale], typer.Option(help="fr or en (default: the configured locale)")] = None) -> None:
     """The post-mortem draft of one hotfix: phases, rollbacks, golden rules and communication figures (md or json)."""
     settings = settings_or_exit(config)
-    redis = connect(settings)
+    redis = connect(settings, fail_fast=True)
     state = declared_or_exit(redis, ticket)
     draft = build(state, store.receipts(redis, ticket), settings, now())
     if format_ is Format.JSON:
@@ -40,7 +40,7 @@ def subscribers_(audience: str, config: ConfigOpt = None, format_: FormatOpt = F
         err.print(f"unknown audience {audience!r} (configured: {', '.join(sorted(settings.audiences)) or 'none'})",
                   markup=False, highlight=False)
         raise typer.Exit(2)
-    redis = connect(settings)
+    redis = connect(settings, fail_fast=True)
     changes = subscribers.entries(redis, audience)
     rows = subscribers.roster(settings, audience, changes, read_emails_file)
     if remove is not None:
@@ -69,7 +69,7 @@ def approvals(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE) -> No
     from daemon.held import pending
 
     settings = settings_or_exit(config)
-    rows = pending(connect(settings), settings)
+    rows = pending(connect(settings, fail_fast=True), settings)
     if format_ is Format.JSON:
         emit_json(rows)
         return
@@ -87,7 +87,7 @@ def _settle(config: ConfigOpt, held_id: str, decision: Decision, by: str, reason
 
     settings = settings_or_exit(config)
     try:
-        released = settle(connect(settings), settings, held_id, decision, by=by, now=now(), reason=reason, edits=edits)
+        released = settle(connect(settings, fail_fast=True), settings, held_id, decision, by=by, now=now(), reason=reason, edits=edits)
     except (NotHeld, ValueError) as exc:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,7 +12,7 @@ import typer
 
 from herald.app import ConfigOpt, MetricsOpt, app, serve_metrics, settings_or_exit, setup_logging
 from hotfix import keys
-from hotfix.connection import connect
+from hotfix.connection import connect, wait_for
 from hotfix.enums import Channel, Locale, MessageName, Severity
 from workers import runtime
 from workers.worker import make_worker
@@ -25,13 +27,18 @@ def worker(config: ConfigOpt = None,
     """Deliver messages: take jobs from hotfix-p0, then hotfix-p1, then hotfix-p2."""
     setup_logging(verbose)
     settings = settings_or_exit(config)
-    serve_metrics(metrics_port)
-    redis = connect(settings)
-    runtime.configure(settings, redis).renderer.preload()
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in keys.QUEUE_NAMES]
     if unknown:
         raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(keys.QUEUE_NAMES)}")
+    serve_metrics(metrics_port)
+    redis = connect(settings)
+    runtime.configure(settings, redis).renderer.preload()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if not wait_for(redis, settings.redis.url, stop):  # like the daemon: wait for Redis rather than die at start
+        return
     make_worker(redis, names, fork=fork, name=name).work(burst=burst, with_scheduler=True,
                                                          logging_level="DEBUG" if verbose else "INFO")
 

@@ -1,8 +1,9 @@
 """Reading the configuration: ``--config``, ``$HOTFIX_CONFIG`` or ``./config.toml``, then the environment.
 
 ``load_settings`` builds the one ``Settings`` a process passes down, or raises ``ConfigError`` naming
-the file, each bad key and what is expected (never a secret's value); relative paths in the file
-(``emails_file``, ``templates_dir``) are read from the file's folder.
+the file, each bad key and what is expected (never a secret's value; a value from the environment
+named by its variable); relative paths in the file (``emails_file``, ``templates_dir``, ``[outbox]
+dir``) are read from the file's folder. A directory or an unreadable file is refused as such.
 """
 from __future__ import annotations
 
@@ -40,9 +41,16 @@ def resolve_config_path(path: Path | str | None) -> Path | None:
 def load_settings(path: Path | str | None = None, *, require_file: bool = False, **overrides: Any) -> Settings:
     """Build the settings from the TOML file (if any) and the environment, or raise ``ConfigError``."""
     resolved = resolve_config_path(path)
-    source = str(resolved) if resolved else "configuration"
+    source = str(resolved) if resolved else "the environment (no config file)"
     if resolved is not None and not resolved.exists():
         raise ConfigError(source, ["file not found"])
+    if resolved is not None and resolved.is_dir():
+        raise ConfigError(source, ["is a directory: expected a TOML file"])
+    if resolved is not None:
+        try:
+            resolved.open("rb").close()
+        except OSError as exc:
+            raise ConfigError(source, [f"cannot read ({exc.strerror or exc})"]) from None
     if resolved is None and require_file:
         raise ConfigError(source, ["no config file: pass --config, set HOTFIX_CONFIG or create ./config.toml"])
     token = TOML_FILE.set(resolved)
@@ -61,8 +69,10 @@ def load_settings(path: Path | str | None = None, *, require_file: bool = False,
 
 
 def _relative_files(settings: Settings, base: Path) -> list[str]:
-    """Resolve ``emails_file`` and ``templates_dir`` against the config file's folder; name missing ones."""
+    """Resolve ``emails_file``, ``templates_dir`` and ``[outbox] dir`` against the config file's folder; name missing ones."""
     problems = []
+    if not settings.outbox.dir.is_absolute():
+        settings.outbox.dir = base / settings.outbox.dir
     for name, audience in settings.audiences.items():
         if audience.emails_file is not None:
             if not audience.emails_file.is_absolute():
@@ -78,15 +88,31 @@ def _relative_files(settings: Settings, base: Path) -> list[str]:
 
 
 def config_problems(exc: ValidationError) -> list[str]:
-    """``key.path: what is expected`` for each error, never echoing a secret input."""
+    """``key.path: what is expected`` for each error, never echoing a secret input.
+
+    A value set by an environment variable says so: ``redis.url (from HOTFIX_REDIS__URL): …``.
+    """
     out: list[str] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        if not loc:
+        variable = _environment_variable([str(p) for p in err["loc"]])
+        if variable is not None:
+            loc += f" (from {variable})"
+        if not err["loc"]:
             out.extend(m.strip() for m in msg.split("; "))
         else:
             out.append(f"{loc}: {msg}")
     return out
+
+
+def _environment_variable(loc: list[str]) -> str | None:
+    """The ``HOTFIX_…`` variable that set the value at ``loc`` (or a table above it), if one did."""
+    names = {name.upper(): name for name in os.environ}
+    for end in range(len(loc), 0, -1):
+        found = names.get(("HOTFIX_" + "__".join(loc[:end])).upper())
+        if found is not None:
+            return found
+    return None

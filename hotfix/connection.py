@@ -5,15 +5,21 @@ reply (bytes, str or None) becomes text.
 """
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from hotfix.addresses import parse_redis_url
 from hotfix.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def connect(settings: Settings, *, fail_fast: bool = False) -> Redis:
@@ -25,19 +31,37 @@ def connect(settings: Settings, *, fail_fast: bool = False) -> Redis:
     url = settings.redis.url
     timeout = settings.redis.socket_timeout.total_seconds()
     retry = Retry(ExponentialWithJitterBackoff(base=0.2, cap=5.0), retries=0 if fail_fast else 5)
-    if url.startswith("redis+sentinel://"):
-        parsed = urlparse(url)
-        hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
-                 for h in parsed.netloc.split("@")[-1].split(",")]
-        parts = [p for p in parsed.path.split("/") if p]
-        service = parts[0] if parts else "mymaster"
-        db = int(parts[1]) if len(parts) > 1 else 0
-        sentinel = Sentinel(hosts, socket_timeout=timeout, password=parsed.password)  # type: ignore[no-untyped-call]
+    target = parse_redis_url(url)  # the settings refused a URL this cannot parse
+    if target.scheme == "redis+sentinel":
+        sentinel = Sentinel(target.hosts, socket_timeout=timeout, password=target.password)  # type: ignore[no-untyped-call]
         master: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-            service, db=db, socket_timeout=timeout, password=parsed.password, retry=retry)
+            target.service, db=target.db, socket_timeout=timeout, password=target.password, retry=retry)
         return master
     return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=3 if fail_fast else 5, retry=retry,
                           health_check_interval=30)
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: fit for a log line or an error."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}"))
+
+
+def wait_for(redis: Redis, url: str, stop: threading.Event, *, most: float = 10.0) -> bool:
+    """Block until Redis answers a PING (True), backing off up to ``most`` seconds, or ``stop`` is set (False)."""
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            if redis.ping():
+                return True
+        except RedisError as exc:
+            log.warning("Redis unavailable at %s (%s); retrying in %.1fs", safe_url(url), type(exc).__name__, backoff)
+        stop.wait(backoff)
+        backoff = min(backoff * 2, most)
+    return False
 
 
 def answering(redis: Redis) -> bool:

@@ -29,10 +29,11 @@ from hotfix import dates, wire
 from hotfix.classification import classify_impact
 from hotfix.connection import as_text
 from hotfix.enums import EventType, Phase, Severity
-from hotfix.keys import TICKET_PATTERN
+from hotfix.keys import TICKET_MAX, TICKET_PATTERN
 from hotfix.limits import SHORT_TEXT_MAX, STORED_CUT, STORED_TEXT_MAX, clip
+from hotfix.text import printable_all
 
-Ticket = Annotated[str, Field(pattern=TICKET_PATTERN)]
+Ticket = Annotated[str, Field(pattern=TICKET_PATTERN, max_length=TICKET_MAX)]
 #: Free text (title, impact, messages…): never refused for its length, stored whole up to a bound.
 Text = Annotated[str, AfterValidator(lambda v: clip(v, STORED_TEXT_MAX, STORED_CUT))]
 #: Names, identifiers and links: refused when longer than ``SHORT_TEXT_MAX``.
@@ -220,6 +221,8 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
     if isinstance(raw, dict):
         data: Any = raw
         text = json.dumps(raw, default=str)
+    elif not isinstance(raw, (str, bytes)):  # an item of a JSON array that is no object
+        raise InvalidEvent(f"event: expected a JSON object, got {_kind(raw)}", json.dumps(raw, default=str)[:200])
     else:
         text = as_text(raw)
         try:
@@ -227,7 +230,8 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
         except wire.WireError as exc:
             raise InvalidEvent(f"event: {exc}", text) from None
     if not isinstance(data, dict):
-        raise InvalidEvent("event: expected a JSON object", text)
+        raise InvalidEvent(f"event: expected a JSON object, got {_kind(data)}", text)
+    data = printable_all(data)  # no control character is ever stored (hotfix.text)
     if "type" not in data:
         raise InvalidEvent("type: missing (one of declared, updated, resolved, rolled_back, cancelled)", text)
     if not isinstance(data["type"], str):
@@ -250,6 +254,19 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
         if problem is not None:
             raise InvalidEvent(f"at: missing, and the time of intake is {problem}", text)
     return event
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for an error: ``a number (1)``, ``an array``, ``a string``…"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({str(value)[:20]})"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
 
 
 def load_event(data: dict[str, Any]) -> Event:

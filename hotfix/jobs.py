@@ -29,7 +29,7 @@ from rq.serializers import JSONSerializer
 
 from hotfix import keys, subscribers
 from hotfix.enums import Channel, Locale, MessageName, Severity
-from hotfix.keys import TICKET_PATTERN
+from hotfix.keys import TICKET_MAX, TICKET_PATTERN
 from hotfix.limits import JOB_TEXT_MAX, clip_all
 from hotfix.routing import Delivery
 from hotfix.settings import Settings
@@ -59,7 +59,7 @@ class JobPayload(BaseModel):
     version: int = 1
     #: The receipt key of the job (its first RQ id; a replay keeps it): receipts are ``<job_key>|<recipient>``.
     job_key: str
-    ticket: Annotated[str, Field(pattern=TICKET_PATTERN)]
+    ticket: Annotated[str, Field(pattern=TICKET_PATTERN, max_length=TICKET_MAX)]
     message: MessageName
     audience: str
     channel: Channel

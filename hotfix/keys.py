@@ -46,13 +46,22 @@ DONE_PREFIX = "hotfix:done:"
 #: RQ queue names, most urgent first; workers listen in this order.
 QUEUE_NAMES = ("hotfix-p0", "hotfix-p1", "hotfix-p2")
 
-TICKET_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+#: The longest ticket.
+TICKET_MAX = 64
+#: Letters, digits, ``.``, ``_``, ``-``, not dots only (``.``, ``..`` are path names); with ``TICKET_MAX``.
+TICKET_PATTERN = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"
 _TICKET_RE = re.compile(TICKET_PATTERN)
 
 
+def valid_ticket(ticket: str) -> bool:
+    """Whether ``ticket`` may name a hotfix (and so be put into a key, a path or a URL)."""
+    return len(ticket) <= TICKET_MAX and _TICKET_RE.fullmatch(ticket) is not None
+
+
 def _checked(ticket: str) -> str:
-    if not _TICKET_RE.match(ticket):
-        raise ValueError(f"invalid ticket {ticket!r}: expected 1-64 letters, digits, '.', '_' or '-'")
+    if not valid_ticket(ticket):
+        raise ValueError(f"invalid ticket {ticket!r}: expected 1-{TICKET_MAX} letters, digits, '.', '_' or '-', "
+                         "not dots only")
     return ticket
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from hotfix import addresses
 from hotfix.durations import Duration
 from hotfix.enums import PROMPTS, AudienceKind, Locale, MessageName, Severity, SmtpSecurity, TeamsFormat
 from hotfix.limits import MAX_BODY_DEFAULT
@@ -49,6 +50,14 @@ class RedisSettings(_Section):
     url: str = "redis://127.0.0.1:6379/0"
     socket_timeout: Duration = timedelta(seconds=30)
 
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        problem = addresses.redis_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
+
 
 class SmtpSettings(_Section):
     """The outgoing mail server; without ``host`` emails go to the outbox."""
@@ -63,6 +72,14 @@ class SmtpSettings(_Section):
     batch_size: int = Field(100, ge=1, le=10000, description="recipients per job (one SMTP connection each)")
     validate_certs: bool = True
 
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        problem = addresses.sender_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class HttpSettings(_Section):
     """``hotfix serve``."""
@@ -75,6 +92,12 @@ class HttpSettings(_Section):
     public_url: str | None = Field(None, description="where people reach `hotfix serve`; action links start with it")
     signing_key: SecretStr | None = Field(None, description="signs action links; with public_url, turns them on")
     link_ttl: Duration = Field(timedelta(hours=48), description="how long an action link stays valid")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        addresses.parse_listen(value)  # ValueError names what is expected
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod
@@ -145,6 +168,14 @@ class TeamsChannel(_Section):
     rate: float = Field(TEAMS_RATE, gt=0, description="requests per second allowed to this webhook")
     timeout: Duration = timedelta(seconds=10)
 
+    @field_validator("url")
+    @classmethod
+    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = addresses.webhook_problem(value.get_secret_value()) if value is not None else None
+        if problem:
+            raise ValueError(problem)  # names the scheme only: the URL is a secret
+        return value
+
 
 class Audience(_Section):
     """A group of people told together."""
@@ -159,6 +190,14 @@ class Audience(_Section):
     self_service: bool = Field(False, description="people join (double opt-in) and leave (one-click) on their own")
     allowed_domains: list[str] = Field(default_factory=list, description="self-service: only addresses of these domains")
     approval: list[str] = Field(default_factory=list, description="people keys: its messages wait for one of them")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        problems = [p for p in map(addresses.email_problem, value) if p]
+        if problems:
+            raise ValueError("; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""))
+        return [a.strip() for a in value]
 
     @field_validator("allowed_domains")
     @classmethod
@@ -180,6 +219,14 @@ class Person(_Section):
     email: str | None = None
     teams: str | None = Field(None, max_length=200, description="UPN or Entra object id, for @mentions")
     locale: Locale | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        problem = addresses.email_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value.strip() if value is not None else None
 
 
 class SeverityPolicy(_Section):
@@ -347,6 +394,7 @@ class Settings(BaseSettings):
                                               self.http.signing_key) if s]
         out += [t.get_secret_value() for t in self.http.tokens.values()]
         out += [c.url.get_secret_value() for c in self.teams.values() if c.url is not None]
+        out.append(addresses.parse_redis_url(self.redis.url).password or "")
         return [s for s in out if s]
 
 

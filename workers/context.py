@@ -17,6 +17,7 @@ from hotfix import dates, palette
 from hotfix.enums import TERMINAL_STATUSES, Channel, Locale, MessageName, Severity, Status
 from hotfix.limits import channel_text_chars, clip_all, truncation_marker
 from hotfix.state import HotfixState
+from hotfix.text import printable_all
 
 log = logging.getLogger(__name__)
 
@@ -263,8 +264,8 @@ def build_context(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     limit, marker = channel_text_chars(channel), truncation_marker(locale.value, hotfix.ticket)
-    hotfix = hotfix.clipped(limit, marker)
-    event, notice = clip_all(event, limit, marker), clip_all(notice, limit, marker)
+    hotfix = _printable(hotfix.clipped(limit, marker))
+    event, notice = printable_all(clip_all(event, limit, marker)), printable_all(clip_all(notice, limit, marker))
     notice_data = with_keys(notice, NOTICE_KEYS)
     digest = [with_keys(e, EVENT_KEYS) for e in (notice_data.get("digest") or []) if isinstance(e, dict)]
     notice_data["digest"] = digest
@@ -285,6 +286,13 @@ def build_context(
         "person": person or notice_data.get("person"),
         "act_url": act_url if isinstance(act_url, str) and safe_url(act_url) else None,
     }
+
+
+def _printable(hotfix: HotfixState) -> HotfixState:
+    """The state without control characters in any text (one stored before ``parse_event`` cleaned them)."""
+    data = hotfix.model_dump(mode="json")
+    clean = printable_all(data)
+    return hotfix if clean == data else HotfixState.model_validate(clean)
 
 
 def format_time(value: Any, tz: ZoneInfo, now: datetime, locale: Locale, *, full: bool = False) -> str:

@@ -1,13 +1,23 @@
-"""Delivery receipts: what reached whom. A receipt saying ``sent`` is written only after a successful send."""
+"""Delivery receipts: what reached whom. A receipt saying ``sent`` is written only after a successful send.
+
+The duplicate window: a message accepted by the SMTP server (or Teams) whose receipt cannot be written
+is sent again when its job is retried, since nothing says it went. ``record`` narrows that window: it
+keeps trying for ``RECEIPT_PATIENCE`` while Redis restarts or fails over, so only an outage longer than
+that right after the accept (or the worker killed in between) repeats a message; such a repeat carries
+the same Message-ID (``compose.make_message_id``), which many mail stores fold into one.
+"""
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
 from hotfix import keys
@@ -16,6 +26,8 @@ from hotfix.jobs import JobPayload
 
 log = logging.getLogger(__name__)
 
+#: Seconds a worker keeps trying to write the receipts of what it just sent (under the job timeout).
+RECEIPT_PATIENCE = 30.0
 #: How long the "job finished" markers live.
 DONE_TTL = 7 * 86400
 
@@ -49,7 +61,24 @@ def record(redis: Redis, job: JobPayload, outcomes: Iterable[tuple[str, Delivery
             row["reason"] = reason
         mapping[_field(job.job_key, recipient)] = json.dumps(row)
     if mapping:
-        redis.hset(keys.receipts(job.ticket), mapping=mapping)
+        _patiently(lambda: redis.hset(keys.receipts(job.ticket), mapping=mapping), job.ticket)
+
+
+def _patiently(write: Callable[[], object], ticket: str) -> None:
+    """Run a receipt write, retrying Redis connection errors for up to ``RECEIPT_PATIENCE`` seconds."""
+    deadline = time.monotonic() + RECEIPT_PATIENCE
+    delay = 0.25
+    while True:
+        try:
+            write()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: receipt not written (Redis %s); retrying in %.1fs so that nothing is sent twice",
+                        ticket, type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
 
 def mark_done(redis: Redis, job_key: str) -> None:

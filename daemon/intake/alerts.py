@@ -23,7 +23,6 @@ and the daemon dedupes whatever slips through.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -34,10 +33,9 @@ from daemon.intake.memory import PushResult, Translation, push_once
 from hotfix.dates import producer_time
 from hotfix.enums import EventType, Severity
 from hotfix.events import Event, parse_event
-from hotfix.keys import TICKET_PATTERN
+from hotfix.keys import valid_ticket
 from hotfix.settings import AlertmanagerIntake
 
-_TICKET_RE = re.compile(TICKET_PATTERN)
 #: Alert names listed in one message, at most.
 MAX_LISTED = 10
 #: Firing alerts whose names are remembered (to say which ones cleared).
@@ -201,7 +199,7 @@ def _severity(cfg: AlertmanagerIntake, group: AlertGroup, firing: list[Alert]) -
 def _ticket(cfg: AlertmanagerIntake, group: AlertGroup, prefix: str, gen: int, notes: list[str]) -> str:
     label = group.groupLabels.get(cfg.ticket_label) or group.commonLabels.get(cfg.ticket_label)
     if label:
-        if _TICKET_RE.match(label):
+        if valid_ticket(label):
             return label
         notes.append(f"label {cfg.ticket_label} is not a valid ticket: using an id derived from the group key")
     derived = f"{prefix}-{_hash(group.groupKey)[:10].upper()}"

@@ -31,6 +31,7 @@ from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import PushResult
 from daemon.producer import push
 from hotfix import communication, metrics, wire
+from hotfix.addresses import parse_listen
 from hotfix.connection import connect
 from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
 from hotfix.settings import Settings
@@ -247,17 +248,9 @@ def _openapi_components(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:8080`` for IPv6) as (host, port)."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"[http] listen: expected host:port, got {listen!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 def serve(settings: Settings) -> None:
     """Run the intake with uvicorn on ``[http] listen`` until interrupted."""
-    host, port = parse_listen(settings.http.listen)
+    host, port = parse_listen(settings.http.listen)  # the settings refused a listen this cannot parse
     app = create_app(settings)
     if not settings.http.token and not settings.http.tokens:
         log.warning("[http] token is not set: every POST will be refused with 401")

@@ -25,7 +25,7 @@ from daemon.intake.memory import PushResult, Translation, push_once
 from hotfix.dates import producer_time
 from hotfix.enums import EventType, Severity
 from hotfix.events import parse_event
-from hotfix.keys import TICKET_PATTERN
+from hotfix.keys import TICKET_MAX, TICKET_PATTERN
 from hotfix.limits import SHORT_TEXT_MAX
 from hotfix.settings import JiraIntake
 
@@ -65,7 +65,7 @@ class Issue(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     id: str | None = None
-    key: str = Field(pattern=TICKET_PATTERN)
+    key: str = Field(pattern=TICKET_PATTERN, max_length=TICKET_MAX)
     self_url: str | None = Field(None, alias="self")
     fields: dict[str, Any] = Field(default_factory=dict)
 

@@ -8,7 +8,7 @@ give the same data as JSON. Every route only reads Redis, and every one needs
 may write may also read) as ``Authorization: Bearer`` or ``?token=`` (compared in constant
 time); a page opened with ``?token=`` is traded for a session cookie and a clean URL
 (``daemon.intake.session``), so no link carries the token. A ticket that fails
-``keys.TICKET_PATTERN`` is a 404 before any key is built from it.
+``keys.valid_ticket`` is a 404 before any key is built from it.
 Pages are Jinja templates of ``templates/status/`` with autoescape, inline CSS and JS only
 (they work offline), and refresh themselves in place; long texts are cut (``hotfix.limits``).
 """
@@ -52,7 +52,6 @@ STEPS = (Phase.TRIAGE, Phase.FIX, Phase.REVIEW, Phase.STAGING, Phase.PRODUCTION,
 #: Seconds between two in-place refreshes of a page, unless ``?refresh=`` says otherwise (clamped).
 REFRESH_SECONDS = 15
 REFRESH_RANGE = (2, 600)
-_TICKET_RE = re.compile(keys.TICKET_PATTERN)
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY"}
 
@@ -150,7 +149,7 @@ async def _guarded(request: Request, work: Callable[[StatusPages], Awaitable[Res
     try:
         how = check_viewer(pages.settings.http, request.headers.get("authorization"), request.query_params.get("token"),
                            request.cookies.get(session.COOKIE))
-        if ticket is not None and not _TICKET_RE.match(ticket):
+        if ticket is not None and not keys.valid_ticket(ticket):
             raise Rejected(404, "not_found", "no such hotfix")
         if how == "query" and html:  # trade the token in the URL for a session cookie
             return session.open_session(request, reader_tokens(pages.settings.http), datetime.now(UTC))

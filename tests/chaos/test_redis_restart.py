@@ -1,6 +1,7 @@
 """Chaos: the Redis server stops and starts again under load; daemon, worker and intake ride it out."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,50 @@ def test_redis_restart_full(tmp_path: Path, own_redis: RedisServer, smtp_server,
     cpu, length = figures["cpu_seconds_while_down"], figures["outage_seconds"]
     assert cpu["daemon"] < 0.1 * length and cpu["worker"] < 0.1 * length, cpu
     assert delivered
+
+
+def test_daemon_and_worker_started_before_redis_wait_for_it(tmp_path: Path, smtp_server, hotfix_process) -> None:
+    """Repro 9: a worker (like the daemon) started while Redis is down waits, says so, and delivers once Redis is up."""
+    smtp = smtp_server()
+    server = RedisServer(tmp_path)  # not started yet
+    config = write_config(tmp_path, one_inbox_config(server.url, tmp_path, smtp, redis={"url": server.url}))
+    procs = [hotfix_process(cmd, "--config", str(config)) for cmd in ("worker", "daemon")]
+    wait_until(lambda: all("Redis unavailable" in p.output() for p in procs), timeout=30, message="both saying Redis is down")
+    assert all(p.alive() for p in procs), [p.output()[-500:] for p in procs]
+    server.start()
+    try:
+        client = server.client()
+        client.xadd("hotfix:events", {"event": json.dumps(event("declared", ticket="RR-LATE", id="rr-late"))})
+        wait_until(lambda: smtp.messages, timeout=40, message="the announcement once Redis is up")
+        assert all(p.alive() for p in procs) and "Traceback" not in procs[0].output()
+        record("redis_late_start", delivered=len(smtp.messages))
+    finally:
+        for proc in procs:
+            proc.stop()
+        server.stop()
+
+
+def test_a_receipt_waits_out_a_redis_restart(own_redis: RedisServer) -> None:
+    """Repro 10: Redis dying right after an SMTP accept no longer loses the receipt (the cause of a duplicate email)."""
+    import threading
+
+    from hotfix import keys
+    from hotfix.enums import DeliveryStatus
+    from hotfix.jobs import JobPayload
+    from workers import receipts
+
+    job = JobPayload.model_validate({"ticket": "RR-1", "message": "announcement", "audience": "oncall", "channel": "email",
+                                     "job_key": "j1", "recipients": ["oncall@example.com"], "locale": "fr",
+                                     "severity": "P0", "hotfix": {"ticket": "RR-1"}})
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = Redis(host="127.0.0.1", port=own_redis.port, retry=Retry(NoBackoff(), 0))  # no retry of the client's own
+    own_redis.stop()  # the message was accepted a moment ago; Redis is gone
+    back = threading.Timer(2.0, own_redis.start)
+    back.start()
+    receipts.record(client, job, [("oncall@example.com", DeliveryStatus.SENT, None)], via="smtp", attempt=1)
+    back.join()
+    assert receipts.already_sent(client, "RR-1", "j1", ["oncall@example.com"]) == {"oncall@example.com"}
+    assert client.hlen(keys.receipts("RR-1")) == 1

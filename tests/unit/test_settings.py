@@ -51,6 +51,17 @@ def write(tmp_path: Path, text: str) -> Path:
     ('[http]\nsigning_key = "short"', "http.signing_key: at least 16 characters"),
     ('[audiences.cto]\nkind = "bosses"', "audiences.cto.kind"),
     ('[severity.P0]\nresolve_within = "1h"\nprompts = ["update"]', "severity.P0.prompts: update: not a role prompt"),
+    # repro 8: what check-config let through and the processes then crashed on
+    ('[http]\nlisten = "nonsense"', "http.listen: expected host:port"),
+    ('[http]\nlisten = "127.0.0.1:99999"', "http.listen: expected host:port with a port from 1 to 65535"),
+    ('[redis]\nurl = "not a url"', "redis.url: expected a URL starting with redis://"),
+    ('[redis]\nurl = "redis://h:port/0"', "redis.url: 'h:port': the port must be a number"),
+    ('[redis]\nurl = "redis://h/zero"', "redis.url: the database must be a number"),
+    ('[teams.x]\nurl = "ftp://hooks.example/secret"', "teams.x.url: expected an https:// URL (the webhook's address from Teams), got ftp://"),
+    ('[teams.x]\nurl = "http://hooks.example/secret"', "teams.x.url: http:// is only allowed to this machine"),
+    ('[audiences.a]\nemails = ["not-an-email"]', "audiences.a.emails: 'not-an-email' is not an email address"),
+    ('[people.Alice]\nemail = "alice at corp"', "people.Alice.email: 'alice at corp' is not an email address"),
+    ('[smtp]\nsender = "Hotfix Desk"', "smtp.sender: 'Hotfix Desk' has no email address"),
 ])
 def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
     """Each kind of bad configuration is refused with the key path and what is expected."""
@@ -143,3 +154,46 @@ prompts = ["review_request"]
     assert settings.audience_kind("oncall").value == "team"
     assert "sign-me-please-0123456789" in settings.secret_values()
     assert "sign-me-please" not in repr(settings) and "sign-me-please" not in settings.model_dump_json()
+
+
+def test_a_webhook_url_is_never_echoed_in_its_error(tmp_path: Path) -> None:
+    """A refused Teams URL is named by its key and scheme only: the URL is a secret."""
+    path = write(tmp_path, '[teams.x]\nurl = "http://hooks.example/SECRET-path"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "SECRET" not in str(caught.value) and "teams.x.url" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["https://prod-01.westeurope.logic.azure.com/workflows/x", "http://127.0.0.1:8099/hook",
+                                 "http://localhost/hook", "http://[::1]:9/hook"])
+def test_https_and_loopback_webhooks_are_accepted(tmp_path: Path, url: str) -> None:
+    """https:// anywhere, http:// to this machine (a local relay, the test stand-in)."""
+    assert load_settings(write(tmp_path, f'[teams.x]\nurl = "{url}"\n')).teams["x"].url is not None
+
+
+def test_a_directory_is_not_a_configuration(tmp_path: Path) -> None:
+    """Repro 8: ``check-config -c <directory>`` is an error, not "configuration OK"."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    assert caught.value.problems == ["is a directory: expected a TOML file"]
+
+
+def test_an_environment_override_is_named_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad value set by HOTFIX_REDIS__URL is blamed on that variable, not on the TOML file."""
+    path = write(tmp_path, VALID)
+    monkeypatch.setenv("hotfix_redis__url", "nonsense")
+    monkeypatch.setenv("HOTFIX_HTTP__LISTEN", "8080")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert sorted(p.split(":")[0] for p in caught.value.problems) == [
+        "http.listen (from HOTFIX_HTTP__LISTEN)", "redis.url (from hotfix_redis__url)"]
+
+
+def test_a_relative_outbox_is_beside_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[outbox] dir = "out"`` is the config file's folder's ``out``, whatever the working directory (like emails_file)."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "config.toml"
+    path.write_text('[outbox]\ndir = "out"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(path).outbox.dir == folder / "out"
