@@ -20,6 +20,7 @@ from hotfix.events import dump_event, parse_event
 from hotfix.limits import SUBJECT_CHARS, TEAMS_CARD_BYTES
 from hotfix.settings import SHIPPED_TEMPLATES, Settings
 from hotfix.state import HotfixState
+from hotfix.text import printable
 from tests.fixtures.herald import BASE_CONFIG, merge
 from workers.cards import card_problems, envelope_size
 from workers.render import Renderer
@@ -97,7 +98,7 @@ def event_for(message: MessageName, ticket: str, draw: st.DrawFn) -> dict[str, A
         return None
     fields = {"type": kind.value, "ticket": ticket, "at": draw(iso) or NOW.isoformat(), "message": draw(maybe_text)}
     extra = {
-        EventType.DECLARED: {"title": draw(texts) or "t", "severity": "P0", "impact": draw(maybe_text)},
+        EventType.DECLARED: {"title": printable(draw(texts)).strip() or "t", "severity": "P0", "impact": draw(maybe_text)},
         EventType.UPDATED: {"next_step": draw(maybe_text), "phase": draw(st.none() | st.just("review")),
                             "checks": draw(st.none() | st.just({"review": True}))},
         EventType.RESOLVED: {"root_cause": draw(maybe_text), "postmortem_at": draw(iso)},
@@ -106,7 +107,7 @@ def event_for(message: MessageName, ticket: str, draw: st.DrawFn) -> dict[str, A
         EventType.CANCELLED: {"reason": draw(maybe_text)},
     }[kind]
     raw = {k: v for k, v in {**fields, **extra}.items() if v not in (None, "")}
-    return dump_event(parse_event(raw))
+    return dump_event(parse_event(raw, now=NOW))
 
 
 def notice_for(message: MessageName, draw: st.DrawFn) -> dict[str, Any] | None:
