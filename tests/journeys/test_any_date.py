@@ -23,7 +23,7 @@ from daemon.intake import create_app
 from hotfix import keys
 from hotfix.config import load_settings
 from tests.fixtures.processes import wait_until
-from tests.fixtures.smtp_server import smtp_server  # noqa: F401
+from tests.fixtures.smtp_server import free_port, smtp_server  # noqa: F401
 from tests.fixtures.teams_server import teams_server  # noqa: F401
 from tests.journeys.conftest import INTAKE_TOKEN, ONCALL, STAKEHOLDERS, VIEWER_TOKEN, write_config
 from tests.journeys.harness import Stack
@@ -53,7 +53,7 @@ def in_process(future: datetime, tmp_path: Path, redis: Redis, redis_url: str, s
                teams_server) -> Iterator[Stack]:  # noqa: F811
     """A Stack whose daemon, worker and intake run in this process (so under the moved clock)."""
     smtp = smtp_server()
-    config = write_config(tmp_path, redis_url, smtp, teams_server, 0,
+    config = write_config(tmp_path, redis_url, smtp, teams_server, free_port(),  # nothing listens: in process
                           severity={"P0": {"remind": ["oncall"], "postmortem_remind_before": "1h"}})
     settings = load_settings(config)
     daemon = Daemon(redis, settings, block_ms=None, name="future")
