@@ -54,7 +54,7 @@ def utcnow() -> datetime:
 
 def rules_of(settings: Settings) -> Rules:
     """The deadlines and post-mortem delays of the configured policies."""
-    return Rules(resolve_within={s: settings.policy(s).resolve_within for s in Severity},
+    return Rules(resolve_within=settings.resolve_within(),
                  postmortem_after={s: settings.policy(s).postmortem_after for s in Severity})
 
 

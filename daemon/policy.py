@@ -38,7 +38,8 @@ def route(step: Step, settings: Settings) -> list[Delivery]:
     elif event.type in (EventType.DECLARED, EventType.UPDATED):
         out += _newly_concerned(before, after, settings, cause)
         out += _customers_now(before, after, policy, settings, cause)
-        out += expand(MessageName.UPDATE, _plus_customers(policy.updates, after, policy), settings, cause)
+        entered = {"entered": after.phase.value} if after.phase is not before.phase else None  # phase guidance
+        out += expand(MessageName.UPDATE, _plus_customers(policy.updates, after, policy), settings, cause, entered)
     elif event.type is EventType.RESOLVED:
         out += expand(MessageName.RESOLUTION, _plus_customers(policy.resolution, after, policy), settings, cause)
     elif event.type is EventType.ROLLED_BACK:

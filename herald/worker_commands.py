@@ -57,7 +57,8 @@ def preview(message: MessageName,
 
     settings = settings_or_exit(config)
     now = datetime.now(timezone.utc)
-    renderer = Renderer(settings.templates_path(), settings.timezone, settings.mentionable())
+    renderer = Renderer(settings.templates_path(), settings.timezone, settings.mentionable(),
+                        settings.resolve_within())
     hotfix = sample_hotfix(severity, now=now, message=message)
     event, notice = sample_event(message, now=now), sample_notice(message, now=now)
     # links as they would be sent, but never a working credential: the token is a placeholder

@@ -367,6 +367,10 @@ class Settings(BaseSettings):
         """The policy of a severity; one that is not configured tells nobody but keeps the playbook deadline."""
         return self.severity.get(severity) or SeverityPolicy(resolve_within=PLAYBOOK_DEADLINES[severity])
 
+    def resolve_within(self) -> dict[Severity, timedelta]:
+        """Each severity's deadline as configured (the playbook's where not): severity labels are derived from it."""
+        return {s: self.policy(s).resolve_within for s in Severity}
+
     def audience_kind(self, audience: str) -> AudienceKind:
         """The kind of an audience; one not configured (a fallback, a person) counts as the team."""
         found = self.audiences.get(audience)

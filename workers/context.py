@@ -31,7 +31,7 @@ EVENT_KEYS = (
 #: Every key a daemon notice may carry, across all messages.
 NOTICE_KEYS = (
     "digest", "raised_from", "overdue_by", "last_update_at", "update_every", "reason", "time_left",
-    "propose_rollback", "missing", "phase", "postmortem_at", "needs_access", "customer_impact", "since", "within",
+    "propose_rollback", "missing", "phase", "postmortem_at", "needs_access", "customer_impact", "since", "within", "entered",
     "role", "person", "target", "again", "asked_at",
     "approval", "preview", "links", "postmortem_url",
 )

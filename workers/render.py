@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,8 +22,9 @@ from jinja2.runtime import Context
 
 from hotfix import dates
 from hotfix.durations import format_span
-from hotfix.enums import Channel, Locale, MessageName
+from hotfix.enums import Channel, Locale, MessageName, Severity
 from hotfix.limits import SUBJECT_CHARS
+from hotfix.settings import PLAYBOOK_DEADLINES
 from hotfix.state import HotfixState
 from hotfix.templating import environment
 from workers.cards import cap_actions, card_problems, md_escape, mention_markdown, trim_card
@@ -64,12 +66,16 @@ def _tidy(text: str) -> str:
 class Renderer:
     """Long-lived renderer: templates are compiled once and cached."""
 
-    def __init__(self, templates_dir: Path, timezone: str, directory: dict[str, str] | None = None) -> None:
+    def __init__(self, templates_dir: Path, timezone: str, directory: dict[str, str] | None = None,
+                 resolve_within: Mapping[Severity, timedelta] | None = None) -> None:
         self.templates_dir = Path(templates_dir)
         self.tz = ZoneInfo(timezone)
         self.directory = dict(directory or {})
         self.env = environment(self.templates_dir, extensions=["jinja2.ext.do"], auto_reload=False, cache_size=-1,
                                keep_trailing_newline=False)
+        #: Each severity's deadline, as configured: severity labels say "< 1 h" from it, never a fixed text.
+        self.env.globals["resolve_within"] = {
+            s.value: int(d.total_seconds()) for s, d in {**PLAYBOOK_DEADLINES, **(resolve_within or {})}.items()}
         self.env.filters.update(
             when=self._when,
             day=self._day,

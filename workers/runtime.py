@@ -41,7 +41,8 @@ def configure(settings: Settings, redis: Redis | None = None) -> Runtime:
     client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
     _current = Runtime(
         settings=settings,
-        renderer=Renderer(settings.templates_path(), settings.timezone, settings.mentionable()),
+        renderer=Renderer(settings.templates_path(), settings.timezone, settings.mentionable(),
+                          settings.resolve_within()),
         teams=TeamsSender(client),
         outbox=OutboxSender(settings.outbox.dir),
         mail=MailSender(settings.smtp) if settings.smtp.host else None,

@@ -279,8 +279,12 @@ def _csp(nonce: str) -> dict[str, str]:
 
 
 def _environment(settings: Settings) -> SandboxedEnvironment:
-    """Templates of ``<templates_dir>/status`` first (an operator's copy), then the shipped ones; autoescaped."""
-    folders = list(dict.fromkeys([settings.templates_path() / "status", SHIPPED_TEMPLATES / "status"]))
+    """Templates of ``<templates_dir>/status`` first (an operator's copy), then the shipped ones; autoescaped.
+
+    The templates' root folders come last, so a page can import a locale's labels (``fr/_labels.j2``).
+    """
+    folders = list(dict.fromkeys([settings.templates_path() / "status", SHIPPED_TEMPLATES / "status",
+                                  settings.templates_path(), SHIPPED_TEMPLATES]))  # the root: <locale>/_labels.j2
     env = environment(*folders, trim_blocks=True, lstrip_blocks=True)
     env.filters["clip"] = lambda value, ticket, limit=DOCUMENT_TEXT_CHARS: clip(
         str(value), limit, truncation_marker("en", ticket))

@@ -276,3 +276,12 @@ def test_closed_hotfix_prompts_nobody(people: Settings) -> None:
     state, _ = prompts_of(people, None, ev("declared", team=TEAM))
     _, found = prompts_of(people, state, ev("resolved", 30))
     assert found == []
+
+
+def test_the_update_that_enters_a_phase_says_so(settings: Settings) -> None:
+    """Updates carry the phase they enter (for the playbook's advice); one that stays in its phase carries nothing."""
+    state = apply(None, ev("declared"), T0)[-1].after
+    entering = apply(state, ev("updated", 5, phase="fix"), T0)[-1]
+    assert {str(d.notice) for d in route(entering, settings) if d.message is MessageName.UPDATE} == {"{'entered': 'fix'}"}
+    staying = apply(entering.after, ev("updated", 6, phase="fix", message="still fixing"), T0)[-1]
+    assert {d.notice for d in route(staying, settings) if d.message is MessageName.UPDATE} == {None}

@@ -150,7 +150,7 @@ def test_fr_announcement_uses_playbook_wording(renderer: Renderer) -> None:
     inputs = render_inputs(MessageName.ANNOUNCEMENT)
     email = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, **inputs)
     card = shown("\n".join(card_texts(renderer.teams(MessageName.ANNOUNCEMENT, Locale.FR, **inputs).card)))
-    for wording in ("🚨 HOTFIX EN COURS", "Problème", "Impact", "Sévérité", "P0 — critique (< 1h)", "ETA",
+    for wording in ("🚨 HOTFIX EN COURS", "Problème", "Impact", "Sévérité", "P0 — critique (< 1 h)", "ETA",
                     "Équipe", "Coordinateur: Alice"):
         assert wording in email.text, wording
         assert wording in card, wording
@@ -203,7 +203,7 @@ def test_en_is_the_english_version(renderer: Renderer) -> None:
     """The English messages carry the translated headlines and labels."""
     announce = renderer.email(MessageName.ANNOUNCEMENT, Locale.EN, **render_inputs(MessageName.ANNOUNCEMENT)).text
     resolved = renderer.email(MessageName.RESOLUTION, Locale.EN, **render_inputs(MessageName.RESOLUTION)).text
-    for wording in ("🚨 HOTFIX IN PROGRESS", "Problem:", "Severity: P0 — critical (< 1h)", "Updates in this thread 👇"):
+    for wording in ("🚨 HOTFIX IN PROGRESS", "Problem:", "Severity: P0 — critical (< 1 h)", "Updates in this thread 👇"):
         assert wording in announce, wording
     for wording in ("✅ RESOLVED", "Total duration: 23 min", "Fix: PR #4711", "Post-mortem planned"):
         assert wording in resolved, wording
@@ -623,3 +623,28 @@ def test_time_box_reminders_give_the_playbook_steps(renderer: Renderer, locale: 
     escalation = renderer.email(MessageName.ESCALATION, locale, sample_hotfix(now=NOW), notice=notice, now=NOW).text
     assert ("Personne disponible → escalade management" if locale is Locale.FR
             else "Nobody available → escalate to management") in escalation
+
+
+def test_severity_label_follows_the_configured_deadline() -> None:
+    """An operator who sets P1 to 2 h reads "< 2 h", never the playbook's "< 4h"; the process line follows the row."""
+    renderer = Renderer(SHIPPED_TEMPLATES, "Europe/Paris", resolve_within={Severity.P1: timedelta(hours=2)})
+    hotfix = sample_hotfix(Severity.P1, now=NOW)
+    fr = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW).text
+    en = renderer.email(MessageName.ANNOUNCEMENT, Locale.EN, hotfix, now=NOW).text
+    assert "P1 — haute (< 2 h)" in fr and "4h" not in fr and "P1 — high (< 2 h)" in en
+    assert "Équipe dédiée, priorité absolue" in fr and "Dedicated team, top priority" in en
+
+
+@pytest.mark.parametrize(("locale", "phase", "expected"), [
+    (Locale.FR, "fix", "Pas de feature « tant qu'on y est »"), (Locale.FR, "review", "Pas de perfectionnisme"),
+    (Locale.FR, "production", "Valider, puis cherry-pick vers la release si nécessaire"),
+    (Locale.EN, "fix", "No refactoring"), (Locale.EN, "review", "Focus on the fix"),
+])
+def test_entering_a_phase_recalls_the_playbook(renderer: Renderer, locale: Locale, phase: str, expected: str) -> None:
+    """The update that enters a phase recalls the playbook's advice for it; one that stays in its phase does not."""
+    event = {**(sample_event(MessageName.UPDATE, NOW) or {}), "phase": phase}
+    entered = renderer.email(MessageName.UPDATE, locale, sample_hotfix(now=NOW), event=event,
+                             notice={"entered": phase}, now=NOW).text
+    assert expected in entered
+    stayed = renderer.email(MessageName.UPDATE, locale, sample_hotfix(now=NOW), event=event, now=NOW).text
+    assert expected not in stayed
