@@ -1,5 +1,7 @@
-"""The daemon's loop: read the event stream in a consumer group, apply, plan, enqueue, acknowledge.
+"""The daemon's loop: read the event streams in a consumer group, apply, plan, enqueue, acknowledge.
 
+Two streams, one group: the public ``hotfix:events`` and the P0 lane ``hotfix:events:p0``, read
+first; within a read, the entries of P0 tickets are committed before the rest (``daemon.lanes``).
 An entry is acknowledged only after its effects (state, jobs, timers) are in Redis.
 Entries left pending by a dead consumer are reclaimed with XAUTOCLAIM. Invalid
 entries go to the dead-letter stream with the reason and the raw payload. Due
@@ -30,7 +32,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from daemon import store
+from daemon import lanes, store
 from daemon.lifecycle import Outcome, Rules, Step, apply
 from daemon.planner import plan, plan_fired
 from daemon.timers import fire, timer_names
@@ -44,8 +46,10 @@ from hotfix.state import HotfixState
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-#: A dead letter to write: (stream entry id, reason, raw payload).
-Dead = tuple[str, str, str]
+#: A dead letter to write: (stream entry, reason, raw payload).
+Dead = tuple[lanes.Entry, str, str]
+#: A valid entry and its event.
+Item = tuple[lanes.Entry, Event]
 
 
 def utcnow() -> datetime:
@@ -67,12 +71,13 @@ class Daemon:
     """One consumer of the ``hotfix-daemons`` group."""
 
     def __init__(self, redis: Redis, settings: Settings, *, name: str | None = None, batch: int = 250,
-                 block_ms: int | None = 1000, claim_idle_ms: int = 30_000,
+                 block_ms: int | None = 1000, claim_idle_ms: int = 30_000, read_ahead: int = lanes.READ_AHEAD,
                  clock: Clock = utcnow) -> None:
         self.redis = redis
         self.settings = settings
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = batch
+        self.read_ahead = max(read_ahead, batch)
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.clock = clock
@@ -83,19 +88,20 @@ class Daemon:
 
     # -- the loop -----------------------------------------------------------------
     def ensure_group(self) -> None:
-        """Create the consumer group (and the stream) if needed."""
-        try:
-            self.redis.xgroup_create(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        """Create the consumer group (and the streams) if needed: the public stream and the P0 lane."""
+        for stream in keys.EVENT_STREAMS:
+            try:
+                self.redis.xgroup_create(stream, keys.CONSUMER_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     def run(self, *, install_signals: bool = True) -> None:
         """Consume until SIGTERM/SIGINT (or ``stopping`` is set), riding out Redis outages."""
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stopping.set())
-        log.info("daemon %s consuming %s", self.name, keys.EVENTS_STREAM)
+        log.info("daemon %s consuming %s", self.name, " then ".join(reversed(keys.EVENT_STREAMS)))
         backoff = 0.5
         group_ready = False
         while not self.stopping.is_set():
@@ -125,40 +131,46 @@ class Daemon:
         log.info("daemon %s stopped", self.name)
 
     def turn(self) -> int:
-        """One turn: reclaim if due, read and process a batch, fire due timers. Returns entries handled."""
+        """One turn: reclaim if due, read both streams (the lane first) and process, fire due timers. Returns entries handled."""
         handled = 0
         if time.monotonic() - self._last_claim > self.claim_idle_ms / 2000:
             handled += self.reclaim()
             self.observe()
             self._last_claim = time.monotonic()
-        response = cast("list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None", self.redis.xreadgroup(
-            keys.CONSUMER_GROUP, self.name, {keys.EVENTS_STREAM: ">"}, count=self.batch, block=self.block_ms)) or []
-        entries = [(as_text(entry_id), fields) for _stream, batch in response for entry_id, fields in batch]
+        entries = self._read(keys.EVENT_STREAMS, block=self.block_ms)
         if entries:
-            self.process_batch(entries)
-            handled += len(entries)
+            handled += self.process(entries)
         self.fire_timers()
         return handled
 
+    def _read(self, streams: tuple[str, ...], *, block: int | None) -> list[lanes.Entry]:
+        """New entries of ``streams`` for this consumer (up to ``read_ahead`` of each)."""
+        response = cast("list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None", self.redis.xreadgroup(
+            keys.CONSUMER_GROUP, self.name, dict.fromkeys(streams, ">"), count=self.read_ahead, block=block)) or []
+        return [lanes.Entry(as_text(stream), as_text(entry_id), fields)
+                for stream, batch in response for entry_id, fields in batch]
+
     def reclaim(self) -> int:
-        """Take over entries another consumer left pending too long, and process them."""
-        start, handled = "0-0", 0
-        while True:
-            result = self.redis.xautoclaim(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, self.name,
-                                           min_idle_time=self.claim_idle_ms, start_id=start, count=self.batch)
-            start, claimed = as_text(result[0]), result[1]
-            entries = []
-            for entry_id, fields in claimed:
-                if fields is None:  # deleted from the stream meanwhile
-                    self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
-                else:
-                    entries.append((as_text(entry_id), fields))
-            if entries:
-                log.warning("reclaimed %d entr(ies) from a stalled consumer", len(entries))
-                self.process_batch(entries)
-                handled += len(entries)
-            if start == "0-0" or not claimed:
-                return handled
+        """Take over entries another consumer left pending too long (on either stream), and process them."""
+        handled = 0
+        for stream in keys.EVENT_STREAMS:
+            start = "0-0"
+            while True:
+                result = self.redis.xautoclaim(stream, keys.CONSUMER_GROUP, self.name,
+                                               min_idle_time=self.claim_idle_ms, start_id=start, count=self.batch)
+                start, claimed = as_text(result[0]), result[1]
+                entries = []
+                for entry_id, fields in claimed:
+                    if fields is None:  # deleted from the stream meanwhile
+                        self.redis.xack(stream, keys.CONSUMER_GROUP, entry_id)
+                    else:
+                        entries.append(lanes.Entry(stream, as_text(entry_id), fields))
+                if entries:
+                    log.warning("reclaimed %d entr(ies) of %s from a stalled consumer", len(entries), stream)
+                    handled += self.process(entries)
+                if start == "0-0" or not claimed:
+                    break
+        return handled
 
     def observe(self) -> None:
         """Refresh the gauges: queue depths and open hotfixes by severity (counted by Redis, not loaded)."""
@@ -174,46 +186,74 @@ class Daemon:
             metrics.open_hotfixes.labels(severity=severity.value).set(count)
 
     # -- events -------------------------------------------------------------------
-    def parse(self, entry_id: str, fields: dict[Any, Any]) -> Event:
+    def parse(self, entry_id: str, fields: dict[Any, Any], stream: str = keys.EVENTS_STREAM) -> Event:
         """The event of a stream entry (its id and time fill in a missing ``id`` and ``at``)."""
         raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
         if raw is None:
             raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", as_text(fields))
+        default_id = f"x-{entry_id}" if stream == keys.EVENTS_STREAM else f"x-p0-{entry_id}"
         return parse_event(raw if isinstance(raw, (bytes, str)) else str(raw), now=self.clock(),
-                           default_id=f"x-{entry_id}", default_at=entry_time(entry_id))
+                           default_id=default_id, default_at=entry_time(entry_id))
 
-    def process_batch(self, entries: list[tuple[str, dict[Any, Any]]]) -> None:
-        """Validate, apply, plan, then store, enqueue and acknowledge a batch of entries in one transaction.
+    def process(self, entries: list[lanes.Entry]) -> int:
+        """Validate every entry, then commit the urgent group (the lane, P0 tickets) first and the rest in chunks.
 
-        An entry that fails for a reason other than Redis is dead-lettered with the exception and the
-        rest of the batch is applied; a batch whose commit fails is retried entry by entry.
+        Before each chunk of the rest, the lane is read again (without blocking) and its entries go first.
+        Returns the number of entries handled.
         """
-        events: list[tuple[str, Event]] = []
+        items, raws = self._validate(entries)
+        if not items:
+            return len(entries)
+        urgent = lanes.urgent_tickets((event for _, event in items), lanes.known_p0(self.redis, (e.ticket for _, e in items)))
+        first, rest = lanes.split(items, urgent)
+        handled = len(entries)
+        if first:
+            self._commit_safely(first, raws)
+        for chunk in lanes.chunks(rest, self.batch):
+            handled += self._lane_now()
+            self._commit_safely(chunk, raws)
+        return handled
+
+    def _lane_now(self) -> int:
+        """Process what arrived on the P0 lane meanwhile (no blocking read); the entries handled."""
+        arrived = self._read((keys.P0_STREAM,), block=None)
+        if not arrived:
+            return 0
+        items, raws = self._validate(arrived)
+        if items:
+            self._commit_safely(sorted(items, key=lambda item: item[0].order), raws)
+        return len(arrived)
+
+    def _validate(self, entries: list[lanes.Entry]) -> tuple[list[Item], dict[str, str]]:
+        """The events of ``entries``, the invalid ones dead-lettered at once; and every entry's raw text."""
+        items: list[Item] = []
         dead: list[Dead] = []
-        raws = {entry_id: _raw(fields) for entry_id, fields in entries}
-        for entry_id, fields in entries:
+        raws = {entry.key: _raw(entry.fields) for entry in entries}
+        for entry in entries:
             try:
-                events.append((entry_id, self.parse(entry_id, fields)))
+                items.append((entry, self.parse(entry.id, entry.fields, entry.stream)))
             except InvalidEvent as exc:
-                dead.append((entry_id, exc.reason, exc.raw))
+                dead.append((entry, exc.reason, exc.raw))
             except Exception as exc:  # a bug must cost one entry, never the daemon: keep it with the reason
-                log.exception("cannot read entry %s", entry_id)
-                dead.append((entry_id, _internal("validating", exc), raws[entry_id]))
+                log.exception("cannot read entry %s", entry.id)
+                dead.append((entry, _internal("validating", exc), raws[entry.key]))
         if dead:
             self.dead_letter(dead)
-        if not events:
-            return
+        return items, raws
+
+    def _commit_safely(self, items: list[Item], raws: dict[str, str]) -> None:
+        """Commit ``items`` in one transaction; if that fails for a reason other than Redis, one by one."""
         try:
-            self._commit(events, raws)
+            self._commit(items, raws)
         except RedisError:
             raise
         except Exception as exc:
-            if len(events) == 1:
-                self._dead_after_commit(events[0][0], exc, raws)
+            if len(items) == 1:
+                self._dead_after_commit(items[0][0], exc, raws)
                 return
-            log.warning("a batch of %d entries failed (%s: %s): committing them one by one", len(events),
+            log.warning("a batch of %d entries failed (%s: %s): committing them one by one", len(items),
                         type(exc).__name__, exc)
-            for item in events:
+            for item in items:
                 try:
                     self._commit([item], raws)
                 except RedisError:
@@ -221,15 +261,15 @@ class Daemon:
                 except Exception as one:
                     self._dead_after_commit(item[0], one, raws)
 
-    def _dead_after_commit(self, entry_id: str, exc: Exception, raws: dict[str, str]) -> None:
-        log.error("cannot commit entry %s", entry_id, exc_info=exc)
-        self.dead_letter([(entry_id, _internal("committing", exc), raws[entry_id])])
+    def _dead_after_commit(self, entry: lanes.Entry, exc: Exception, raws: dict[str, str]) -> None:
+        log.error("cannot commit entry %s", entry.id, exc_info=exc)
+        self.dead_letter([(entry, _internal("committing", exc), raws[entry.key])])
 
-    def _commit(self, events: list[tuple[str, Event]], raws: dict[str, str]) -> None:
+    def _commit(self, items: list[Item], raws: dict[str, str]) -> None:
         """Apply and plan every event, then commit states, jobs, timers, acks and this batch's poison together."""
         now = self.clock()
         self.book.refresh()
-        tickets = list(dict.fromkeys(event.ticket for _, event in events))
+        tickets = list(dict.fromkeys(event.ticket for _, event in items))
         applied: list[str] = []
         poisoned: list[Dead] = []
 
@@ -237,13 +277,13 @@ class Daemon:
             applied.clear()
             poisoned.clear()
             changed: dict[str, store.Change] = {}
-            for entry_id, event in events:
+            for entry, event in items:
                 try:
                     steps = apply(states[event.ticket], event, now, self.rules)
                     planned = plan(steps, self.settings, now, changes=self.book.get)
                 except Exception as exc:  # pure code failed on this event: it alone is dead-lettered
-                    log.exception("%s: cannot apply entry %s", event.ticket, entry_id)
-                    poisoned.append((entry_id, _internal("applying", exc), raws[entry_id]))
+                    log.exception("%s: cannot apply entry %s", event.ticket, entry.id)
+                    poisoned.append((entry, _internal("applying", exc), raws[entry.key]))
                     continue
                 applied.extend(_log(steps))
                 if planned.state is not None:
@@ -254,10 +294,8 @@ class Daemon:
             return list(changed.values())
 
         def extra(pipe: Pipeline) -> None:
-            bad = {entry_id for entry_id, _reason, _raw in poisoned}
-            ack = [entry_id for entry_id, _ in events if entry_id not in bad]
-            if ack:
-                pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *ack)
+            bad = {entry.key for entry, _reason, _raw in poisoned}
+            lanes.ack(pipe, [entry for entry, _ in items if entry.key not in bad])
             self._dead_letter_into(pipe, poisoned)
 
         store.commit(self.redis, tickets, decide_all, self.settings, extra=extra)
@@ -265,7 +303,7 @@ class Daemon:
             metrics.events_applied.labels(type=type_).inc()
         if poisoned:
             metrics.events_dead_lettered.inc(len(poisoned))
-        log.info("applied %d of %d event(s) to %d hotfix(es)", len(applied), len(events), len(tickets))
+        log.info("applied %d of %d event(s) to %d hotfix(es)", len(applied), len(items), len(tickets))
 
     def dead_letter(self, dead: list[Dead]) -> None:
         """Keep invalid entries with their reason and raw payload, and acknowledge them."""
@@ -276,12 +314,14 @@ class Daemon:
 
     def _dead_letter_into(self, pipe: Pipeline, dead: list[Dead], *, ack: bool = True) -> None:
         """Queue the dead letters (and, for stream entries, their acknowledgement) on ``pipe``."""
-        for entry_id, reason, raw in dead:
-            pipe.xadd(keys.DEAD_LETTERS, {"id": entry_id, "error": reason, "raw": raw[:65536],
-                                          "at": self.clock().isoformat()}, maxlen=100_000, approximate=True)
-            log.warning("dead-lettered entry %s: %s", entry_id, reason)
-        if dead and ack:
-            pipe.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *[d[0] for d in dead])
+        for entry, reason, raw in dead:
+            kept = {"id": entry.id, "error": reason, "raw": raw[:65536], "at": self.clock().isoformat()}
+            if entry.stream == keys.P0_STREAM:
+                kept["stream"] = entry.stream
+            pipe.xadd(keys.DEAD_LETTERS, kept, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
+            log.warning("dead-lettered entry %s: %s", entry.id, reason)
+        if ack:
+            lanes.ack(pipe, [entry for entry, _reason, _raw in dead])
 
     # -- timers -------------------------------------------------------------------
     def fire_timers(self) -> int:
@@ -302,7 +342,8 @@ class Daemon:
                 log.exception("%s: cannot fire timer %s", ticket, kind_name)
                 pipe = self.redis.pipeline()
                 pipe.zrem(keys.TIMERS, member)
-                self._dead_letter_into(pipe, [(f"timer:{member}", _internal(f"firing timer {kind_name}", exc),
+                timer = lanes.Entry("", f"timer:{member}", {})
+                self._dead_letter_into(pipe, [(timer, _internal(f"firing timer {kind_name}", exc),
                                                json.dumps({"timer": member}))], ack=False)
                 pipe.execute()
                 metrics.events_dead_lettered.inc()

@@ -1,4 +1,8 @@
-"""Putting events on the stream: the one write path of the CLI, the HTTP intake and the Python client."""
+"""Putting events on the streams: the one write path of the CLI, the HTTP intake and the Python client.
+
+P0 events (one that says P0, and every event of a ticket open at P0) go to the P0 lane, the rest to
+``hotfix:events`` (``daemon.lanes``); a ticket's events of one push stay together, in order.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +11,7 @@ from collections.abc import Iterable
 
 from redis import Redis
 
+from daemon import lanes
 from hotfix import keys
 from hotfix.connection import as_text
 from hotfix.events import Event, dump_event
@@ -18,13 +23,15 @@ STREAM_MAXLEN = 1_000_000
 
 
 def push(redis: Redis, events: Iterable[Event]) -> list[str]:
-    """XADD each event (already validated, with id and at) in one round trip; return the event ids."""
+    """XADD each event (already validated, with id and at) to its stream; return the event ids."""
     batch = list(events)
     if not batch:
         return []
+    urgent = lanes.urgent_tickets(batch, lanes.known_p0(redis, (e.ticket for e in batch)))
     pipe = redis.pipeline(transaction=False)
+    lanes.mark(pipe, sorted(urgent))
     for event in batch:
-        pipe.xadd(keys.EVENTS_STREAM, {keys.EVENT_FIELD: json.dumps(dump_event(event))},
+        pipe.xadd(lanes.stream_for(event, urgent), {keys.EVENT_FIELD: json.dumps(dump_event(event))},
                   maxlen=STREAM_MAXLEN, approximate=True)
     pipe.execute()
     log.info("pushed %d event(s): %s", len(batch), ", ".join(f"{e.type.value} {e.ticket}" for e in batch))

@@ -14,6 +14,10 @@ PREFIX = "hotfix:"
 
 #: The stream producers XADD events to (public interface).
 EVENTS_STREAM = "hotfix:events"
+#: The P0 lane (internal): P0 events the intake and ``hotfix push`` write; daemons read it first (``daemon.lanes``).
+P0_STREAM = "hotfix:events:p0"
+#: Every stream the daemons read, the most urgent first.
+EVENT_STREAMS = (P0_STREAM, EVENTS_STREAM)
 #: The field of a stream entry that holds the event JSON (public interface).
 EVENT_FIELD = "event"
 #: The consumer group every daemon joins.
@@ -114,6 +118,11 @@ def _audience(name: str) -> str:
 def open_by_severity(severity: str) -> str:
     """Tickets of the open hotfixes of one severity (a set), for the gauges."""
     return f"{PREFIX}open:{severity}"
+
+
+def lane_mark(ticket: str) -> str:
+    """Set for a while when a producer sent a ticket's event to the P0 lane: its next events go there too."""
+    return f"{PREFIX}lane:{_checked(ticket)}"
 
 
 def done(job_id: str) -> str:

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from hotfix import keys
+from tests.fixtures.herald import pushed
 from tests.fixtures.system import require_binary
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +53,7 @@ def await_true(check: Callable[[], T | None], what: str, procs: list[subprocess.
 
 
 def stream(redis: Redis) -> list[dict[str, Any]]:
-    return [json.loads(f[keys.EVENT_FIELD.encode()]) for _, f in redis.xrange(keys.EVENTS_STREAM)]
+    return pushed(redis)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

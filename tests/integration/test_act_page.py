@@ -19,7 +19,7 @@ from daemon.intake import create_app
 from hotfix import keys
 from hotfix.actions import Grant, LinkAction, act_url
 from hotfix.settings import Settings
-from tests.fixtures.herald import drain, make_daemon, make_settings, xadd  # noqa: F401
+from tests.fixtures.herald import drain, make_daemon, make_settings, pushed, xadd  # noqa: F401
 
 with warnings.catch_warnings():  # starlette warns at import that it prefers httpx2 over httpx
     warnings.simplefilter("ignore", UserWarning)
@@ -56,11 +56,10 @@ class Desk:
         return url.removeprefix(PUBLIC)
 
     def stream(self) -> int:
-        return self.redis.xlen(keys.EVENTS_STREAM)
+        return len(pushed(self.redis))
 
     def last_event(self) -> dict[str, Any]:
-        (_id, fields), = self.redis.xrevrange(keys.EVENTS_STREAM, count=1)
-        return json.loads(fields[b"event"])
+        return pushed(self.redis)[-1]
 
     def form(self, path: str) -> tuple[str, dict[str, str]]:
         """The form's action (absolute path) and its hidden inputs, read from the page."""

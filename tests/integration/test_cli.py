@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from herald.cli import app
 from hotfix import keys
-from tests.fixtures.herald import BASE_CONFIG, T0, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
+from tests.fixtures.herald import BASE_CONFIG, T0, drain, event, make_daemon, make_settings, merge, pushed, xadd  # noqa: F401
 from tests.fixtures.processes import to_toml
 
 runner = CliRunner()
@@ -27,7 +27,7 @@ def config(tmp_path: Path, redis: Redis, redis_url: str) -> Path:
 
 
 def stream(redis: Redis) -> list[dict]:
-    return [json.loads(f[b"event"]) for _, f in redis.xrange(keys.EVENTS_STREAM)]
+    return pushed(redis)
 
 
 def test_push_from_flags(redis: Redis, config: Path) -> None:

@@ -10,6 +10,7 @@ import httpx
 from redis import Redis
 
 from daemon.intake import create_app
+from hotfix import keys
 from tests.integration.test_intake_support import (
     AUTH,
     TestClient,
@@ -162,8 +163,9 @@ def test_grafana_resolve_on_recovery_resolves(make_client: Callable[..., TestCli
 def test_failed_push_is_not_remembered(make_client: Callable[..., TestClient], redis: Redis) -> None:
     """When XADD fails the answer is 503 and nothing is remembered, so the next re-send declares."""
     client = make_client()
-    redis.set("hotfix:events", "not a stream")  # every XADD now fails with WRONGTYPE
+    for stream in keys.EVENT_STREAMS:  # the public stream and the P0 lane: every XADD now fails with WRONGTYPE
+        redis.set(stream, "not a stream")
     assert client.post(HOOK, json=am_payload(), headers=AUTH).status_code == 503
-    redis.delete("hotfix:events")
+    redis.delete(*keys.EVENT_STREAMS)
     assert client.post(HOOK, json=am_payload(), headers=AUTH).status_code == 202
     assert [e["type"] for e in stream_events(redis)] == ["declared"]

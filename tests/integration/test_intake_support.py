@@ -14,6 +14,7 @@ from redis import Redis
 from daemon.intake import create_app
 from hotfix import keys
 from hotfix.settings import Settings
+from tests.fixtures.herald import pushed
 from tests.fixtures.intake import (  # noqa: F401  # re-exported for the intake tests
     GROUP_KEY,
     am_alert,
@@ -35,8 +36,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def stream_events(redis: Redis) -> list[dict[str, Any]]:
-    """Every event on ``hotfix:events``, oldest first, as JSON objects."""
-    return [json.loads(fields[keys.EVENT_FIELD.encode()]) for _, fields in redis.xrange(keys.EVENTS_STREAM)]
+    """Every event pushed (``hotfix:events`` and the P0 lane), oldest first, as JSON objects."""
+    return pushed(redis)
 
 
 def closed_port() -> int:

@@ -43,7 +43,7 @@ def local(url: str, stack: Stack) -> str:
 
 
 def stream_length(stack: Stack) -> int:
-    return int(stack.redis.xlen(keys.EVENTS_STREAM))
+    return sum(int(stack.redis.xlen(stream)) for stream in keys.EVENT_STREAMS)
 
 
 def form_of(page: str) -> tuple[str, dict[str, str]]:
