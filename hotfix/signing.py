@@ -1,7 +1,7 @@
 """Signed, scoped, expiring tokens: the one way Herald puts a credential in a link.
 
-A token carries a *purpose* (what it may be used for: ``act`` today; ``unsubscribe``, ``subscribe``,
-``approve`` later), plain JSON *claims* (ticket, person or audience, allowed actions…) and an expiry.
+A token carries a *purpose* (what it may be used for: ``act``, ``approve``, ``unsubscribe``,
+``subscribe``, ``invite``…), plain JSON *claims* (ticket, person or audience, allowed actions…) and an expiry.
 It is signed with HMAC-SHA256 (itsdangerous) under ``[http] signing_key``, the purpose mixed into
 the key derivation, so a token minted for one purpose never verifies for another.
 
@@ -96,7 +96,7 @@ def _canonical(token: str) -> bool:
 
 
 #: What a token looks like inside a URL path or a query, for log redaction.
-_IN_PATH = re.compile(r"(/(?:act|unsubscribe|subscribe/confirm)/)[A-Za-z0-9_.-]+")
+_IN_PATH = re.compile(r"(/(?:act|approval|unsubscribe|subscribe/confirm)/)[A-Za-z0-9_.-]+")
 _IN_QUERY = re.compile(r"((?:^|[?&\s])token=)[^&\s\"]+")
 
 

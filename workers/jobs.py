@@ -36,7 +36,7 @@ from hotfix.enums import Channel, DeliveryStatus, MessageName, Severity
 from hotfix.jobs import JobPayload, build_jobs, enqueue
 from hotfix.routing import expand
 from hotfix.settings import Settings
-from workers import receipts, retry
+from workers import approval, receipts, retry
 from workers.channels import send_email, send_teams
 from workers.errors import DeliveryError, PermanentError
 from workers.retry import Hold, RetryDecision, Verdict
@@ -133,11 +133,12 @@ def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, s
     now = rt.clock()
     try:
         link = _act_url(rt.settings, job, now)
+        notice = approval.request_notice(rt.settings, rt.renderer, job, now)
         if job.channel is Channel.TEAMS:
-            card = rt.renderer.teams(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now,
+            card = rt.renderer.teams(job.message, job.locale, job.hotfix, event=job.event, notice=notice, now=now,
                                      person=job.person, act_url=link)
             return send_teams(rt, job, pending[0], card)
-        mail = rt.renderer.email(job.message, job.locale, job.hotfix, event=job.event, notice=job.notice, now=now,
+        mail = rt.renderer.email(job.message, job.locale, job.hotfix, event=job.event, notice=notice, now=now,
                                  person=job.person, act_url=link)
         return send_email(rt, job, pending, mail)
     except DeliveryError as exc:

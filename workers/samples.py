@@ -150,7 +150,7 @@ def sample_notice(message: MessageName, now: datetime | None = None) -> dict[str
                          "locale": "en", "editable": ["message", "next_step"]},
             "preview": "🔄 UPDATE — The fix is being reviewed; the payment page is back for most customers.\n"
                        "Next step: deploy to production",
-            "links": {action: f"https://herald.example.com/approval/sample-token/{action}"
+            "links": {action: f"https://herald.example.com/approval/sample-token?do={action}"
                       for action in ("approve", "edit", "decline")},
         },
     }

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from daemon.intake import alertmanager, grafana, jira, status
 from daemon.intake.act import act_router
+from daemon.intake.approval import approval_router
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import PushResult
@@ -94,6 +95,7 @@ def create_app(settings: Settings, redis: Redis | None = None, *,
     app.state.status = status.StatusPages.build(settings, client)
     app.include_router(status.router)
     app.include_router(act_router(settings, client))
+    app.include_router(approval_router(settings, client))
     _openapi_components(app)
     return app
 

@@ -1,0 +1,78 @@
+"""Approval links: what a signed ``{public_url}/approval/{token}`` link lets an approver decide.
+
+An ``approval_request`` email (and the card mentioning the approver) carries three links to the same
+page — approve as is, edit the free text then approve, decline — each the same token with a ``do``
+query that only pre-selects the form: following a link (a mail scanner's prefetch included) decides
+nothing; posting the page's form does.
+
+Invariants: a token names one held message (its id and ticket) and one approver, and verifies only
+for the purpose ``approve`` (an action link or an unsubscribe token never opens the page); links
+exist only when ``[http] public_url`` and ``[http] signing_key`` are both set; the page checks again,
+when the form is posted, that the approver is still one of the audience's approvers.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hotfix.enums import Locale
+from hotfix.settings import Settings
+from hotfix.signing import Signer, TokenError, TokenProblem
+
+#: The purpose approval tokens are minted for.
+PURPOSE = "approve"
+#: The page's path, before the token.
+PATH = "/approval/"
+
+
+class Choice(str, Enum):
+    """What an approver chooses on the page (the links' ``do``, the form's ``decision``)."""
+
+    APPROVE = "approve"
+    EDIT = "edit"
+    DECLINE = "decline"
+
+
+class ApprovalGrant(BaseModel):
+    """The claims of an approval link."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    held: str = Field(min_length=1, max_length=40, pattern=r"^ap-[0-9a-f]{12}$")
+    ticket: str = Field(min_length=1, max_length=64)
+    by: str = Field(min_length=1, max_length=100)
+    locale: Locale = Locale.FR
+
+
+def _signer(settings: Settings) -> Signer:
+    if settings.http.signing_key is None:
+        raise TokenError(TokenProblem.FORGED)
+    return Signer(settings.http.signing_key)
+
+
+def approval_url(settings: Settings, grant: ApprovalGrant, now: datetime) -> str:
+    """``{public_url}/approval/{token}``, valid for ``[http] link_ttl`` from ``now``."""
+    if not settings.http.public_url:
+        raise ValueError("[http] public_url is not set")
+    token = _signer(settings).issue(PURPOSE, grant.model_dump(mode="json"), expires=now + settings.http.link_ttl)
+    return f"{settings.http.public_url}{PATH}{quote(token, safe='')}"
+
+
+def links(settings: Settings, grant: ApprovalGrant, now: datetime) -> dict[str, str]:
+    """The three links of an approval request (one token, the choice pre-selected), or none when links are off."""
+    if not settings.http.links_enabled():
+        return {}
+    url = approval_url(settings, grant, now)
+    return {choice.value: f"{url}?do={choice.value}" for choice in Choice}
+
+
+def read_grant(settings: Settings, token: str, now: datetime) -> ApprovalGrant:
+    """The grant of a valid approval token; ``TokenError`` otherwise (claims that do not fit count as forged)."""
+    claims = _signer(settings).verify(PURPOSE, token, now=now)
+    try:
+        return ApprovalGrant.model_validate(claims)
+    except ValidationError:
+        raise TokenError(TokenProblem.FORGED) from None
