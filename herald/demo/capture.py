@@ -30,6 +30,8 @@ class Rendering:
     locale: str
     subject: str
     html: str
+    #: The message's first line (its heading): what tells apart two messages of one kind with one subject.
+    headline: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -46,19 +48,25 @@ class CapturingRenderer(Renderer):
     def email(self, message: MessageName, locale: Locale, hotfix: HotfixState, **options: Any) -> EmailContent:
         content = super().email(message, locale, hotfix, **options)
         self._keep(Rendering(MessageName(message).value, Channel.EMAIL.value, Locale(locale).value,
-                             content.subject, content.html))
+                             content.subject, content.html, _headline(content.text)))
         return content
 
     def teams(self, message: MessageName, locale: Locale, hotfix: HotfixState, **options: Any) -> TeamsContent:
         content = super().teams(message, locale, hotfix, **options)
         self._keep(Rendering(MessageName(message).value, Channel.TEAMS.value, Locale(locale).value,
-                             content.title, card_to_html(content.card)))
+                             content.title, card_to_html(content.card), _headline(content.text)))
         return content
 
     def _keep(self, rendering: Rendering) -> None:
         job = get_current_job()
         if job is not None:  # the last rendering of a retried job is the one that was sent
             self.renderings[job.id] = rendering
+
+
+def _headline(text: str) -> str:
+    """The first non-blank line of a message's plain text, without Markdown emphasis."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line.replace("**", "").strip()
 
 
 @dataclass(frozen=True)

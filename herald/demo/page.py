@@ -111,14 +111,23 @@ def _environment(stage: Stage) -> SandboxedEnvironment:
     return env
 
 
+def _tabs(family: Family) -> list[str]:
+    """What tells a family's renderings apart: the locale and the audiences, else the heading (two reminders at once)."""
+    tabs = [f"{(v.locale or '').upper()} · {', '.join(v.audiences)}" for v in family.variants]
+    tabs = [tab if tabs.count(tab) == 1 or v.rendering is None or not v.rendering.headline else v.rendering.headline
+            for tab, v in zip(tabs, family.variants, strict=True)]
+    return [f"{tab} ({tabs[:i].count(tab) + 1})" if tabs.count(tab) > 1 else tab for i, tab in enumerate(tabs)]
+
+
 def _families(families: list[Family], scene: int, locale: Locale) -> list[dict[str, Any]]:
     out = []
     for n, family in enumerate(families):
+        tabs = _tabs(family)
         out.append({
             "message": family.message, "label": MESSAGES[locale].get(family.message, family.message),
             "channel": family.channel, "count": len(family.recipients), "multilingual": len(family.locales) > 1,
             "variants": [{
-                "id": f"m{scene}-{n}-{i}", "locale": v.locale or "", "audiences": v.audiences,
+                "id": f"m{scene}-{n}-{i}", "locale": v.locale or "", "audiences": v.audiences, "tab": tabs[i],
                 "subject": v.rendering.subject if v.rendering else "", "html": v.rendering.html if v.rendering else "",
                 "recipients": v.recipients,
             } for i, v in enumerate(family.variants)],

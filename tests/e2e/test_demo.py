@@ -5,10 +5,17 @@ exactly once, as its recipient got it, in the step that sent it.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +26,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
+from rich.cells import cell_len
 
 from herald.demo.stories import DEFAULT_STORY, STORIES
 from hotfix import keys
@@ -37,10 +45,18 @@ READ_PAGE = """() => [...document.querySelectorAll('section.step')].map(s => ({
   webhooks: Number((s.querySelector('.webhooks') || {dataset: {webhooks: 0}}).dataset.webhooks),
   families: [...s.querySelectorAll('article.family')].map(f => ({
     message: f.dataset.message, channel: f.dataset.channel,
+    tabs: [...f.querySelectorAll('.tabs button')].map(b => b.textContent),
     variants: [...f.querySelectorAll('.variant')].map(v => ({
       locale: v.dataset.locale, html: (v.querySelector('iframe.msg') || {getAttribute: () => null}).getAttribute('srcdoc'),
       recipients: [...v.querySelectorAll('li.recipient')].map(li => ({
         recipient: li.dataset.recipient, audience: li.dataset.audience, status: li.dataset.status}))}))}))}))"""
+
+
+#: The messages drawn cut off: a visible frame whose message is wider or taller than the frame.
+CUT_MESSAGES = """() => [...document.querySelectorAll('iframe.msg')].filter(f => f.offsetParent !== null).filter(f => {
+  const root = f.contentDocument.documentElement;
+  return root.scrollWidth > root.clientWidth + 1 || root.scrollHeight > root.clientHeight + 1;
+}).map(f => f.closest('section').dataset.step + ': ' + f.title)"""
 
 
 @dataclass
@@ -130,6 +146,7 @@ def test_the_page_tells_each_step_once(chromium: Any, demos: dict[str, Demo], na
     for step in steps:
         renderings = [(f["channel"], v["html"]) for f in step["families"] for v in f["variants"]]
         assert len(renderings) == len(set(renderings)), f"{step['key']}: a message is shown twice"
+        assert all(len(set(f["tabs"])) == len(f["tabs"]) for f in step["families"]), f"{step['key']}: tabs alike"
         listed = [(f["channel"], r["recipient"], (v["html"] or "").strip())
                   for f in step["families"] for v in f["variants"] for r in v["recipients"]]
         assert len(listed) == step["deliveries"]
@@ -137,6 +154,7 @@ def test_the_page_tells_each_step_once(chromium: Any, demos: dict[str, Demo], na
     assert shown == delivered(demo), "the page shows exactly what each recipient received"
     assert sum(shown.values()) > sum(len(f["variants"]) for s in steps for f in s["families"]), "same messages folded"
     assert page.locator("#receipts tbody tr").count() == sum(shown.values())
+    assert page.evaluate(CUT_MESSAGES) == [], "every message is drawn whole (scaled down when wider than its frame)"
     if name != "shortcut":  # the other stories keep the golden rules
         assert not [s["key"] for s in steps if any(f["message"] == "guardrail" for f in s["families"])]
     assert demo.ticket in page.inner_text("#final-document")
@@ -158,6 +176,42 @@ def test_the_terminal_fits_80_columns(demos: dict[str, Demo], name: str) -> None
     assert any(line.endswith(f"outbox/{demo.ticket}/index.html") for line in lines), demo.stdout
     for step in STORIES[name].steps:
         assert any(step.title("fr")[:20] in line for line in lines), step.key
+
+
+def test_the_live_view_fits_80_columns(tmp_path: Path) -> None:
+    """In a terminal 80 columns wide, the live view redraws rows that never wrap, and ends with every step and the page."""
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "herald.cli", "demo", "--story", "storm", "--ticket", "DEMO-TTY"],
+                            cwd=tmp_path, env={**_clean_env(), "TERM": "xterm-256color"},
+                            stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    raw, deadline = bytearray(), time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the terminal closed: the demo is over
+                    break
+                if not chunk:
+                    break
+                raw += chunk
+            elif proc.poll() is not None:
+                break
+        assert proc.wait(timeout=30) == 0, raw.decode(errors="replace")[-2000:]
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = raw.decode()
+    assert "\x1b[1A" in text, "the view was redrawn in place (a live view), not printed once"
+    rows = re.split(r"\r\n|\n|\r", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text))
+    assert max(cell_len(row) for row in rows) <= 80, "\n".join(row for row in rows if cell_len(row) > 80)
+    for step in STORIES["storm"].steps:
+        assert step.title("fr") in text, step.key
+    assert any(row.rstrip().endswith("outbox/DEMO-TTY/index.html") for row in rows)
 
 
 def test_silence_reminds_then_escalates(chromium: Any, demos: dict[str, Demo]) -> None:
@@ -229,7 +283,12 @@ def test_p0_walks_the_playbook(chromium: Any, demos: dict[str, Demo], tmp_path: 
     page.click('.toggle button[data-lang="en"]')
     assert family.locator('.variant[data-locale="en"]').is_visible()
     assert family.locator('.variant[data-locale="fr"]').is_hidden()
+    assert page.evaluate(CUT_MESSAGES) == [], "a rendering shown by the toggle is fitted too"
     page.close()
+    narrow, _ = read_page(chromium, demos["p0"], viewport={"width": 400, "height": 800})
+    assert narrow.evaluate("document.documentElement.scrollWidth") <= 400, "a phone does not scroll sideways"
+    assert narrow.evaluate(CUT_MESSAGES) == []
+    narrow.close()
 
 
 def test_list_names_every_story() -> None:
