@@ -21,7 +21,8 @@ import aiosmtplib
 import httpx
 
 from hotfix.enums import TeamsFormat
-from workers.errors import DeliveryError, PermanentError, TransientError, redact
+from hotfix.redaction import server_snippet
+from workers.errors import DeliveryError, PermanentError, TransientError
 
 #: What each notable Teams HTTP status means: (transient?, reason).
 TEAMS_STATUS: dict[int, tuple[bool, str]] = {
@@ -152,7 +153,7 @@ def _teams_status_error(status: int, body: str, retry_after: float | None, *, vi
     else:
         transient, reason = False, "unexpected answer from Teams"
     text = f"HTTP {status}{via}: {reason}"
-    snippet = redact(body)
+    snippet = server_snippet(body)
     if snippet and known is None:
         text += f" ({snippet})"
     return TransientError(text, retry_after) if transient else PermanentError(text)
@@ -168,7 +169,7 @@ def classify_teams(
             embedded = _CONNECTOR_ERROR_RE.search(body)
             if embedded is not None:
                 return _teams_status_error(int(embedded.group(1)), "", retry_after, via=" (reported in a 200 body)")
-            return PermanentError(f"the connector answered 200 with an error: {redact(body) or 'empty body'}")
+            return PermanentError(f"the connector answered 200 with an error: {server_snippet(body) or 'empty body'}")
         return None
     return _teams_status_error(status, body, retry_after)
 
@@ -189,7 +190,7 @@ def classify_smtp(code: int, message: str, *, what: str = "") -> DeliveryError:
     if meaning is None:
         meaning = {4: "temporary failure", 5: "permanent failure"}.get(code // 100, "unexpected reply")
     text = f"{what + ': ' if what else ''}SMTP {code}: {meaning}"
-    snippet = redact(message)
+    snippet = server_snippet(message)
     if snippet:
         text += f" ({snippet})"
     return PermanentError(text) if 500 <= code <= 599 else TransientError(text)
@@ -205,14 +206,14 @@ def classify_smtp_exception(exc: BaseException, *, secrets: tuple[str, ...] = ()
     for cls, reason in _SMTP_TRANSIENT:
         if isinstance(exc, cls):
             if isinstance(exc, aiosmtplib.SMTPResponseException):
-                reason += f" (SMTP {exc.code}: {redact(exc.message, secrets)})"
+                reason += f" (SMTP {exc.code}: {server_snippet(exc.message, secrets)})"
             return TransientError(reason)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         what = next(w for cls, w in _SMTP_BY_CODE if isinstance(exc, cls))
-        return classify_smtp(exc.code, redact(exc.message, secrets), what=what)
+        return classify_smtp(exc.code, server_snippet(exc.message, secrets), what=what)
     for cls, transient, prefix in _SMTP_OTHER:
         if isinstance(exc, cls):
-            text = f"{prefix}: {redact(getattr(exc, 'message', None) or str(exc), secrets)}"
+            text = f"{prefix}: {server_snippet(getattr(exc, 'message', None) or str(exc), secrets)}"
             return TransientError(text) if transient else PermanentError(text)
     return PermanentError(f"unexpected error sending mail: {type(exc).__name__}")
 
@@ -220,7 +221,7 @@ def classify_smtp_exception(exc: BaseException, *, secrets: tuple[str, ...] = ()
 def refused_batch(per_recipient: Mapping[str, DeliveryError]) -> DeliveryError:
     """One error for a batch whose every recipient was refused: transient if any refusal is."""
     parts = "; ".join(f"{rcpt}: {err.reason}" for rcpt, err in per_recipient.items())
-    reason = redact(f"all {len(per_recipient)} recipients refused: {parts}", limit=500)
+    reason = server_snippet(f"all {len(per_recipient)} recipients refused: {parts}", limit=500)
     if any(err.transient for err in per_recipient.values()):
         return TransientError(reason, recipients=per_recipient)
     return PermanentError(reason, recipients=per_recipient)

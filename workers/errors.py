@@ -9,18 +9,12 @@ The hierarchy, so a reader sees at once what to catch::
 
 Senders only raise these; the RQ job alone turns a ``TransientError`` into a retry.
 Texts come from the classification tables in ``workers.classify``, and any text
-received from a server goes through ``redact`` first, so no webhook URL, password
+received from a server goes through ``hotfix.redaction.server_snippet`` first, so no webhook URL, password
 or token ever ends up in an error, a log line or a delivery record.
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-
-#: A URL anywhere in a text (webhook URLs carry their secret in path and query).
-_URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
-#: The longest text taken from a server's answer into an error.
-MAX_SNIPPET = 200
+from collections.abc import Mapping
 
 
 class DeliveryError(Exception):
@@ -62,15 +56,3 @@ class TransientError(DeliveryError):
 
 class PermanentError(DeliveryError):
     """Trying again cannot help; the delivery is failed for good."""
-
-
-def redact(text: str, secrets: Iterable[str | None] = (), *, limit: int = MAX_SNIPPET) -> str:
-    """``text`` on one line, without URLs or the given secrets, cut to ``limit`` characters."""
-    out = text
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        out = out.replace(secret, "[secret]")
-    out = _URL_RE.sub("[url]", out)
-    out = " ".join(out.split())
-    if len(out) > limit:
-        out = out[: limit - 1] + "…"
-    return out

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a worker keeps trying to write the receipts of what it just sent (under the job timeout).
 RECEIPT_PATIENCE = 30.0
+#: The longest wait between two tries at writing those receipts (seconds; the wait doubles from 0.25).
+RECEIPT_RETRY_CAP = 4.0
 #: How long the "job finished" markers live.
 DONE_TTL = 7 * 86400
 
@@ -78,7 +80,7 @@ def _patiently(write: Callable[[], object], ticket: str) -> None:
             log.warning("%s: receipt not written (Redis %s); retrying in %.1fs so that nothing is sent twice",
                         ticket, type(exc).__name__, delay)
             time.sleep(delay)
-            delay = min(delay * 2, 4.0)
+            delay = min(delay * 2, RECEIPT_RETRY_CAP)
 
 
 def mark_done(redis: Redis, job_key: str) -> None:

@@ -14,7 +14,7 @@ Invariants:
   another site is refused anyway, and the page's CSP lets its form post only to itself;
 - a form posted twice pushes one event: the event id derives from the token, the form's id and its
   fields, and is remembered (``SET NX``) before the ``XADD``;
-- the token never reaches a log line (``hotfix.signing.redact`` cleans the access log) nor another
+- the token never reaches a log line (``hotfix.redaction.without_link_tokens`` cleans the access log) nor another
   site (``Referrer-Policy: no-referrer``).
 """
 from __future__ import annotations

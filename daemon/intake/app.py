@@ -35,8 +35,8 @@ from hotfix import communication, metrics, wire
 from hotfix.addresses import parse_listen
 from hotfix.connection import connect
 from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
+from hotfix.redaction import without_link_tokens
 from hotfix.settings import Settings
-from hotfix.signing import redact
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +266,9 @@ class Redact(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(without_link_tokens(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+            record.msg = without_link_tokens(record.msg)
         return True
 
 
