@@ -91,6 +91,10 @@ def summary(settings: Settings) -> dict[str, Any]:
                               if settings.http.links_enabled() else
                               "off (set [http] public_url and signing_key to turn them on)"),
     ]
+    unlinked = [n for n, a in settings.audiences.items() if a.self_service and not settings.http.links_enabled()]
+    if unlinked:
+        text.append(f"  note: {', '.join(unlinked)} self-service but links are off: no List-Unsubscribe header and no "
+                    "subscription page until [http] public_url and signing_key are set")
     missing = [s.value for s in Severity if s not in settings.severity]
     if missing:
         text.append(f"  note: no policy for {', '.join(missing)}: those hotfixes are tracked but nobody is told")

@@ -15,6 +15,7 @@ from hotfix.connection import connect
 from hotfix.enums import Decision, Locale
 from hotfix.jobs import read_emails_file
 from hotfix.postmortem import build, render_md
+from hotfix.settings import Settings
 
 
 @app.command()
@@ -33,13 +34,18 @@ def postmortem(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Forma
 
 @app.command("subscribers")
 def subscribers_(audience: str, config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
-                 remove: Annotated[Optional[str], typer.Option("--remove", help="take this address out of the audience for good")] = None) -> None:
+                 remove: Annotated[Optional[str], typer.Option("--remove", help="take this address out of the audience for good")] = None,
+                 invite: Annotated[bool, typer.Option("--invite", help="print a signed link to the subscription form of this "
+                                                      "self-service audience (valid [http] invite_ttl)")] = False) -> None:
     """The addresses of an audience with their origin (config, file, self) and state (subscribed, pending, unsubscribed)."""
     settings = settings_or_exit(config)
     if audience not in settings.audiences:
         err.print(f"unknown audience {audience!r} (configured: {', '.join(sorted(settings.audiences)) or 'none'})",
                   markup=False, highlight=False)
         raise typer.Exit(2)
+    if invite:
+        _invite(settings, audience)
+        return
     redis = connect(settings, fail_fast=True)
     changes = subscribers.entries(redis, audience)
     rows = subscribers.roster(settings, audience, changes, read_emails_file)
@@ -61,6 +67,19 @@ def subscribers_(audience: str, config: ConfigOpt = None, format_: FormatOpt = F
     for row in rows:
         table.add_row(row.address, row.origin.value, row.state.value, row.at.isoformat(timespec="seconds") if row.at else "—")
     console.print(table if rows else f"{audience} has no address")
+
+
+def _invite(settings: Settings, audience: str) -> None:
+    """Print the invitation link of a self-service audience, or say in one line why there is none."""
+    from hotfix.subscription_links import invite_url
+
+    if not settings.audiences[audience].self_service:
+        err.print(f"audiences.{audience} is not self_service: nobody can join it from a link", markup=False, highlight=False)
+        raise typer.Exit(2)
+    if not settings.http.links_enabled():
+        err.print("links are off: set [http] public_url and signing_key to invite", markup=False, highlight=False)
+        raise typer.Exit(2)
+    typer.echo(invite_url(settings, [audience], now()))
 
 
 @app.command()

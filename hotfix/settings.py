@@ -92,6 +92,7 @@ class HttpSettings(_Section):
     public_url: str | None = Field(None, description="where people reach `hotfix serve`; action links start with it")
     signing_key: SecretStr | None = Field(None, description="signs action links; with public_url, turns them on")
     link_ttl: Duration = Field(timedelta(hours=48), description="how long an action link stays valid")
+    invite_ttl: Duration = Field(timedelta(days=30), description="how long a subscription invitation link stays valid")
 
     @field_validator("listen")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any
 from hotfix import keys
 from hotfix.enums import MessageName
 from hotfix.jobs import JobPayload
+from workers import unsubscribe
 from workers.compose import compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent, TeamsContent
 from workers.errors import DeliveryError, PermanentError, TransientError
@@ -71,6 +72,8 @@ def send_email(rt: Runtime, job: JobPayload, recipients: list[str], content: Ema
     thread = thread_message_id(job.ticket, job.hotfix.declared_id or "", sender)
     announcing = job.message is MessageName.ANNOUNCEMENT
     message_id = thread if announcing else make_message_id(f"{job.job_key}|{recipients[0]}", sender)
+    if unsubscribe.applies(rt.settings, job.audience):
+        return _send_each(rt, job, recipients, content, thread, announcing)
     email = compose_email(content, sender=sender, recipients=recipients, message_id=message_id,
                           thread_id=None if announcing else thread, ticket=job.ticket, locale=job.locale.value)
     if rt.mail is None:
@@ -82,4 +85,26 @@ def send_email(rt: Runtime, job: JobPayload, recipients: list[str], content: Ema
     outcomes.update(result.refused)
     for r in recipients:
         outcomes.setdefault(r, None)
+    return outcomes, "smtp"
+
+
+def _send_each(rt: Runtime, job: JobPayload, recipients: list[str], content: EmailContent, thread: str,
+               announcing: bool) -> tuple[Outcomes, str]:
+    """A self-service audience: each recipient gets their own copy, with their own one-click unsubscribe."""
+    sender = rt.settings.smtp.sender
+    now = rt.clock()
+    emails = {}
+    for recipient in recipients:
+        url = unsubscribe.link(rt.settings, job.audience, recipient, now)
+        message_id = thread if announcing else make_message_id(f"{job.job_key}|{recipient}", sender)
+        emails[recipient] = compose_email(unsubscribe.personal(content, url), sender=sender, recipients=[recipient],
+                                          message_id=message_id, thread_id=None if announcing else thread,
+                                          ticket=job.ticket, locale=job.locale.value, headers=unsubscribe.headers(url))
+    if rt.mail is None:
+        for recipient, email in emails.items():
+            rt.outbox.write_email(email, recipient, _name(job), ticket=job.ticket)
+        return {r: None for r in recipients}, "outbox"
+    result = rt.mail.send_each(emails)
+    outcomes: Outcomes = {r: None for r in result.accepted}
+    outcomes.update(result.refused)
     return outcomes, "smtp"

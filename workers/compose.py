@@ -1,21 +1,56 @@
 """Build the email of a rendered message: text + HTML, threaded under the hotfix's announcement."""
 from __future__ import annotations
 
+import copy
 import hashlib
+import io
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from email.generator import BytesGenerator
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 
 from workers.content import EmailContent
 
+#: Headers holding URLs in angle brackets (RFC 2369): written whole on one line, never folded into
+#: RFC 2047 encoded words, which mail clients would not read as a URL any more.
+UNFOLDED = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 #: What an email's ``To`` says when the recipients are only in the envelope.
 UNDISCLOSED = "undisclosed-recipients:;"
 #: Characters that end a header line somewhere (CR, LF and the other line breaks).
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 _DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _MSGID_RE = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+
+
+class _SmtpPolicy(EmailPolicy):
+    """``email.policy.SMTP``, except that the ``UNFOLDED`` headers are written on one line (≤ 998 characters)."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in UNFOLDED:
+            return f"{name}: {header_safe(str(value))}{self.linesep}"
+        folded: str = super().fold(name, value)
+        return folded
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in UNFOLDED:
+            return self.fold(name, value).encode("ascii", "replace")
+        return super().fold_binary(name, value)
+
+
+#: The policy of every email Herald writes (CRLF line ends, as SMTP wants).
+SMTP_POLICY = _SmtpPolicy(linesep="\r\n")
+
+
+def flatten(message: EmailMessage, *, cte_type: str = "8bit") -> bytes:
+    """The bytes of ``message`` as sent (``SMTP_POLICY``; ``7bit`` for a server without 8BITMIME), without Bcc."""
+    copy_ = copy.copy(message)
+    del copy_["Bcc"]
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=SMTP_POLICY.clone(cte_type=cte_type)).flatten(copy_)
+        return out.getvalue()
 
 
 def header_safe(value: str) -> str:
@@ -55,14 +90,15 @@ def compose_email(
     recipients: list[str],
     message_id: str,
     thread_id: str | None,
-    ticket: str,
+    ticket: str | None,
     locale: str,
     now: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """A multipart/alternative (text, then HTML) UTF-8 email; recipients beyond one stay in the envelope only."""
     if not recipients:
         raise ValueError("an email needs at least one recipient")
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=SMTP_POLICY)
     message["From"] = header_safe(sender)
     message["To"] = header_safe(recipients[0]) if len(recipients) == 1 else UNDISCLOSED
     message["Subject"] = header_safe(content.subject)
@@ -75,7 +111,10 @@ def compose_email(
             message["References"] = parent
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message["X-Hotfix-Ticket"] = header_safe(ticket)
+    if ticket is not None:  # None: not about a hotfix (a subscription confirmation)
+        message["X-Hotfix-Ticket"] = header_safe(ticket)
+    for name, value in (headers or {}).items():  # e.g. List-Unsubscribe for a self-service audience
+        message[name] = header_safe(value)
     message.set_content(content.text, subtype="plain", charset="utf-8")
     message.add_alternative(content.html, subtype="html", charset="utf-8")
     # after the parts exist: making the message multipart moves Content-* headers into the first part

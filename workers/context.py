@@ -253,13 +253,15 @@ def build_context(
     directory: dict[str, str] | None = None,
     person: str | None = None,
     act_url: str | None = None,
+    unsubscribe_url: str | None = None,
 ) -> dict[str, Any]:
     """Everything a template may read; pure (same input, same context).
 
     Every text is cut to the channel's budget with the visible truncation marker; ``channel`` tells
     the templates where the message goes (a Teams channel has no thread; an email does). ``person``
     is who the message is for (a role prompt, a reminder), ``act_url`` the signed action link of this
-    message (None: no link, e.g. for stakeholders), ``directory`` who can be mentioned.
+    message (None: no link, e.g. for stakeholders), ``unsubscribe_url`` the foot's unsubscribe link (a
+    self-service audience's email), ``directory`` who can be mentioned.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -285,6 +287,7 @@ def build_context(
         "doc": Doc(directory),
         "person": person or notice_data.get("person"),
         "act_url": act_url if isinstance(act_url, str) and safe_url(act_url) else None,
+        "unsubscribe_url": unsubscribe_url if isinstance(unsubscribe_url, str) and safe_url(unsubscribe_url) else None,
     }
 
 

@@ -36,7 +36,7 @@ from hotfix.enums import Channel, DeliveryStatus, MessageName, Severity
 from hotfix.jobs import JobPayload, build_jobs, enqueue
 from hotfix.routing import expand
 from hotfix.settings import Settings
-from workers import approval, receipts, retry
+from workers import approval, receipts, retry, unsubscribe
 from workers.channels import send_email, send_teams
 from workers.errors import DeliveryError, PermanentError
 from workers.retry import Hold, RetryDecision, Verdict
@@ -138,8 +138,9 @@ def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, s
             card = rt.renderer.teams(job.message, job.locale, job.hotfix, event=job.event, notice=notice, now=now,
                                      person=job.person, act_url=link)
             return send_teams(rt, job, pending[0], card)
+        foot = unsubscribe.PLACEHOLDER if unsubscribe.applies(rt.settings, job.audience) else None
         mail = rt.renderer.email(job.message, job.locale, job.hotfix, event=job.event, notice=notice, now=now,
-                                 person=job.person, act_url=link)
+                                 person=job.person, act_url=link, unsubscribe_url=foot)
         return send_email(rt, job, pending, mail)
     except DeliveryError as exc:
         return {r: exc.recipients.get(r, exc) for r in pending}, "error"

@@ -151,9 +151,10 @@ class Renderer:
     # -- public -----------------------------------------------------------------------------------
     def email(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
               notice: dict[str, Any] | None = None, now: datetime, person: str | None = None,
-              act_url: str | None = None) -> EmailContent:
-        """Subject (one line, ≤200 chars), plain text and HTML of a message (``act_url``: its action link)."""
-        extra = {"person": person, "act_url": act_url, "channel": Channel.EMAIL}
+              act_url: str | None = None, unsubscribe_url: str | None = None) -> EmailContent:
+        """Subject (one line, ≤200 chars), plain text and HTML of a message (``act_url``: its action link;
+        ``unsubscribe_url``: the foot's unsubscribe link, for a self-service audience)."""
+        extra = {"person": person, "act_url": act_url, "channel": Channel.EMAIL, "unsubscribe_url": unsubscribe_url}
         subject = self._subject(message, locale, hotfix, event, notice, now, extra)
         text = self._render(locale, message, "text", self._context(message, locale, hotfix, event, notice, now, extra))
         page = self._render(locale, message, "html", self._context(message, locale, hotfix, event, notice, now, extra))

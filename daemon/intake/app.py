@@ -30,6 +30,7 @@ from daemon.intake.approval import approval_router
 from daemon.intake.auth import check_token, read_body
 from daemon.intake.errors import Invalid, Rejected, split_reason
 from daemon.intake.memory import PushResult
+from daemon.intake.subscriptions import subscriptions_router
 from daemon.producer import push
 from hotfix import communication, metrics, wire
 from hotfix.addresses import parse_listen
@@ -96,6 +97,7 @@ def create_app(settings: Settings, redis: Redis | None = None, *,
     app.include_router(status.router)
     app.include_router(act_router(settings, client))
     app.include_router(approval_router(settings, client))
+    app.include_router(subscriptions_router(settings, client))
     _openapi_components(app)
     return app
 

@@ -145,3 +145,16 @@ def test_approvals_approve_and_decline_from_a_terminal(redis: Redis, approval_co
     assert [(a["decision"], a["by"]) for a in draft["approvals"]] == [("approved", "Alice"), ("declined", "Bob")]
     assert "no message ap-000000000000 is held" in cli(path, "approve", "ap-000000000000", code=1)
     assert "invalid approval id" in cli(path, "approve", "nope", code=1)
+
+
+def test_subscribers_invite_prints_a_signed_link_for_a_self_service_audience(customers_config, tmp_path: Path) -> None:
+    """`--invite` prints {public_url}/subscribe?invite=…; links off, or an audience not self-service, is one line, exit 2."""
+    path, data = customers_config
+    assert "links are off" in runner.invoke(app, ["subscribers", "customers", "--invite", "--config", str(path)]).output
+    linked = tmp_path / "linked.toml"
+    linked.write_text(to_toml(merge(data, {"http": {"public_url": "https://herald.example.com",
+                                                     "signing_key": "invite-test-signing-key-0123"}})))
+    link = cli(linked, "subscribers", "customers", "--invite").strip()
+    assert link.startswith("https://herald.example.com/subscribe?invite=") and "\n" not in link
+    refused = runner.invoke(app, ["subscribers", "oncall", "--invite", "--config", str(linked)])
+    assert refused.exit_code == 2 and "not self_service" in refused.output

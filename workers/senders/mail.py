@@ -13,7 +13,8 @@ import aiosmtplib
 from hotfix.enums import SmtpSecurity
 from hotfix.settings import SmtpSettings
 from workers.classify import classify_smtp, classify_smtp_exception, refused_batch
-from workers.errors import DeliveryError, PermanentError
+from workers.compose import flatten
+from workers.errors import DeliveryError, PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,63 @@ class MailSender:
             logger.warning("mail to %s refused: %s", rcpt, error.reason)
         logger.info("mail %s: %d accepted, %d refused", message.get("Message-ID", "?"), len(accepted), len(refused))
         return MailResult(accepted=accepted, refused=refused)
+
+    def send_each(self, messages: dict[str, EmailMessage]) -> MailResult:
+        """Synchronous ``send_each_async``: one message per recipient (``{recipient: message}``)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.send_each_async(messages))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="herald-mail") as pool:
+            return pool.submit(asyncio.run, self.send_each_async(messages)).result()
+
+    async def send_each_async(self, messages: dict[str, EmailMessage]) -> MailResult:
+        """Send each recipient its own message over one connection (a personal List-Unsubscribe, say).
+
+        A refusal or a failure mid-way is that recipient's outcome; the recipients after a lost connection
+        are retried (transient). Raises only when the connection cannot be made or nobody got a message.
+        """
+        if not self.smtp.host:
+            raise PermanentError("SMTP is not configured (no [smtp] host)")
+        if not messages:
+            return MailResult()
+        envelope_from = parseaddr(self.smtp.sender)[1] or self.smtp.sender
+        client = self._client()
+        result = MailResult()
+        try:
+            try:
+                await client.connect()
+                if client.is_ehlo_or_helo_needed:
+                    await client.ehlo()
+            except Exception as exc:  # noqa: BLE001 - classified, never chained (secrets)
+                raise classify_smtp_exception(exc, secrets=self._secrets) from None
+            eight_bit = client.supports_extension("8BITMIME")
+            options = ["BODY=8BITMIME"] if eight_bit else []
+            for recipient, message in messages.items():
+                if not client.is_connected:
+                    result.refused[recipient] = TransientError("SMTP connection lost before this recipient")
+                    continue
+                try:
+                    if recipient.isascii() and envelope_from.isascii():  # our own flattening keeps List-Unsubscribe whole
+                        data = flatten(message, cte_type="8bit" if eight_bit else "7bit")
+                        refusals, _ = await client.sendmail(envelope_from, [recipient], data, mail_options=options)
+                    else:
+                        refusals, _ = await client.send_message(message, sender=envelope_from, recipients=[recipient])
+                except Exception as exc:  # noqa: BLE001 - this recipient's outcome
+                    result.refused[recipient] = classify_smtp_exception(exc, secrets=self._secrets)
+                    continue
+                if recipient in refusals:
+                    reply = refusals[recipient]
+                    result.refused[recipient] = classify_smtp(reply.code, reply.message)
+                else:
+                    result.accepted.append(recipient)
+        finally:
+            await self._close(client)
+        if not result.accepted:
+            raise refused_batch(result.refused)
+        logger.info("mail to %d recipient(s) one by one: %d accepted, %d refused", len(messages),
+                    len(result.accepted), len(result.refused))
+        return result
 
     def _client(self) -> aiosmtplib.SMTP:
         smtp = self.smtp
