@@ -51,6 +51,10 @@ def test_a_late_update_after_the_resolution(herald) -> None:
     earlier = (datetime.now(timezone.utc) - timedelta(seconds=30)).isoformat()
     stack.xadd({"type": "updated", "ticket": t, "id": "retried-by-a-producer", "at": earlier,
                 "message": "Certificate renewed (sent before the resolution, delivered after)"})
+    stack.settle()
+    v = stack.views(t)
+    assert v.status == "resolved" and [e["type"] for e in v.data["timeline"] if e["late"]] == ["updated"]
+    assert len(v.deliveries(status=None)) == sent and v.md["en"].count("(late)") == 1
     stack.push("updated", t, message="Forgot to say: the cache was flushed too", phase="fix")
     stack.settle()
     v = stack.views(t)

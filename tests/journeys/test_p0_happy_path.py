@@ -49,6 +49,10 @@ def test_p0_happy_path_to_the_postmortem_reminder(herald) -> None:
 
     # 3. review done and merged, deployed to staging with a smoke test, then production
     stack.push("updated", T, phase="review", message="PR #4242 open", pr="#4242")
+    stack.settle()
+    v = stack.views(T)
+    assert (v.data["phase"], v.data["fix"]["pr"]) == ("review", "#4242") and v.line("fr", "- [ ] Review faite")
+    assert v.line("fr", "| Reviewer | Chloé | 🔵 assigné") and "PR #4242 open" in v.hotfix_page
     stack.push("updated", T, phase="staging", message="Reviewed, merged, on staging", check=["review", "merged",
                                                                                              "staging", "smoke_test"])
     stack.settle()

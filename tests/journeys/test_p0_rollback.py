@@ -17,6 +17,10 @@ def test_p0_rollback_then_new_approach_then_resolution(herald) -> None:
     stack = herald()
     stack.push("declared", T, title="Payments declined for EU cards", severity="P0", impact="No EU card payment",
                **TEAM)
+    stack.settle()
+    v = stack.views(T)
+    assert (v.status, v.data["phase"]) == ("open", "triage") and v.line("fr", "- [ ] Fix déployé en prod")
+    assert v.audiences("announcement") == {"oncall", "stakeholders", "management"}
     stack.push("updated", T, phase="production", message="Timeout fix deployed", pr="#4242",
                check=["review", "smoke_test", "production"])
     stack.settle()
@@ -43,6 +47,10 @@ def test_p0_rollback_then_new_approach_then_resolution(herald) -> None:
 
     # the new approach, reviewed and deployed, then resolved
     stack.push("updated", T, message="Circuit breaker ready", pr="#4250", next_step="Review")
+    stack.settle()
+    v = stack.views(T)
+    assert (v.data["phase"], v.data["fix"]["pr"], v.data["rollbacks"]) == ("fix", "#4250", 1)
+    assert "Circuit breaker ready" in v.hotfix_page and v.line("fr", "- [ ] Review faite")
     stack.push("updated", T, phase="production", message="Circuit breaker deployed",
                check=["review", "smoke_test", "production"])
     stack.settle()

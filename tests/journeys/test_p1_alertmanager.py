@@ -38,6 +38,8 @@ def test_p1_from_alertmanager_completed_by_updates(herald) -> None:
     assert stack.post("/hooks/alertmanager", bare())["ids"] == []  # Alertmanager re-sends the group
     stack.settle()
     assert len(stack.smtp.messages) == announced
+    v = stack.views(ticket)
+    assert v.timeline() == ["declared"] and v.audiences("announcement") == {"oncall", "stakeholders"}
 
     stack.push("updated", ticket, coordinator="Alice", developer="Bob", impact="No SSO user can log in",
                users_affected="about 40 % of the staff", message="Identity provider certificate expired", phase="fix")

@@ -10,12 +10,15 @@ import pytest
 
 from hotfix.enums import Locale, MessageName
 from hotfix.settings import SHIPPED_TEMPLATES
+from tests.fixtures.clock import frozen_at
 from tests.unit.test_render import load_card_schema
 from workers.cards import MAX_ACTIONS, TEAMS_LIMIT_BYTES, cap_actions, card_to_html, envelope_size, markdown_to_html, md_escape, trim_card
 from workers.render import Renderer
 from workers.samples import sample_digest, sample_hotfix
 
 NOW = datetime(2026, 11, 25, 9, 40, tzinfo=timezone.utc)
+#: Every wall clock stands at NOW in each test: the dates written here hold on any day.
+frozen_clock = frozen_at(NOW)
 
 
 def assert_valid(card: dict[str, Any]) -> None:

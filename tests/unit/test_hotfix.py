@@ -11,8 +11,11 @@ from daemon.lifecycle import Outcome, apply
 from hotfix.enums import Phase, Severity, Status
 from hotfix.events import parse_event
 from hotfix.state import HotfixState
+from tests.fixtures.clock import frozen_at
 
 T0 = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
+#: Every wall clock stands at T0 in each test: the dates written here hold on any day.
+frozen_clock = frozen_at(T0)
 NOW = T0 + timedelta(minutes=1)
 
 

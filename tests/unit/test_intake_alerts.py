@@ -8,8 +8,11 @@ from daemon.intake.alerts import AlertGroup, translate
 from hotfix.events import Declared
 from hotfix.keys import TICKET_PATTERN
 from hotfix.settings import AlertmanagerIntake
+from tests.fixtures.clock import frozen_at
 
 NOW = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
+#: Every wall clock stands at NOW in each test: the dates written here hold on any day.
+frozen_clock = frozen_at(NOW)
 CFG = AlertmanagerIntake()
 
 

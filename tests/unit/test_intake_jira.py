@@ -5,9 +5,12 @@ from datetime import datetime, timezone
 
 from daemon.intake.jira import JiraPayload, _text, translate
 from hotfix.settings import JiraIntake
+from tests.fixtures.clock import frozen_at
 from tests.integration.test_intake_support import change, jira_created, jira_updated
 
 NOW = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
+#: Every wall clock stands at NOW in each test: the dates written here hold on any day.
+frozen_clock = frozen_at(NOW)
 
 
 def test_adf_option_and_plain_text_are_read() -> None:

@@ -15,11 +15,14 @@ from hotfix.enums import Locale, MessageName, Phase, Severity, Status
 from hotfix.events import Team
 from hotfix.settings import SHIPPED_TEMPLATES
 from hotfix.state import HotfixState
+from tests.fixtures.clock import frozen_at
 from workers.cards import TEAMS_LIMIT_BYTES, card_problems, card_to_html, envelope_size
 from workers.render import Renderer, TemplateMissing
 from workers.samples import sample_digest, sample_event, sample_hotfix, sample_notice
 
 NOW = datetime(2026, 11, 25, 9, 40, tzinfo=timezone.utc)
+#: Every wall clock stands at NOW in each test: the dates written here hold on any day.
+frozen_clock = frozen_at(NOW)
 MESSAGES = list(MessageName)
 LOCALES = list(Locale)
 #: A minimal Adaptive Card 1.5 structure, used only when Microsoft's schema is not installed.

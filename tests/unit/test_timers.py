@@ -13,8 +13,11 @@ from hotfix.enums import Severity
 from hotfix.events import parse_event
 from hotfix.settings import Settings
 from hotfix.state import HotfixState
+from tests.fixtures.clock import frozen_at
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+#: Every wall clock stands at T0 in each test: the dates written here hold on any day.
+frozen_clock = frozen_at(T0)
 
 
 @pytest.fixture
