@@ -36,7 +36,7 @@ from daemon import lanes, store
 from daemon.lifecycle import Outcome, Rules, Step, apply
 from daemon.planner import plan, plan_fired
 from daemon.timers import fire, timer_names
-from hotfix import keys, metrics, subscribers
+from hotfix import dates, keys, metrics, subscribers
 from hotfix.connection import as_text
 from hotfix.enums import EventType, Severity
 from hotfix.events import Event, InvalidEvent, parse_event
@@ -50,6 +50,11 @@ Clock = Callable[[], datetime]
 Dead = tuple[lanes.Entry, str, str]
 #: A valid entry and its event.
 Item = tuple[lanes.Entry, Event]
+
+
+#: The daemon's date window: the doors' (``dates.WINDOW``) and a backlog's grace, so that every event the
+#: intake or ``hotfix push`` accepted still passes when the daemon reads it, seconds or days later.
+READ_WINDOW = dates.WINDOW + dates.BACKLOG_GRACE
 
 
 def utcnow() -> datetime:
@@ -193,7 +198,8 @@ class Daemon:
             raise InvalidEvent(f"entry has no {keys.EVENT_FIELD!r} field", as_text(fields))
         default_id = f"x-{entry_id}" if stream == keys.EVENTS_STREAM else f"x-p0-{entry_id}"
         return parse_event(raw if isinstance(raw, (bytes, str)) else str(raw), now=self.clock(),
-                           default_id=default_id, default_at=entry_time(entry_id))
+                           default_id=default_id, default_at=entry_time(entry_id),
+                           window=READ_WINDOW)
 
     def process(self, entries: list[lanes.Entry]) -> int:
         """Validate every entry, then commit the urgent group (the lane, P0 tickets) first and the rest in chunks.

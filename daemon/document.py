@@ -20,9 +20,11 @@ Invariants:
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -282,8 +284,10 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
     )
 
 
-def _environment(settings: Settings) -> SandboxedEnvironment:
-    env = environment(settings.templates_path(), trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+@functools.lru_cache(maxsize=8)
+def _environment(templates: Path) -> SandboxedEnvironment:
+    """The document's template environment for a templates folder: built once (Jinja still reloads edited files)."""
+    env = environment(templates, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["cell"] = lambda v: str(v if v not in (None, "") else "—").replace("|", "\\|").replace("\n", " ")
     return env
 
@@ -310,7 +314,7 @@ def render_md(document: Document, settings: Settings, locale: Locale | None = No
     locale = locale or settings.locale
     zone = ZoneInfo(settings.timezone)
     state = document.state
-    template = _environment(settings).get_template(f"{locale.value}/document.md.j2")
+    template = _environment(settings.templates_path()).get_template(f"{locale.value}/document.md.j2")
     return template.render(d=document, h=state, locale=locale.value,
                            **_formatters(zone, state.declared_at))
 

@@ -19,22 +19,27 @@ from pydantic import BaseModel
 
 #: How far from now (either way) an event's date may be: about a year.
 WINDOW = timedelta(days=366)
+#: How much wider the daemon's window is than the doors' (the intake, ``hotfix push``): an event they
+#: accepted at the window's edge is read again by the daemon later — a second later, or after a backlog of
+#: up to this long — and must still pass, or an accepted event would end as a dead letter.
+BACKLOG_GRACE = timedelta(days=30)
 
 
-def window_problem(value: datetime, now: datetime) -> str | None:
-    """Why ``value`` is refused at ``now`` (None when it is within ``WINDOW``)."""
+def window_problem(value: datetime, now: datetime, window: timedelta = WINDOW) -> str | None:
+    """Why ``value`` is refused at ``now`` (None when it is within ``window``)."""
     if value.tzinfo is None:  # event models only take aware dates; a naive one is read as UTC
         value = value.replace(tzinfo=timezone.utc)
-    if value > now + WINDOW:
-        return f"too far in the future ({iso(value)}): at most {WINDOW.days} days from now"
-    if value < now - WINDOW:
-        return f"too far in the past ({iso(value)}): at most {WINDOW.days} days ago"
+    if value > now + window:
+        return f"too far in the future ({iso(value)}): at most {window.days} days from now"
+    if value < now - window:
+        return f"too far in the past ({iso(value)}): at most {window.days} days ago"
     return None
 
 
-def problems(model: BaseModel, now: datetime) -> list[str]:
+def problems(model: BaseModel, now: datetime, window: timedelta = WINDOW) -> list[str]:
     """``field: why`` for every date of ``model`` (walked through nested models, lists and dicts) out of the window."""
-    return [f"{path}: {problem}" for path, value in _dates(model, "") if (problem := window_problem(value, now))]
+    return [f"{path}: {problem}" for path, value in _dates(model, "")
+            if (problem := window_problem(value, now, window))]
 
 
 def _dates(value: Any, path: str) -> Iterator[tuple[str, datetime]]:

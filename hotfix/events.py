@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -86,7 +86,8 @@ class _Event(BaseModel):
     def _dates_in_window(self, info: ValidationInfo) -> _Event:
         """Every date within ``dates.WINDOW`` of the caller's clock (``context["now"]``; no clock, no check)."""
         now = (info.context or {}).get("now")
-        found = dates.problems(self, now) if isinstance(now, datetime) else []
+        window = (info.context or {}).get("window", dates.WINDOW)
+        found = dates.problems(self, now, window) if isinstance(now, datetime) else []
         if found:
             raise ValueError("; ".join(found))
         return self
@@ -212,10 +213,11 @@ def describe_errors(exc: ValidationError, *, drop_first: bool = True) -> str:
 
 
 def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = None, default_id: str | None = None,
-                default_at: datetime | None = None) -> Event:
+                default_at: datetime | None = None, window: timedelta = dates.WINDOW) -> Event:
     """Validate one event at ``now`` (default: the current time); fill ``id`` and ``at`` when absent.
 
-    Raises ``InvalidEvent`` naming each bad field, a date out of ``dates.WINDOW`` of ``now`` included.
+    Raises ``InvalidEvent`` naming each bad field, a date out of ``window`` of ``now`` included (the doors
+    use ``dates.WINDOW``; the daemon, reading what they accepted later, adds ``dates.BACKLOG_GRACE``).
     """
     now = now or datetime.now(timezone.utc)
     if isinstance(raw, dict):
@@ -243,14 +245,14 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
             text,
         )
     try:
-        event = _ADAPTER.validate_python(data, context={"now": now})
+        event = _ADAPTER.validate_python(data, context={"now": now, "window": window})
     except ValidationError as exc:
         raise InvalidEvent(describe_errors(exc), text) from None
     if event.id is None:
         event.id = default_id or new_event_id()
     if event.at is None:
         event.at = default_at or now
-        problem = dates.window_problem(event.at, now)
+        problem = dates.window_problem(event.at, now, window)
         if problem is not None:
             raise InvalidEvent(f"at: missing, and the time of intake is {problem}", text)
     return event

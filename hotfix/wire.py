@@ -3,12 +3,14 @@
 ``loads`` is the one parser of untrusted JSON (the intake's bodies, ``hotfix push --file``, the
 daemon's stream entries). Invariants: it raises only ``WireError`` (a ``ValueError``), whose
 message says what is wrong and where; no nesting deeper than ``MAX_DEPTH``, no number longer
-than ``MAX_NUMBER_CHARS`` characters, no ``NaN`` / ``Infinity``, text that is UTF-8 — so nothing
-behind it meets a ``RecursionError``, Python's integer digit limit or an infinite float.
+than ``MAX_NUMBER_CHARS`` characters, no ``NaN`` / ``Infinity``, text that is UTF-8 and no string
+holding an unpaired surrogate (``"\\ud800"``) — so nothing behind it meets a ``RecursionError``,
+Python's integer digit limit, an infinite float or a ``UnicodeEncodeError`` (Redis, SMTP, Teams).
 """
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 #: The deepest nesting of arrays and objects accepted (a Jira issue webhook needs about 8).
@@ -58,7 +60,34 @@ def loads(data: bytes | str) -> Any:
         raise WireError(f"not valid JSON ({exc})") from None
     if depth(value) > MAX_DEPTH:
         raise WireError(f"nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE.search(text) or _ESCAPED_SURROGATE.search(text):  # the walk only when one may be there
+        lone = _unpaired_surrogate(value)
+        if lone is not None:
+            raise WireError(f"a string holds an unpaired surrogate (\\u{ord(lone):04x}): not Unicode text")
     return value
+
+
+#: A UTF-16 surrogate: JSON's ``\\udXXX`` escapes can spell one alone, which no UTF-8 text (an email, a card,
+#: Redis) can carry.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _unpaired_surrogate(value: Any) -> str | None:
+    """The first unpaired surrogate in the strings (keys too) of ``value``, or None; iterative."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found = _SURROGATE.search(item)
+            if found:
+                return found.group()
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def depth(value: Any) -> int:

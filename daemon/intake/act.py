@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from daemon import store
 from daemon.intake.auth import read_body
 from daemon.intake.errors import Rejected
-from daemon.intake.status import _HEADERS, _environment, hotfix_view
+from daemon.intake.status import _HEADERS, hotfix_view, page_environment
 from daemon.lifecycle import LINK_SOURCE
 from daemon.producer import push
 from hotfix import keys
@@ -151,7 +151,7 @@ def post_id(token: str, form: dict[str, Any]) -> str:
 def act_router(settings: Settings, redis: Redis) -> APIRouter:
     """``GET|POST /act/{token}`` reading and writing ``redis`` with ``settings``."""
     router = APIRouter(tags=["actions"])
-    env = _environment(settings)
+    env = page_environment(settings)
     zone = ZoneInfo(settings.timezone)
     allowed_origins = {_origin(settings.http.public_url)} if settings.http.public_url else set()
 

@@ -97,7 +97,7 @@ class StatusPages:
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> StatusPages:
-        return cls(settings, redis, _environment(settings), ZoneInfo(settings.timezone))
+        return cls(settings, redis, page_environment(settings), ZoneInfo(settings.timezone))
 
 
 router = APIRouter(tags=["status"])
@@ -117,10 +117,21 @@ async def hotfix_page(request: Request, ticket: str) -> Response:
     async def work(pages: StatusPages) -> Response:
         now = datetime.now(UTC)
         state, receipts = await run_in_threadpool(_load_with_receipts, pages.redis, ticket)
-        return _page(pages, request, "hotfix.html.j2", h=hotfix_view(state, pages.settings, now), state=state,
-                     now_ms=_ms(now), shown_at=_local(now, pages.zone), timeline=_timeline(state, pages.zone),
-                     receipts=[_receipt(r, pages.zone) for r in receipts])
+        nonce = secrets.token_urlsafe(16)
+        html = render_hotfix_page(pages.settings, state, receipts, now, refresh=_refresh(request), nonce=nonce,
+                                  env=pages.env)
+        return HTMLResponse(html, headers=_HEADERS | _csp(nonce))
     return await _guarded(request, work, html=True, ticket=ticket)
+
+
+def render_hotfix_page(settings: Settings, state: HotfixState, receipts: list[dict[str, Any]], now: datetime, *,
+                       refresh: int = REFRESH_SECONDS, nonce: str = "", env: SandboxedEnvironment | None = None) -> str:
+    """The status page of one hotfix (``GET /hotfix/TICKET``) as HTML: pure, from the state and its receipts."""
+    zone = ZoneInfo(settings.timezone)
+    return (env or page_environment(settings)).get_template("hotfix.html.j2").render(
+        nonce=nonce, refresh=refresh, timezone=settings.timezone, h=hotfix_view(state, settings, now), state=state,
+        now_ms=_ms(now), shown_at=_local(now, zone), timeline=_timeline(state, zone),
+        receipts=[_receipt(r, zone) for r in receipts])
 
 
 @router.get("/api/hotfixes", summary="The open hotfixes as JSON (viewer token)")
@@ -278,7 +289,7 @@ def _csp(nonce: str) -> dict[str, str]:
         "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")}
 
 
-def _environment(settings: Settings) -> SandboxedEnvironment:
+def page_environment(settings: Settings) -> SandboxedEnvironment:
     """Templates of ``<templates_dir>/status`` first (an operator's copy), then the shipped ones; autoescaped.
 
     The templates' root folders come last, so a page can import a locale's labels (``fr/_labels.j2``).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -9,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 
+from daemon.consumer import READ_WINDOW
 from daemon.intake.app import create_app
-from hotfix import keys
+from hotfix import dates, keys
 from hotfix.events import InvalidEvent, parse_event
 from tests.chaos.support import SIZES, record
 from tests.fixtures.herald import drain, make_daemon, make_settings, xadd  # noqa: F401
@@ -23,7 +25,21 @@ FUZZ = settings(max_examples=SIZES.fuzz_examples, deadline=None, derandomize=Tru
 
 junk_text = st.one_of(st.text(max_size=50), st.text(min_size=4000, max_size=5000),
                       st.sampled_from(["", " ", "\x00", "\r\nBcc: x@y", "<script>alert(1)</script>", "{{ 7*7 }}",
-                                       "../../etc", "*", "🚨" * 300, "INC-1", "P0", "declared"]))
+                                       "../../etc", "*", "🚨" * 300, "INC-1", "P0", "declared", "\x1b[2J", "\u202e",
+                                       "\ud800", ".", "..", "..."]))
+#: Dates at and beyond the window's edges (issue 17), at the calendar's ends, in odd zones, or not dates at all.
+NOW = datetime.now(timezone.utc)
+edge_dates = st.one_of(
+    st.builds(lambda edge, s, z: (NOW + edge + timedelta(seconds=s)).astimezone(timezone(timedelta(minutes=z))).isoformat(),
+              st.sampled_from([dates.WINDOW, -dates.WINDOW, timedelta(0)]), st.integers(-5, 5), st.integers(-1439, 1439)),
+    st.sampled_from(["9999-12-31T23:30:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59.999999-23:59",
+                     "2026-02-30T00:00:00Z", "2026-11-25T09:12:00", "+275760-09-13T00:00:00Z"]))
+#: Raw documents the JSON parser must refuse within its limits: deep nesting, huge numbers, lone surrogates.
+hostile_raw = st.sampled_from(["[" * 5000 + "]" * 5000, '{"type": "declared", "ticket": ' + "[" * 70 + "]" * 70 + "}",
+                               '{"type": "declared", "ticket": "A", "title": "t", "severity": "P0", "n": ' + "9" * 5000 + "}",
+                               '{"type": "declared", "ticket": "A", "title": "\\ud800", "severity": "P0"}',
+                               '{"type": "declared", "ticket": "A", "title": "t", "severity": "P0", "x": 1e999}',
+                               '{"type": "declared", "ticket": "A", "title": "t", "severity": "P0", "x": NaN}'])
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), junk_text)
 json_value = st.recursive(json_leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                               st.dictionaries(st.text(max_size=10), inner, max_size=4)),
@@ -33,16 +49,17 @@ FIELDS = ["type", "ticket", "id", "at", "source", "severity", "title", "impact",
 plausible = st.fixed_dictionaries(
     {"type": st.sampled_from(["declared", "updated", "resolved", "rolled_back", "cancelled", "nope", 7]),
      "ticket": st.one_of(st.from_regex(r"\AFZ-[A-Za-z0-9._-]{1,20}\Z"), junk_text)},
-    optional={name: st.one_of(json_value, st.sampled_from(["P0", "P1", "P2", "fix", "2026-11-25T09:12:00Z"]))
+    optional={name: st.one_of(json_value, edge_dates, st.sampled_from(["P0", "P1", "P2", "fix"]))
               for name in FIELDS[2:]})
 events = st.one_of(plausible, st.dictionaries(st.sampled_from(FIELDS), json_value, max_size=8), json_value)
 raw_inputs = st.one_of(events.map(lambda e: json.dumps(e)), st.text(max_size=300),
-                       st.binary(max_size=300).map(lambda b: b.decode("latin-1")))
+                       st.binary(max_size=300).map(lambda b: b.decode("latin-1")), hostile_raw)
 
 valid = st.fixed_dictionaries(
     {"type": st.just("declared"), "ticket": st.from_regex(r"\AFZ-[A-Za-z0-9._-]{1,20}\Z"),
      "title": st.text(min_size=1, max_size=300).filter(str.strip), "severity": st.sampled_from(["P0", "P1", "P2"])},
-    optional={"impact": st.text(max_size=4000), "message": st.text(max_size=4000),
+    optional={"impact": st.text(max_size=4000), "message": st.text(max_size=4000), "at": edge_dates, "eta": edge_dates,
+              "started_at": edge_dates,
               "team": st.fixed_dictionaries({}, optional={"coordinator": st.text(max_size=500)})})
 events = st.one_of(valid, events)
 raw_inputs = st.one_of(events.map(lambda e: json.dumps(e)), raw_inputs)
@@ -77,7 +94,7 @@ def test_daemon_applies_or_dead_letters_every_entry(redis: Redis, make_daemon, r
     pending = redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"]
     assert pending == 0  # acknowledged either way
     try:
-        event = parse_event(raw, default_id=f"x-{entry}")
+        event = parse_event(raw, default_id=f"x-{entry}", window=READ_WINDOW)  # the daemon's door
     except InvalidEvent as exc:
         counts["daemon_dead_lettered"] += 1
         assert redis.xlen(keys.DEAD_LETTERS) == before + 1
@@ -100,7 +117,7 @@ def client(redis: Redis, make_settings) -> TestClient:
 @FUZZ
 @given(path=st.sampled_from(["/events", "/hooks/alertmanager", "/hooks/grafana", "/hooks/jira"]),
        body=st.one_of(json_value.map(json.dumps), events.map(json.dumps), st.binary(max_size=300),
-                      st.lists(events, max_size=3).map(json.dumps),
+                      st.lists(events, max_size=3).map(json.dumps), hostile_raw,
                       st.fixed_dictionaries({"version": st.just("4"), "status": st.sampled_from(["firing", "resolved"]),
                                              "alerts": st.lists(st.dictionaries(st.text(max_size=8), json_value,
                                                                                 max_size=5), max_size=3),

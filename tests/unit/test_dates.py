@@ -91,3 +91,17 @@ def test_display_of_a_stored_extreme_date_never_raises(value: datetime) -> None:
         assert dates.in_zone(value, zone) is not None
     assert dates.epoch_ms(value) is None or isinstance(dates.epoch_ms(value), int)
     assert dates.local(None, ZoneInfo("UTC")) == "—"
+
+
+@pytest.mark.parametrize("lag", [timedelta(seconds=1), timedelta(days=3)])
+def test_the_daemon_still_takes_an_edge_date_the_intake_accepted(lag: timedelta) -> None:
+    """A date on the window's edge, accepted at the intake, passes the daemon's door read later (dates.BACKLOG_GRACE)."""
+    from daemon.consumer import READ_WINDOW
+
+    data = event("declared", at=(NOW - dates.WINDOW).isoformat(), eta=(NOW + dates.WINDOW).isoformat())
+    parse_event(data, now=NOW)
+    with pytest.raises(InvalidEvent, match="^at: too far in the past"):
+        parse_event(data, now=NOW + lag)  # the doors' window alone would dead-letter it
+    assert parse_event(data, now=NOW + lag, window=READ_WINDOW).at == NOW - dates.WINDOW
+    with pytest.raises(InvalidEvent, match="^at: too far in the past"):
+        parse_event(data, now=NOW + dates.BACKLOG_GRACE + timedelta(seconds=1), window=READ_WINDOW)

@@ -1,4 +1,4 @@
-"""Untrusted JSON parsed within limits: depth, number size, constants, UTF-8 — or a ``WireError`` saying why."""
+"""Untrusted JSON parsed within limits: depth, number size, constants, UTF-8, no lone surrogate — or a ``WireError`` saying why."""
 from __future__ import annotations
 
 import pytest
@@ -17,6 +17,9 @@ HOSTILE = [
     (b'{"t": "\xff"}', "not UTF-8 text (byte 0xff at position 7)"),
     ("[1, 2", "not valid JSON (Expecting"),
     ("", "not valid JSON (Expecting value"),
+    ('{"team": {"oncall": "\\ud800"}}', "a string holds an unpaired surrogate (\\ud800)"),
+    ('["ok", {"\\uDFFF": 1}]', "a string holds an unpaired surrogate (\\udfff)"),
+    ('"\ud800"', "a string holds an unpaired surrogate (\\ud800)"),  # a str handed over as is
 ]
 
 
@@ -33,6 +36,7 @@ def test_hostile_json_is_a_wire_error_naming_the_fault(raw: str | bytes, reason:
     ("\ufeff[1]".encode(), [1]),
     ('{"a":' * 63 + "[1]" + "}" * 63, None),
     ("1" * 100, int("1" * 100)),
+    ('"\\ud83d\\udea8 \\u00e9"', "🚨 é"),  # a surrogate pair is one character
 ])
 def test_acceptable_json_parses(raw: str | bytes, value: object) -> None:
     """Ordinary JSON, a UTF-8 BOM, 64 levels and a 100-digit number are accepted."""
