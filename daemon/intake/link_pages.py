@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from daemon.intake.act import _cross_site, _csp, _origin
 from daemon.intake.auth import read_body
-from daemon.intake.status import _HEADERS, _environment
+from daemon.intake.status import _HEADERS, page_environment
 from hotfix.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class LinkPages:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.env = _environment(settings)
+        self.env = page_environment(settings)
         self.origins = {_origin(settings.http.public_url)} if settings.http.public_url else set()
 
     def html(self, name: str, status: int = 200, **context: Any) -> Response:
