@@ -19,7 +19,7 @@ TEMPLATE = """# Benchmarks
 Command: `python bench/run.py` (full, ~15 min) or `python bench/run.py --quick` (reduced sizes, < 3 min).
 Add `--label after` to fill the "after" section without touching "before"; `--only ingest,fanout` runs some.
 Everything runs on 127.0.0.1: a local HTTP server stands in for Teams (`tests/fixtures/teams_server.py`),
-aiosmtpd for SMTP (`tests/fixtures/smtp_server.py`), Redis database 6; Herald runs as the real
+aiosmtpd for SMTP (`tests/fixtures/smtp_server.py`), Redis database 10; Herald runs as the real
 `hotfix daemon` / `hotfix worker` / `hotfix serve` processes.
 
 ## Before

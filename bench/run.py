@@ -2,7 +2,7 @@
 
     python bench/run.py [--quick] [--label before|after] [--only p0,isolation,ingest,fanout,memory,versus]
 
-Real ``hotfix`` processes, a local HTTP server as Teams, aiosmtpd as SMTP, Redis db 6
+Real ``hotfix`` processes, a local HTTP server as Teams, aiosmtpd as SMTP, Redis db 10 (`$HOTFIX_BENCH_REDIS_DB`)
 (flushed per scenario). ``--quick`` uses reduced sizes (< 3 minutes); the full run
 takes ~6 minutes on 2 cores. Loops are bounded in count and time; nothing leaves 127.0.0.1.
 """

@@ -33,14 +33,17 @@ def worker(config: ConfigOpt = None,
         raise typer.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(keys.QUEUE_NAMES)}")
     serve_metrics(metrics_port)
     redis = connect(settings)
-    runtime.configure(settings, redis).renderer.preload()
+    runtime.configure(settings, redis, keep_connections=not fork).renderer.preload()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if not wait_for(redis, settings.redis.url, stop):  # like the daemon: wait for Redis rather than die at start
         return
-    make_worker(redis, names, fork=fork, name=name).work(burst=burst, with_scheduler=True,
-                                                         logging_level="DEBUG" if verbose else "INFO")
+    try:
+        make_worker(redis, names, fork=fork, name=name).work(burst=burst, with_scheduler=True,
+                                                             logging_level="DEBUG" if verbose else "INFO")
+    finally:
+        runtime.close()
 
 
 @app.command()

@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rq import Queue
+
 from hotfix import keys
-from hotfix.enums import MessageName
+from hotfix.enums import MessageName, Severity
 from hotfix.jobs import JobPayload
 from workers import unsubscribe
 from workers.compose import compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent, TeamsContent
-from workers.errors import DeliveryError, PermanentError, TransientError
+from workers.errors import DeliveryError, PermanentError, Throttled, TransientError
 from workers.runtime import Runtime
 from workers.senders.teams import build_payload
 from workers.throttle import Throttle
@@ -22,12 +24,15 @@ from workers.throttle import Throttle
 log = logging.getLogger(__name__)
 
 Outcomes = dict[str, DeliveryError | None]
-#: The longest a worker waits for a webhook's slot before handing the job back for a retry.
+#: The longest a worker waits for a webhook's slot before handing the job back (a P1/P2 card also stops
+#: waiting as soon as a P0 job is queued, so the worker is free for it).
 THROTTLE_WAIT = 2.0
 #: After a transient failure (5xx, 429, timeout) jobs for that webhook hold off this long (or the
 #: Retry-After), so a hanging or failing webhook does not hold every worker for its timeout in turn
 #: (``workers.jobs.deliver`` waits the hold out without counting an attempt).
 BREAKER_HOLD = 3.0
+#: The Redis list of the P0 queue (RQ's key for ``hotfix-p0``).
+_P0_QUEUE_KEY = Queue.redis_queue_namespace_prefix + keys.QUEUE_NAMES[0]
 
 
 def _name(job: JobPayload) -> str:
@@ -36,7 +41,7 @@ def _name(job: JobPayload) -> str:
 
 
 def send_teams(rt: Runtime, job: JobPayload, channel_name: str, content: TeamsContent) -> tuple[Outcomes, str]:
-    """Post the card to the audience's Teams channel, respecting the shared throttle."""
+    """Post the card to the audience's Teams channel, respecting the shared throttle (``Throttled``: no slot)."""
     channel = rt.settings.teams.get(channel_name)
     if channel is None:
         return {channel_name: PermanentError(f"Teams channel {channel_name!r} is not configured")}, "teams"
@@ -46,9 +51,11 @@ def send_teams(rt: Runtime, job: JobPayload, channel_name: str, content: TeamsCo
     redis = _redis_of(rt)
     if redis is not None:
         throttle = Throttle(redis, keys.throttle(channel_name), channel.rate)
-        if not throttle.acquire(min(THROTTLE_WAIT, channel.timeout.total_seconds())):
-            return {channel_name: TransientError("throttled by Herald: webhook rate limit reached",
-                                                 retry_after=throttle.wait_time())}, "teams"
+        urgent = job.severity is Severity.P0
+        p0_queued = None if urgent else (lambda: bool(redis.llen(_P0_QUEUE_KEY)))
+        if not throttle.acquire(min(THROTTLE_WAIT, channel.timeout.total_seconds()), urgent=urgent, yield_to=p0_queued):
+            return {channel_name: Throttled("throttled by Herald: webhook rate limit reached",
+                                            retry_after=throttle.wait_time(urgent=urgent))}, "teams"
     try:
         rt.teams.send(channel.url.get_secret_value(), channel.format, content, timeout=channel.timeout.total_seconds())
     except TransientError as exc:

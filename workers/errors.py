@@ -5,6 +5,7 @@ The hierarchy, so a reader sees at once what to catch::
     DeliveryError              .reason: one line saying what went wrong (never a secret)
     │                          .recipients: per-recipient causes when a whole batch was refused
     ├── TransientError         trying again later may work; .retry_after: seconds the far end asked for
+    │   └── Throttled          Herald's own rate limit of a webhook is reached: nothing was sent (a wait)
     └── PermanentError         trying again cannot help (bad card, unknown webhook, refused mailbox, bad login)
 
 Senders only raise these; the RQ job alone turns a ``TransientError`` into a retry.
@@ -52,6 +53,16 @@ class TransientError(DeliveryError):
 
     def __repr__(self) -> str:
         return f"TransientError({self.reason!r}, retry_after={self.retry_after!r})"
+
+
+class Throttled(TransientError):
+    """Herald's shared limit of a webhook has no slot now: nothing was sent; try again in ``retry_after`` s.
+
+    Inside an RQ job this is a wait, not an attempt (``workers.jobs``); elsewhere it is a transient failure.
+    """
+
+    def __repr__(self) -> str:
+        return f"Throttled({self.reason!r}, retry_after={self.retry_after!r})"
 
 
 class PermanentError(DeliveryError):

@@ -4,7 +4,8 @@
 dead-lettered, never retried), then in order:
 
 1. waits while the hotfix's announcement is not delivered, and while its Teams webhook is held
-   off after a failure (waits are not attempts; after ``MAX_ORDER_WAITS`` / ``MAX_HOLDS`` it goes anyway);
+   off after a failure or has no free slot under Herald's rate limit (waits are not attempts; after
+   ``MAX_ORDER_WAITS`` / ``MAX_HOLDS`` it goes anyway);
 2. skips recipients a receipt already records as sent, that an earlier run gave up on, or that left
    the audience (``hotfix.subscribers``) since the job was built;
 3. renders and sends to the others, and records every outcome as a receipt;
@@ -38,7 +39,7 @@ from hotfix.routing import expand
 from hotfix.settings import Settings
 from workers import approval, receipts, retry, unsubscribe
 from workers.channels import send_email, send_teams
-from workers.errors import DeliveryError, PermanentError
+from workers.errors import DeliveryError, PermanentError, Throttled
 from workers.retry import Hold, RetryDecision, Verdict
 from workers.runtime import Runtime, current
 
@@ -102,6 +103,11 @@ def deliver(payload: dict[str, Any]) -> Any:
 
     tally.attempts += 1
     outcomes, via = _send(rt, job, pending)
+    throttled = _throttled(outcomes)
+    if throttled is not None and rq_job is not None and tally.holds < MAX_HOLDS:  # nothing sent: a wait, not an attempt
+        tally.attempts -= 1
+        tally.holds += 1
+        return _come_back(rq_job, tally, retry.decide(throttled, tally.attempts, job.severity, rt.settings.worker))
     return _settle(rt, redis, rq_job, job, tally, outcomes, via)
 
 
@@ -120,6 +126,15 @@ def _hold(redis: Redis, job: JobPayload, tally: Tally, in_rq: bool) -> Hold | No
             tally.holds += 1
             return Hold(holding / 1000, "the webhook is held off after a failure")
     return None
+
+
+def _throttled(outcomes: Outcomes) -> Hold | None:
+    """A wait for the webhook's next free slot, when Herald's own limit stopped every recipient (nothing was sent)."""
+    errors = list(outcomes.values())
+    if not errors or not all(isinstance(e, Throttled) for e in errors):
+        return None
+    wait = max((e.retry_after or 0.0) for e in errors if isinstance(e, Throttled))
+    return Hold(wait, "the webhook's rate limit is reached")
 
 
 def _come_back(rq_job: Job | None, tally: Tally, decision: RetryDecision) -> Retry:

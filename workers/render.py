@@ -140,13 +140,13 @@ class Renderer:
 
     def _context(self, message: MessageName, locale: Locale, hotfix: HotfixState, event: dict[str, Any] | None,
                  notice: dict[str, Any] | None, now: datetime, extra: dict[str, Any]) -> dict[str, Any]:
+        """The context of one message, built once for all its parts (``_part`` gives each part its own ``doc``)."""
         return build_context(MessageName(message), Locale(locale), hotfix, event=event, notice=notice,
                              now=now, tz=self.tz, directory=self.directory, **extra)
 
-    def _subject(self, message: MessageName, locale: Locale, hotfix: HotfixState, event: dict[str, Any] | None,
-                 notice: dict[str, Any] | None, now: datetime, extra: dict[str, Any]) -> str:
-        context = self._context(message, locale, hotfix, event, notice, now, extra)
-        return one_line(self._render(locale, message, "subject", context))
+    def _part(self, context: dict[str, Any]) -> dict[str, Any]:
+        """The context for one more part: the same data, a fresh ``Doc`` (a content template fills it)."""
+        return {**context, "doc": Doc(self.directory)}
 
     # -- public -----------------------------------------------------------------------------------
     def email(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
@@ -155,9 +155,10 @@ class Renderer:
         """Subject (one line, ≤200 chars), plain text and HTML of a message (``act_url``: its action link;
         ``unsubscribe_url``: the foot's unsubscribe link, for a self-service audience)."""
         extra = {"person": person, "act_url": act_url, "channel": Channel.EMAIL, "unsubscribe_url": unsubscribe_url}
-        subject = self._subject(message, locale, hotfix, event, notice, now, extra)
-        text = self._render(locale, message, "text", self._context(message, locale, hotfix, event, notice, now, extra))
-        page = self._render(locale, message, "html", self._context(message, locale, hotfix, event, notice, now, extra))
+        context = self._context(message, locale, hotfix, event, notice, now, extra)
+        subject = one_line(self._render(locale, message, "subject", context))
+        text = self._render(locale, message, "text", self._part(context))
+        page = self._render(locale, message, "html", self._part(context))
         return EmailContent(subject=subject, text=_tidy(text), html=page.strip() + "\n")
 
     def teams(self, message: MessageName, locale: Locale, hotfix: HotfixState, *, event: dict[str, Any] | None = None,
@@ -165,8 +166,9 @@ class Renderer:
               act_url: str | None = None) -> TeamsContent:
         """The Adaptive Card (trimmed to fit Teams, mentions in ``msteams.entities``) plus the MessageCard fields."""
         extra = {"person": person, "act_url": act_url, "channel": Channel.TEAMS}
-        title = self._subject(message, locale, hotfix, event, notice, now, extra)
         context = self._context(message, locale, hotfix, event, notice, now, extra)
+        title = one_line(self._render(locale, message, "subject", context))
+        context = self._part(context)
         raw = self._render(locale, message, "card", context)
         try:
             card = json.loads(raw)

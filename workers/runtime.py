@@ -35,8 +35,12 @@ class Runtime:
 _current: Runtime | None = None
 
 
-def configure(settings: Settings, redis: Redis | None = None) -> Runtime:
-    """Build the runtime for this process (``hotfix worker`` and ``hotfix demo`` call it first)."""
+def configure(settings: Settings, redis: Redis | None = None, *, keep_connections: bool = True) -> Runtime:
+    """Build the runtime for this process (``hotfix worker`` and ``hotfix demo`` call it first).
+
+    ``keep_connections``: one SMTP connection kept for every job (a forking worker's jobs run in
+    processes that end with the job: there each email has its own connection).
+    """
     global _current
     client = httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
     _current = Runtime(
@@ -45,10 +49,16 @@ def configure(settings: Settings, redis: Redis | None = None) -> Runtime:
                           settings.resolve_within()),
         teams=TeamsSender(client),
         outbox=OutboxSender(settings.outbox.dir),
-        mail=MailSender(settings.smtp) if settings.smtp.host else None,
+        mail=MailSender(settings.smtp, keep_connection=keep_connections) if settings.smtp.host else None,
         redis=redis,
     )
     return _current
+
+
+def close() -> None:
+    """Let go of the kept SMTP connection (QUIT): the worker is stopping."""
+    if _current is not None and _current.mail is not None:
+        _current.mail.close()
 
 
 def current() -> Runtime:

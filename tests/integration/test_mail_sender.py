@@ -203,6 +203,52 @@ def test_send_repeatedly_and_async(smtp_server: ServerFactory) -> None:
     assert len(server.wait_for_messages(5)) == 5
 
 
+def test_one_connection_kept_for_every_email(smtp_server: ServerFactory) -> None:
+    """A worker's emails share one SMTP connection (one EHLO), checked by NOOP before each reuse."""
+    server = smtp_server()
+    sender = MailSender(server.settings())
+    for n in range(3):
+        assert sender.send(compose([f"r{n}@herald.test"]), [f"r{n}@herald.test"]).accepted == [f"r{n}@herald.test"]
+    assert len(server.wait_for_messages(3)) == 3
+    assert server.handler.connections == 1 and sender.connections == 1
+    sender.close()
+    assert sender.send(compose(["again@herald.test"]), ["again@herald.test"]).accepted == ["again@herald.test"]
+    assert sender.connections == 2  # closed (QUIT): the next email opens a new one
+    sender.close()
+
+
+def test_connection_dropped_by_the_server_is_replaced(smtp_server: ServerFactory) -> None:
+    """A kept connection the server closed (idle timeout, restart) fails its NOOP and is replaced: nothing fails."""
+    server = smtp_server()
+    sender = MailSender(server.settings())
+    sender.send(compose(["a@herald.test"]), ["a@herald.test"])
+    server.drop_connections()
+    assert sender.send(compose(["b@herald.test"]), ["b@herald.test"]).accepted == ["b@herald.test"]
+    assert [m.rcpt_tos for m in server.wait_for_messages(2)] == [["a@herald.test"], ["b@herald.test"]]
+    assert sender.connections == 2
+    sender.close()
+
+
+def test_refused_batch_keeps_the_connection(smtp_server: ServerFactory) -> None:
+    """A batch whose every recipient is refused leaves the connection usable for the next email."""
+    server = smtp_server(refuse=["gone@herald.test"])
+    sender = MailSender(server.settings())
+    with pytest.raises(PermanentError):
+        sender.send(compose(["gone@herald.test"]), ["gone@herald.test"])
+    assert sender.send(compose(["a@herald.test"]), ["a@herald.test"]).accepted == ["a@herald.test"]
+    assert sender.connections == 1
+    sender.close()
+
+
+def test_no_kept_connection_when_asked(smtp_server: ServerFactory) -> None:
+    """``keep_connection=False`` (a forking worker) opens one connection per email and closes it."""
+    server = smtp_server()
+    sender = MailSender(server.settings(), keep_connection=False)
+    for n in range(2):
+        sender.send(compose([f"r{n}@herald.test"]), [f"r{n}@herald.test"])
+    assert sender.connections == 2 and server.handler.connections == 2
+
+
 def test_auth_success(smtp_server: ServerFactory) -> None:
     """With AUTH on, the configured username and password log in."""
     server = smtp_server(auth=("hotfix", PASSWORD))
@@ -213,9 +259,12 @@ def test_auth_success(smtp_server: ServerFactory) -> None:
 def test_starttls(smtp_server: ServerFactory) -> None:
     """security = starttls upgrades the connection before sending (and logs in over it)."""
     server = smtp_server(starttls=True, auth=("hotfix", PASSWORD))
-    result = MailSender(server.settings()).send(compose(["a@herald.test"]), ["a@herald.test"])
-    assert result.accepted == ["a@herald.test"]
-    assert server.wait_for_messages(1)
+    sender = MailSender(server.settings())
+    for address in ("a@herald.test", "b@herald.test"):
+        assert sender.send(compose([address]), [address]).accepted == [address]
+    assert len(server.wait_for_messages(2)) == 2
+    assert sender.connections == 1  # STARTTLS and AUTH once for both emails
+    sender.close()
 
 
 def test_starttls_required_but_unavailable_is_transient(smtp_server: ServerFactory) -> None:

@@ -170,6 +170,33 @@ def test_a_hanging_webhook_holds_one_worker_once(redis: Redis, make_settings, ma
     assert sorted(holds) == [0, 1, 1]
 
 
+def test_a_p2_card_without_a_slot_yields_its_worker_to_a_queued_p0(redis: Redis, make_settings, make_daemon,
+                                                                   teams_server) -> None:
+    """A P2 card whose webhook has no shared slot left, while a P0 job is queued, goes back at once: a wait, not an attempt."""
+    from rq import Queue
+
+    from workers.throttle import Throttle
+
+    settings = make_settings(teams={"engineering": {"url": teams_server.url("/eng")}},
+                             audiences={"oncall": {"emails": []}, "stakeholders": {"emails": []},
+                                        "management": {"emails": []}},
+                             severity={"P2": {"announce": ["oncall"]}})
+    runtime.configure(settings, redis)
+    xadd(redis, event("declared", ticket="LOW-1", severity="P2"))
+    drain(make_daemon(settings))
+    throttle = Throttle.for_channel(redis, "engineering")
+    for _ in range(throttle.shared):
+        throttle.try_acquire(urgent=False)
+    redis.rpush(Queue("hotfix-p0", connection=redis).key, "hf-a-p0-job-waiting")
+    SimpleWorker(["hotfix-p2"], connection=redis, serializer=JSONSerializer).work(burst=True)
+    assert teams_server.requests("/eng") == [] and store.receipts(redis, "LOW-1") == []
+    queue = Queue("hotfix-p2", connection=redis, serializer=JSONSerializer)
+    [job_id] = queue.scheduled_job_registry.get_job_ids()
+    meta = queue.fetch_job(job_id).meta  # type: ignore[union-attr]
+    assert (meta["holds"], meta["attempts"]) == (1, 0)
+    assert throttle.wait_time() == 0.0  # the P0 slot is still free
+
+
 def test_a_job_of_the_previous_shape_still_runs(redis: Redis, herald) -> None:
     """A job enqueued by the first release (no ``version`` key) is delivered and leaves a sent receipt."""
     from rq import Queue

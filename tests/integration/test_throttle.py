@@ -58,6 +58,35 @@ def test_wait_time_does_not_take(redis: Redis) -> None:
     assert 0.9 <= throttle.wait_time() <= throttle.window
 
 
+def test_p2_cards_leave_a_slot_to_p0(redis: Redis) -> None:
+    """Requests that are not urgent take at most limit − 1 slots of a window; an urgent one still finds the last."""
+    throttle = Throttle(redis, keys.throttle("eng"), rate=4)
+    assert [throttle.try_acquire(urgent=False) for _ in range(3)] == [0.0] * 3
+    assert throttle.try_acquire(urgent=False) > 0
+    assert throttle.wait_time(urgent=False) > 0 and throttle.wait_time() == 0.0
+    assert throttle.try_acquire(urgent=True) == 0.0
+    assert throttle.try_acquire(urgent=True) > 0
+
+
+def test_a_limit_of_one_has_no_reserve(redis: Redis) -> None:
+    """A webhook limited to one request a window keeps no slot aside: a P2 card may still use it."""
+    throttle = Throttle(redis, keys.throttle("eng"), rate=1)
+    assert throttle.shared == throttle.limit == 1
+    assert throttle.try_acquire(urgent=False) == 0.0
+
+
+def test_waiting_stops_when_told_to_yield(redis: Redis) -> None:
+    """A wait for a slot ends at once, without sleeping, when ``yield_to`` says something more urgent waits."""
+    throttle = Throttle(redis, keys.throttle("eng"), rate=4)
+    for _ in range(3):
+        throttle.try_acquire(urgent=False)
+    slept: list[float] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("workers.throttle.time.sleep", slept.append)
+        assert throttle.acquire(timeout=5, urgent=False, yield_to=lambda: True) is False
+    assert slept == []
+
+
 def test_default_rate_and_key(redis: Redis) -> None:
     """The default rate is Teams' 4 per second and the key comes from ``hotfix.keys``."""
     throttle = Throttle.for_channel(redis, "engineering")

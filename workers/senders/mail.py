@@ -1,12 +1,28 @@
-"""Send one email to a batch of recipients over one SMTP connection (aiosmtplib), classifying every refusal."""
+"""Send emails over SMTP (aiosmtplib), classifying every refusal: one message to a batch of recipients
+(``send``), or each recipient its own message (``send_each``: a personal List-Unsubscribe).
+
+A worker process keeps one event loop (``asyncio.Runner``) and one SMTP connection to the configured
+host for all its jobs: connect, EHLO, STARTTLS and AUTH happen once, not per email. Before each reuse a
+NOOP checks the connection; one the server closed (idle timeout, restart) or that fails a NOOP is
+dropped and a new one opened, so a stale connection never fails a delivery. A send that fails on the
+connection drops it too (the next email reconnects); a batch whose recipients were all refused keeps
+it (aiosmtplib resets the envelope). ``close`` says QUIT (the worker calls it when it stops).
+``send_async`` / ``send_each_async`` (inside someone else's loop) and a sender built with
+``keep_connection=False`` (a forking worker, whose job process exits after one job) use one connection
+per call.
+"""
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
+from typing import TypeVar
 
 import aiosmtplib
 
@@ -17,6 +33,10 @@ from workers.compose import flatten
 from workers.errors import DeliveryError, PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: One transaction over a connected client.
+Transaction = Callable[[aiosmtplib.SMTP], Awaitable[T]]
 
 
 @dataclass
@@ -30,41 +50,155 @@ class MailResult:
 class MailSender:
     """Deliver emails through the configured SMTP server; raises ``TransientError`` / ``PermanentError``."""
 
-    def __init__(self, smtp: SmtpSettings) -> None:
+    def __init__(self, smtp: SmtpSettings, *, keep_connection: bool = True) -> None:
         self.smtp = smtp
+        self.keep_connection = keep_connection
+        #: SMTP connections opened so far by this sender (a kept one counts once).
+        self.connections = 0
         self._secrets = tuple(s for s in (smtp.password.get_secret_value() if smtp.password else None,) if s)
+        self._lock = threading.Lock()
+        self._runner: asyncio.Runner | None = None
+        self._kept: aiosmtplib.SMTP | None = None
+        self._pid = os.getpid()
 
+    # -- public ---------------------------------------------------------------------------------
     def send(self, message: EmailMessage, recipients: list[str]) -> MailResult:
-        """Synchronous ``send_async`` for the RQ worker; each call runs on a fresh event loop."""
+        """Send ``message`` to every recipient in one transaction (from synchronous code: the RQ job)."""
+        batch = self._batch(recipients)
+        if not batch:
+            return MailResult()
+        return self._sync(lambda client: self._transact(client, message, batch), len(batch))
+
+    async def send_async(self, message: EmailMessage, recipients: list[str]) -> MailResult:
+        """``send`` over a connection of its own; raise if nobody got it."""
+        batch = self._batch(recipients)
+        if not batch:
+            return MailResult()
+        return await self._own(lambda client: self._transact(client, message, batch), len(batch))
+
+    def send_each(self, messages: dict[str, EmailMessage]) -> MailResult:
+        """Send each recipient its own message (``{recipient: message}``), from synchronous code."""
+        if not self._batch(list(messages)):
+            return MailResult()
+        return self._sync(lambda client: self._transact_each(client, messages), len(messages))
+
+    async def send_each_async(self, messages: dict[str, EmailMessage]) -> MailResult:
+        """``send_each`` over a connection of its own.
+
+        A refusal or a failure mid-way is that recipient's outcome; the recipients after a lost connection
+        are retried (transient). Raises only when the connection cannot be made or nobody got a message.
+        """
+        if not self._batch(list(messages)):
+            return MailResult()
+        return await self._own(lambda client: self._transact_each(client, messages), len(messages))
+
+    def close(self) -> None:
+        """Say QUIT on the kept connection and close this process's loop (the worker stops)."""
+        with self._lock:
+            runner, client = self._runner, self._kept
+            self._runner, self._kept = None, None
+            if runner is None or self._pid != os.getpid():
+                return
+            try:
+                if client is not None:
+                    runner.run(self._quit(client))
+            finally:
+                runner.close()
+
+    # -- where a transaction runs ---------------------------------------------------------------
+    def _sync(self, transaction: Transaction[MailResult], count: int) -> MailResult:
+        """Run ``transaction`` on this process's loop and kept connection (or as ``_own`` where it cannot)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.send_async(message, recipients))
+            if not self.keep_connection:
+                return asyncio.run(self._own(transaction, count))
+            with self._lock:
+                return self._loop().run(self._kept_run(transaction, count))
         # called from inside an event loop: run on a loop of our own in a helper thread
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="herald-mail") as pool:
-            return pool.submit(asyncio.run, self.send_async(message, recipients)).result()
+            return pool.submit(asyncio.run, self._own(transaction, count)).result()
 
-    async def send_async(self, message: EmailMessage, recipients: list[str]) -> MailResult:
-        """Send ``message`` to every recipient in one transaction; raise if none got it."""
-        if not self.smtp.host:
-            raise PermanentError("SMTP is not configured (no [smtp] host)")
-        batch = list(dict.fromkeys(r.strip() for r in recipients if r.strip()))
-        if not batch:
-            return MailResult()
-        envelope_from = parseaddr(self.smtp.sender)[1] or self.smtp.sender
+    async def _own(self, transaction: Transaction[MailResult], count: int) -> MailResult:
+        """Connect, run ``transaction``, QUIT."""
         client = self._client()
         try:
             try:
-                await client.connect()
-                refusals, _ = await client.send_message(message, sender=envelope_from, recipients=batch)
+                await self._connect(client)
+                return await transaction(client)
             finally:
-                await self._close(client)
+                await self._quit(client)
+        except DeliveryError:
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified, never chained (secrets)
-            error = classify_smtp_exception(exc, secrets=self._secrets)
-            logger.warning(
-                "mail to %d recipient(s) via %s:%d failed: %s", len(batch), self.smtp.host, self.smtp.port, error.reason
-            )
-            raise error from None
+            raise self._failure(exc, count) from None
+
+    def _loop(self) -> asyncio.Runner:
+        """This process's loop (a forked child gets its own, and never touches its parent's connection)."""
+        if self._runner is None or self._pid != os.getpid():
+            self._runner, self._kept, self._pid = asyncio.Runner(), None, os.getpid()
+        return self._runner
+
+    async def _kept_run(self, transaction: Transaction[MailResult], count: int) -> MailResult:
+        """Run ``transaction`` on the kept connection; drop it when it failed on the connection."""
+        try:
+            client = await self._ready()
+            try:
+                result = await transaction(client)
+            except aiosmtplib.SMTPRecipientsRefused:
+                raise  # the server answered (and the envelope was reset): the connection is fine
+            except DeliveryError:
+                if not client.is_connected:
+                    self._drop()
+                raise
+            except Exception:
+                self._drop()
+                raise
+            if not client.is_connected:
+                self._drop()
+            return result
+        except DeliveryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is classified, never chained (secrets)
+            raise self._failure(exc, count) from None
+
+    async def _ready(self) -> aiosmtplib.SMTP:
+        """The kept connection if a NOOP says it still works, else a new one."""
+        client = self._kept
+        if client is not None and client.is_connected:
+            try:
+                await client.noop()
+                return client
+            except Exception as exc:  # noqa: BLE001 - stale (closed by the server, timed out): open a new one
+                logger.info("SMTP connection to %s:%d is gone (%s): reconnecting", self.smtp.host, self.smtp.port,
+                            type(exc).__name__)
+        self._drop()
+        client = self._client()
+        await self._connect(client)
+        self._kept = client
+        return client
+
+    def _drop(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
+
+    # -- transactions ---------------------------------------------------------------------------
+    def _batch(self, recipients: list[str]) -> list[str]:
+        if not self.smtp.host:
+            raise PermanentError("SMTP is not configured (no [smtp] host)")
+        return list(dict.fromkeys(r.strip() for r in recipients if r.strip()))
+
+    async def _connect(self, client: aiosmtplib.SMTP) -> None:
+        await client.connect()
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        self.connections += 1
+
+    async def _transact(self, client: aiosmtplib.SMTP, message: EmailMessage, batch: list[str]) -> MailResult:
+        """One message, one envelope with every recipient of the batch."""
+        envelope_from = parseaddr(self.smtp.sender)[1] or self.smtp.sender
+        refusals, _ = await client.send_message(message, sender=envelope_from, recipients=batch)
         refused = {rcpt: classify_smtp(reply.code, reply.message) for rcpt, reply in refusals.items()}
         accepted = [rcpt for rcpt in batch if rcpt not in refused]
         if not accepted:  # aiosmtplib raises in this case; kept as a guard
@@ -74,62 +208,41 @@ class MailSender:
         logger.info("mail %s: %d accepted, %d refused", message.get("Message-ID", "?"), len(accepted), len(refused))
         return MailResult(accepted=accepted, refused=refused)
 
-    def send_each(self, messages: dict[str, EmailMessage]) -> MailResult:
-        """Synchronous ``send_each_async``: one message per recipient (``{recipient: message}``)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.send_each_async(messages))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="herald-mail") as pool:
-            return pool.submit(asyncio.run, self.send_each_async(messages)).result()
-
-    async def send_each_async(self, messages: dict[str, EmailMessage]) -> MailResult:
-        """Send each recipient its own message over one connection (a personal List-Unsubscribe, say).
-
-        A refusal or a failure mid-way is that recipient's outcome; the recipients after a lost connection
-        are retried (transient). Raises only when the connection cannot be made or nobody got a message.
-        """
-        if not self.smtp.host:
-            raise PermanentError("SMTP is not configured (no [smtp] host)")
-        if not messages:
-            return MailResult()
+    async def _transact_each(self, client: aiosmtplib.SMTP, messages: dict[str, EmailMessage]) -> MailResult:
+        """One transaction per recipient, each with its own message."""
         envelope_from = parseaddr(self.smtp.sender)[1] or self.smtp.sender
-        client = self._client()
+        eight_bit = client.supports_extension("8BITMIME")
+        options = ["BODY=8BITMIME"] if eight_bit else []
         result = MailResult()
-        try:
+        for recipient, message in messages.items():
+            if not client.is_connected:
+                result.refused[recipient] = TransientError("SMTP connection lost before this recipient")
+                continue
             try:
-                await client.connect()
-                if client.is_ehlo_or_helo_needed:
-                    await client.ehlo()
-            except Exception as exc:  # noqa: BLE001 - classified, never chained (secrets)
-                raise classify_smtp_exception(exc, secrets=self._secrets) from None
-            eight_bit = client.supports_extension("8BITMIME")
-            options = ["BODY=8BITMIME"] if eight_bit else []
-            for recipient, message in messages.items():
-                if not client.is_connected:
-                    result.refused[recipient] = TransientError("SMTP connection lost before this recipient")
-                    continue
-                try:
-                    if recipient.isascii() and envelope_from.isascii():  # our own flattening keeps List-Unsubscribe whole
-                        data = flatten(message, cte_type="8bit" if eight_bit else "7bit")
-                        refusals, _ = await client.sendmail(envelope_from, [recipient], data, mail_options=options)
-                    else:
-                        refusals, _ = await client.send_message(message, sender=envelope_from, recipients=[recipient])
-                except Exception as exc:  # noqa: BLE001 - this recipient's outcome
-                    result.refused[recipient] = classify_smtp_exception(exc, secrets=self._secrets)
-                    continue
-                if recipient in refusals:
-                    reply = refusals[recipient]
-                    result.refused[recipient] = classify_smtp(reply.code, reply.message)
+                if recipient.isascii() and envelope_from.isascii():  # our own flattening keeps List-Unsubscribe whole
+                    data = flatten(message, cte_type="8bit" if eight_bit else "7bit")
+                    refusals, _ = await client.sendmail(envelope_from, [recipient], data, mail_options=options)
                 else:
-                    result.accepted.append(recipient)
-        finally:
-            await self._close(client)
+                    refusals, _ = await client.send_message(message, sender=envelope_from, recipients=[recipient])
+            except Exception as exc:  # noqa: BLE001 - this recipient's outcome
+                result.refused[recipient] = classify_smtp_exception(exc, secrets=self._secrets)
+                continue
+            if recipient in refusals:
+                reply = refusals[recipient]
+                result.refused[recipient] = classify_smtp(reply.code, reply.message)
+            else:
+                result.accepted.append(recipient)
         if not result.accepted:
             raise refused_batch(result.refused)
         logger.info("mail to %d recipient(s) one by one: %d accepted, %d refused", len(messages),
                     len(result.accepted), len(result.refused))
         return result
+
+    def _failure(self, exc: Exception, count: int) -> DeliveryError:
+        error = classify_smtp_exception(exc, secrets=self._secrets)
+        logger.warning("mail to %d recipient(s) via %s:%d failed: %s", count, self.smtp.host, self.smtp.port,
+                       error.reason)
+        return error
 
     def _client(self) -> aiosmtplib.SMTP:
         smtp = self.smtp
@@ -146,7 +259,7 @@ class MailSender:
         )
 
     @staticmethod
-    async def _close(client: aiosmtplib.SMTP) -> None:
+    async def _quit(client: aiosmtplib.SMTP) -> None:
         if not client.is_connected:
             return
         try:
