@@ -240,6 +240,18 @@ def test_refused_batch_keeps_the_connection(smtp_server: ServerFactory) -> None:
     sender.close()
 
 
+def test_each_its_own_message_over_the_kept_connection(smtp_server: ServerFactory) -> None:
+    """``send_each`` (a personal message per recipient) uses the same kept connection as ``send``."""
+    server = smtp_server(refuse=["gone@herald.test"])
+    sender = MailSender(server.settings())
+    sender.send(compose(["a@herald.test"]), ["a@herald.test"])
+    result = sender.send_each({r: compose([r]) for r in ("b@herald.test", "gone@herald.test", "c@herald.test")})
+    assert result.accepted == ["b@herald.test", "c@herald.test"] and list(result.refused) == ["gone@herald.test"]
+    assert [m.rcpt_tos for m in server.wait_for_messages(3)] == [["a@herald.test"], ["b@herald.test"], ["c@herald.test"]]
+    assert sender.connections == 1
+    sender.close()
+
+
 def test_no_kept_connection_when_asked(smtp_server: ServerFactory) -> None:
     """``keep_connection=False`` (a forking worker) opens one connection per email and closes it."""
     server = smtp_server()
