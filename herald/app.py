@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from hotfix.config import ConfigError, load_settings
+from hotfix.enums import Locale
 from hotfix.settings import Settings
 
 app = typer.Typer(help="Hotfix Herald: tells the right people, on time, every time.", no_args_is_help=True,
@@ -37,6 +38,7 @@ class Format(str, Enum):
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config (default $HOTFIX_CONFIG, then ./config.toml)")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (terminal), json or md")]
+LocaleOpt = Annotated[Optional[Locale], typer.Option("--locale", "-l", help="fr or en (default: the configured locale)")]
 
 
 class CommandError(Exception):

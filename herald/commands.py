@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -19,6 +20,7 @@ from herald.app import (
     ConfigOpt,
     Format,
     FormatOpt,
+    LocaleOpt,
     MetricsOpt,
     app,
     console,
@@ -36,6 +38,7 @@ from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, Phase, Severity
 from hotfix.events import ROLES, InvalidEvent, parse_event
 from hotfix.limits import SUBJECT_CHARS, clip
+from hotfix.settings import Settings
 from hotfix.state import HotfixState
 
 
@@ -195,6 +198,23 @@ def list_(config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
     console.print(table if rows else "no open hotfix")
 
 
+@dataclass(frozen=True)
+class OpenedHotfix:
+    """A declared hotfix as a command reads it: the settings, Redis, its state and its delivery receipts."""
+
+    settings: Settings
+    redis: Redis
+    state: HotfixState
+    receipts: list[dict[str, Any]]
+
+
+def open_hotfix(config: Path | None, ticket: str) -> OpenedHotfix:
+    """The configuration loaded, Redis reached, and ``ticket``'s declared state with its receipts (else exit)."""
+    settings = settings_or_exit(config)
+    redis = connect(settings, fail_fast=True)
+    return OpenedHotfix(settings, redis, declared_or_exit(redis, ticket), store.receipts(redis, ticket))
+
+
 def declared_or_exit(redis: Redis, ticket: str) -> HotfixState:
     """The state of a declared hotfix, or a one-line error and exit 2 (a bad ticket) or 1 (no such hotfix)."""
     try:
@@ -209,17 +229,13 @@ def declared_or_exit(redis: Redis, ticket: str) -> HotfixState:
 
 
 @app.command()
-def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD,
-         locale: Annotated[Optional[Locale], typer.Option(help="fr or en (default: the configured locale)")] = None) -> None:
+def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD, locale: LocaleOpt = None) -> None:
     """The coordination document of one hotfix (md), or all its data (json)."""
-    settings = settings_or_exit(config)
-    redis = connect(settings, fail_fast=True)
-    state = declared_or_exit(redis, ticket)
-    deliveries = store.receipts(redis, ticket)
+    hotfix = open_hotfix(config, ticket)
     if format_ is Format.JSON:
-        emit_json(show_data(state, deliveries, now()))
+        emit_json(show_data(hotfix.state, hotfix.receipts, now()))
     else:
-        typer.echo(document_md(state, deliveries, settings, now(), locale))
+        typer.echo(document_md(hotfix.state, hotfix.receipts, hotfix.settings, now(), locale))
 
 
 @app.command("dead-letters")

@@ -7,29 +7,25 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from daemon import store
-from herald.app import ConfigOpt, Format, FormatOpt, app, console, emit_json, err, now, settings_or_exit
-from herald.commands import declared_or_exit
+from herald.app import ConfigOpt, Format, FormatOpt, LocaleOpt, app, console, emit_json, err, now, settings_or_exit
+from herald.commands import open_hotfix
 from hotfix import communication, subscribers
 from hotfix.connection import connect
-from hotfix.enums import Decision, Locale
+from hotfix.enums import Decision
 from hotfix.jobs import read_emails_file
 from hotfix.postmortem import build, render_md
 from hotfix.settings import Settings
 
 
 @app.command()
-def postmortem(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD,
-               locale: Annotated[Optional[Locale], typer.Option(help="fr or en (default: the configured locale)")] = None) -> None:
+def postmortem(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD, locale: LocaleOpt = None) -> None:
     """The post-mortem draft of one hotfix: phases, rollbacks, golden rules and communication figures (md or json)."""
-    settings = settings_or_exit(config)
-    redis = connect(settings, fail_fast=True)
-    state = declared_or_exit(redis, ticket)
-    draft = build(state, store.receipts(redis, ticket), settings, now())
+    hotfix = open_hotfix(config, ticket)
+    draft = build(hotfix.state, hotfix.receipts, hotfix.settings, now())
     if format_ is Format.JSON:
         emit_json(draft.model_dump(mode="json"))
     else:
-        typer.echo(render_md(draft, settings, locale), nl=False)
+        typer.echo(render_md(draft, hotfix.settings, locale), nl=False)
 
 
 @app.command("subscribers")

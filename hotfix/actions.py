@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hotfix.enums import AudienceKind, Locale
 from hotfix.settings import Settings
-from hotfix.signing import Signer, TokenError, TokenProblem
+from hotfix.signing import TokenProblem, configured_signer, page_url, read_claims
 
 #: The purpose action-link tokens are minted for.
 PURPOSE = "act"
@@ -61,29 +60,17 @@ def grant_for(settings: Settings, *, ticket: str, audience: str, person: str | N
                  locale=locale or settings.audience_locale(audience))
 
 
-def _signer(settings: Settings) -> Signer:
-    if settings.http.signing_key is None:
-        raise TokenError(TokenProblem.FORGED)  # no key: no token can be ours
-    return Signer(settings.http.signing_key)
-
-
 def mint(settings: Settings, grant: Grant, now: datetime) -> str:
     """A token for ``grant``, valid for ``[http] link_ttl`` from ``now``."""
-    return _signer(settings).issue(PURPOSE, grant.model_dump(mode="json", exclude_defaults=True),
-                                   expires=now + settings.http.link_ttl)
+    return configured_signer(settings).issue(PURPOSE, grant.model_dump(mode="json", exclude_defaults=True),
+                                             expires=now + settings.http.link_ttl)
 
 
 def act_url(settings: Settings, grant: Grant, now: datetime) -> str:
     """``{public_url}/act/{token}`` for ``grant``."""
-    if not settings.http.public_url:
-        raise ValueError("[http] public_url is not set")
-    return f"{settings.http.public_url}/act/{quote(mint(settings, grant, now), safe='')}"
+    return page_url(settings, "/act/", mint(settings, grant, now))
 
 
 def read_grant(settings: Settings, token: str, now: datetime) -> Grant:
     """The grant of a valid token; ``TokenError`` for a forged, expired or malformed one."""
-    claims = _signer(settings).verify(PURPOSE, token, now=now)
-    try:
-        return Grant.model_validate(claims)
-    except ValidationError:
-        raise TokenError(TokenProblem.MALFORMED) from None
+    return read_claims(settings, PURPOSE, token, now, Grant, misfit=TokenProblem.MALFORMED)

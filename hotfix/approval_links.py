@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hotfix.enums import Locale
 from hotfix.settings import Settings
-from hotfix.signing import Signer, TokenError, TokenProblem
+from hotfix.signing import configured_signer, page_url, read_claims
 
 #: The purpose approval tokens are minted for.
 PURPOSE = "approve"
@@ -47,18 +46,10 @@ class ApprovalGrant(BaseModel):
     locale: Locale = Locale.FR
 
 
-def _signer(settings: Settings) -> Signer:
-    if settings.http.signing_key is None:
-        raise TokenError(TokenProblem.FORGED)
-    return Signer(settings.http.signing_key)
-
-
 def approval_url(settings: Settings, grant: ApprovalGrant, now: datetime) -> str:
     """``{public_url}/approval/{token}``, valid for ``[http] link_ttl`` from ``now``."""
-    if not settings.http.public_url:
-        raise ValueError("[http] public_url is not set")
-    token = _signer(settings).issue(PURPOSE, grant.model_dump(mode="json"), expires=now + settings.http.link_ttl)
-    return f"{settings.http.public_url}{PATH}{quote(token, safe='')}"
+    token = configured_signer(settings).issue(PURPOSE, grant.model_dump(mode="json"), expires=now + settings.http.link_ttl)
+    return page_url(settings, PATH, token)
 
 
 def links(settings: Settings, grant: ApprovalGrant, now: datetime) -> dict[str, str]:
@@ -71,8 +62,4 @@ def links(settings: Settings, grant: ApprovalGrant, now: datetime) -> dict[str, 
 
 def read_grant(settings: Settings, token: str, now: datetime) -> ApprovalGrant:
     """The grant of a valid approval token; ``TokenError`` otherwise (claims that do not fit count as forged)."""
-    claims = _signer(settings).verify(PURPOSE, token, now=now)
-    try:
-        return ApprovalGrant.model_validate(claims)
-    except ValidationError:
-        raise TokenError(TokenProblem.FORGED) from None
+    return read_claims(settings, PURPOSE, token, now, ApprovalGrant)

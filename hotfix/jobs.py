@@ -105,6 +105,11 @@ def job_id(cause: str, message: MessageName, audience: str, channel: Channel, ba
     return f"hf-{digest[:40]}"
 
 
+def delivery_id(job_key: str, recipient: str) -> str:
+    """One delivery: a job to one of its recipients (its receipt's field, its dead letter's id, its Message-ID's seed)."""
+    return f"{job_key}|{recipient}"
+
+
 def read_emails_file(path: Path) -> list[str]:
     """A stakeholder list kept outside: one address a line; blank lines and ``#`` comments skipped."""
     try:

@@ -19,11 +19,17 @@ import hashlib
 import re
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from itsdangerous import BadData, BadSignature, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
+
+if TYPE_CHECKING:  # the settings import this module (MIN_KEY_LENGTH)
+    from hotfix.settings import Settings
+
+Claims = TypeVar("Claims", bound=BaseModel)
 
 #: Longer input is refused before any work (a token Herald mints is a few hundred characters).
 MAX_TOKEN_LENGTH = 2048
@@ -94,3 +100,29 @@ def _canonical(token: str) -> bool:
         return all(base64_encode(base64_decode(part)).decode("ascii") == part for part in token.lstrip(".").split("."))
     except (BadData, ValueError):
         return False
+
+
+# -- the links of Herald's own pages (action, approval, subscription links) --------------------------
+def configured_signer(settings: Settings) -> Signer:
+    """The signer of ``[http] signing_key``; without a key no token can be Herald's (``TokenError`` forged)."""
+    if settings.http.signing_key is None:
+        raise TokenError(TokenProblem.FORGED)
+    return Signer(settings.http.signing_key)
+
+
+def read_claims(settings: Settings, purpose: str, token: str, now: datetime, model: type[Claims], *,
+                misfit: TokenProblem = TokenProblem.FORGED) -> Claims:
+    """The claims of a valid ``purpose`` token as ``model``; ``TokenError`` otherwise (``misfit``: signed
+    claims that do not fit ``model``)."""
+    claims = configured_signer(settings).verify(purpose, token, now=now)
+    try:
+        return model.model_validate(claims)
+    except ValidationError:
+        raise TokenError(misfit) from None
+
+
+def page_url(settings: Settings, path: str, token: str) -> str:
+    """``{public_url}{path}{token}`` (``path`` like ``/act/``, or ``/subscribe?invite=``), the token quoted."""
+    if not settings.http.public_url:
+        raise ValueError("[http] public_url is not set")
+    return f"{settings.http.public_url}{path}{quote(token, safe='')}"

@@ -15,18 +15,17 @@ another (nor as an action or approval link):
 
 Invariants: a token names its audience (and address), and only that one: changing either changes the
 signature; the pages check again that the audience is still ``self_service`` (a token of an audience
-that no longer is refuses); no token is ever logged (``hotfix.signing.redact``).
+that no longer is refuses); no token is ever logged (``hotfix.redaction.without_link_tokens``).
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
-from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hotfix.settings import Settings
-from hotfix.signing import Signer, TokenError, TokenProblem
+from hotfix.signing import configured_signer, page_url, read_claims
 
 #: How long an unsubscribe link works (mail is read, and unsubscribed from, long after it was sent).
 UNSUBSCRIBE_TTL = timedelta(days=400)
@@ -62,59 +61,38 @@ class Opening(BaseModel):
     audiences: list[str] = Field(min_length=1, max_length=100)
 
 
-def _signer(settings: Settings) -> Signer:
-    if settings.http.signing_key is None:
-        raise TokenError(TokenProblem.FORGED)  # no key: no token can be ours
-    return Signer(settings.http.signing_key)
-
-
-def _url(settings: Settings, path: str, token: str) -> str:
-    if not settings.http.public_url:
-        raise ValueError("[http] public_url is not set")
-    return f"{settings.http.public_url}{path}{quote(token, safe='')}"
-
-
 def unsubscribe_url(settings: Settings, audience: str, address: str, now: datetime) -> str:
     """``{public_url}/unsubscribe/{token}`` taking ``address`` out of ``audience``."""
-    token = _signer(settings).issue(Purpose.UNSUBSCRIBE.value, Membership(audience=audience, address=address).model_dump(),
-                                    expires=now + UNSUBSCRIBE_TTL)
-    return _url(settings, "/unsubscribe/", token)
+    claims = Membership(audience=audience, address=address).model_dump()
+    token = configured_signer(settings).issue(Purpose.UNSUBSCRIBE.value, claims, expires=now + UNSUBSCRIBE_TTL)
+    return page_url(settings, "/unsubscribe/", token)
 
 
 def confirm_url(settings: Settings, audience: str, address: str, now: datetime) -> str:
     """``{public_url}/subscribe/confirm/{token}`` confirming ``address`` for ``audience``."""
-    token = _signer(settings).issue(Purpose.CONFIRM.value, Membership(audience=audience, address=address).model_dump(),
-                                    expires=now + CONFIRM_TTL)
-    return _url(settings, "/subscribe/confirm/", token)
+    claims = Membership(audience=audience, address=address).model_dump()
+    token = configured_signer(settings).issue(Purpose.CONFIRM.value, claims, expires=now + CONFIRM_TTL)
+    return page_url(settings, "/subscribe/confirm/", token)
 
 
 def invite_url(settings: Settings, audiences: list[str], now: datetime) -> str:
     """``{public_url}/subscribe?invite={token}``: the form for ``audiences``, without the viewer token."""
-    token = _signer(settings).issue(Purpose.INVITE.value, Opening(audiences=audiences).model_dump(),
-                                    expires=now + settings.http.invite_ttl)
-    if not settings.http.public_url:
-        raise ValueError("[http] public_url is not set")
-    return f"{settings.http.public_url}/subscribe?invite={quote(token, safe='')}"
+    claims = Opening(audiences=audiences).model_dump()
+    token = configured_signer(settings).issue(Purpose.INVITE.value, claims, expires=now + settings.http.invite_ttl)
+    return page_url(settings, "/subscribe?invite=", token)
 
 
 def form_token(settings: Settings, audiences: list[str], now: datetime) -> str:
     """The hidden field of a subscription form shown for ``audiences``."""
-    return _signer(settings).issue(Purpose.FORM.value, Opening(audiences=audiences).model_dump(), expires=now + FORM_TTL)
+    claims = Opening(audiences=audiences).model_dump()
+    return configured_signer(settings).issue(Purpose.FORM.value, claims, expires=now + FORM_TTL)
 
 
 def read_membership(settings: Settings, purpose: Purpose, token: str, now: datetime) -> Membership:
     """The claims of a valid unsubscribe or confirmation token; ``TokenError`` otherwise."""
-    claims = _signer(settings).verify(purpose.value, token, now=now)
-    try:
-        return Membership.model_validate(claims)
-    except ValidationError:
-        raise TokenError(TokenProblem.FORGED) from None
+    return read_claims(settings, purpose.value, token, now, Membership)
 
 
 def read_opening(settings: Settings, purpose: Purpose, token: str, now: datetime) -> Opening:
     """The claims of a valid invitation or form token; ``TokenError`` otherwise."""
-    claims = _signer(settings).verify(purpose.value, token, now=now)
-    try:
-        return Opening.model_validate(claims)
-    except ValidationError:
-        raise TokenError(TokenProblem.FORGED) from None
+    return read_claims(settings, purpose.value, token, now, Opening)

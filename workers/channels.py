@@ -12,7 +12,7 @@ from rq import Queue
 
 from hotfix import keys
 from hotfix.enums import MessageName, Severity
-from hotfix.jobs import JobPayload
+from hotfix.jobs import JobPayload, delivery_id
 from workers import unsubscribe
 from workers.compose import compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent, TeamsContent
@@ -78,7 +78,7 @@ def send_email(rt: Runtime, job: JobPayload, recipients: list[str], content: Ema
     sender = rt.settings.smtp.sender
     thread = thread_message_id(job.ticket, job.hotfix.declared_id or "", sender)
     announcing = job.message is MessageName.ANNOUNCEMENT
-    message_id = thread if announcing else make_message_id(f"{job.job_key}|{recipients[0]}", sender)
+    message_id = thread if announcing else make_message_id(delivery_id(job.job_key, recipients[0]), sender)
     if unsubscribe.applies(rt.settings, job.audience):
         return _send_each(rt, job, recipients, content, thread, announcing)
     email = compose_email(content, sender=sender, recipients=recipients, message_id=message_id,
@@ -103,7 +103,7 @@ def _send_each(rt: Runtime, job: JobPayload, recipients: list[str], content: Ema
     emails = {}
     for recipient in recipients:
         url = unsubscribe.link(rt.settings, job.audience, recipient, now)
-        message_id = thread if announcing else make_message_id(f"{job.job_key}|{recipient}", sender)
+        message_id = thread if announcing else make_message_id(delivery_id(job.job_key, recipient), sender)
         emails[recipient] = compose_email(unsubscribe.personal(content, url), sender=sender, recipients=[recipient],
                                           message_id=message_id, thread_id=None if announcing else thread,
                                           ticket=job.ticket, locale=job.locale.value, headers=unsubscribe.headers(url))

@@ -34,7 +34,7 @@ from rq.job import Job
 from hotfix import keys, metrics, subscribers
 from hotfix.actions import act_url, grant_for
 from hotfix.enums import Channel, DeliveryStatus, MessageName, Severity
-from hotfix.jobs import JobPayload, build_jobs, enqueue
+from hotfix.jobs import JobPayload, build_jobs, delivery_id, enqueue
 from hotfix.routing import expand
 from hotfix.settings import Settings
 from workers import approval, receipts, retry, unsubscribe
@@ -229,7 +229,7 @@ def _dead_letter(redis: Redis, job: JobPayload, dead: list[tuple[str, str]]) -> 
     for recipient, reason in dead:
         raw = job.model_copy(update={"recipients": [recipient]}).wire()
         pipe.xadd(keys.DELIVERY_DEAD_LETTERS, {
-            "id": f"{job.job_key}|{recipient}", "error": reason, "ticket": job.ticket, "message": job.message.value,
+            "id": delivery_id(job.job_key, recipient), "error": reason, "ticket": job.ticket, "message": job.message.value,
             "audience": job.audience, "channel": job.channel.value, "recipient": recipient, "raw": json.dumps(raw)},
             maxlen=DEAD_LETTERS_MAXLEN, approximate=True)
     pipe.execute()

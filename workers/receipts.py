@@ -22,7 +22,7 @@ from redis.typing import EncodableT
 
 from hotfix import keys
 from hotfix.enums import DeliveryStatus
-from hotfix.jobs import JobPayload
+from hotfix.jobs import JobPayload, delivery_id
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,11 @@ RECEIPT_RETRY_CAP = 4.0
 DONE_TTL = 7 * 86400
 
 
-def _field(job_key: str, recipient: str) -> str:
-    return f"{job_key}|{recipient}"
-
-
 def already_sent(redis: Redis, ticket: str, job_key: str, recipients: list[str]) -> set[str]:
     """The recipients of this job that a receipt already records as sent."""
     if not recipients:
         return set()
-    raws = redis.hmget(keys.receipts(ticket), [_field(job_key, r) for r in recipients])
+    raws = redis.hmget(keys.receipts(ticket), [delivery_id(job_key, r) for r in recipients])
     out = set()
     for recipient, raw in zip(recipients, raws, strict=True):
         if raw and json.loads(raw).get("status") == DeliveryStatus.SENT.value:
@@ -61,7 +57,7 @@ def record(redis: Redis, job: JobPayload, outcomes: Iterable[tuple[str, Delivery
                                "attempt": attempt, "job": job.job_key, "cause": job.cause}
         if reason:
             row["reason"] = reason
-        mapping[_field(job.job_key, recipient)] = json.dumps(row)
+        mapping[delivery_id(job.job_key, recipient)] = json.dumps(row)
     if mapping:
         _patiently(lambda: redis.hset(keys.receipts(job.ticket), mapping=mapping), job.ticket)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from herald.app import ConfigOpt, Format, FormatOpt, app, console, emit_json, err
+from herald.app import ConfigOpt, Format, FormatOpt, LocaleOpt, app, console, emit_json, err
 from herald.demo.clock import StoryClock
 from herald.demo.page import write
 from herald.demo.player import Played, Player
@@ -21,7 +21,6 @@ from hotfix.enums import Locale
 from hotfix.keys import TICKET_PATTERN
 
 StoryOpt = Annotated[str, typer.Option("--story", "-s", help=f"the story to play: {', '.join(STORIES)}")]
-LocaleOpt = Annotated[Optional[Locale], typer.Option("--locale", "-l", help="fr or en (default: the configured locale)")]
 ListOpt = Annotated[bool, typer.Option("--list", help="name the stories, one line each")]
 TicketOpt = Annotated[Optional[str], typer.Option(help="the story's ticket (default DEMO-<time>)")]
 

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from daemon.intake import create_app
+from hotfix.limits import MAX_BODY_DEFAULT
 from tests.integration.test_intake_support import (
     AUTH,
     TOKEN,
@@ -110,6 +111,18 @@ def test_invalid_webhook_payload_is_422_naming_fields(make_client: Callable[...,
     fields = {e["field"] for e in response.json()["errors"]}
     assert {"groupKey", "alerts.0.status"} <= fields
     assert stream_events(redis) == []
+
+
+def test_a_text_as_long_as_the_default_body_limit_allows_is_accepted_whole(
+        make_client: Callable[..., TestClient], redis: Redis) -> None:
+    """An impact filling [http] max_body's default (1 MiB) is 202 and on the stream whole: size costs no announcement."""
+    impact = "stack frame line\n" * ((MAX_BODY_DEFAULT - 2048) // 18)  # 18 bytes a line in JSON
+    body = json.dumps(DECLARED | {"impact": impact}).encode()
+    assert MAX_BODY_DEFAULT - 4096 < len(body) <= MAX_BODY_DEFAULT
+    response = make_client().post("/events", content=body, headers=AUTH | {"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text[:500]
+    [entered] = stream_events(redis)
+    assert entered["impact"] == impact.strip()  # whole (only the outer blanks trimmed)
 
 
 def test_oversized_body_by_content_length_is_413(make_client: Callable[..., TestClient], redis: Redis) -> None:

@@ -549,6 +549,17 @@ def test_prompts_and_reminders_mention_their_person(people_renderer: Renderer, m
     assert person in [e["mentioned"]["name"] for e in content.card["msteams"]["entities"]]
 
 
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_escalation_mentions_every_role_holder_with_a_teams_id(people_renderer: Renderer, locale: Locale) -> None:
+    """The escalation card pings the team: Alice, Chloé and Dan (Teams ids) are mentioned, Bob (none) named."""
+    content = people_renderer.teams(MessageName.ESCALATION, locale, **render_inputs(MessageName.ESCALATION))
+    entities = content.card["msteams"]["entities"]
+    assert [e["mentioned"]["name"] for e in entities] == ["Alice", "Chloé", "Dan"]
+    blocks = " ".join(text_blocks(content.card))
+    assert all(f"<at>{name}</at>" in blocks for name in ("Alice", "Chloé", "Dan"))
+    assert "Bob" in blocks and "<at>Bob</at>" not in blocks
+
+
 def test_a_name_from_an_event_cannot_forge_a_mention(people_renderer: Renderer) -> None:
     """A team member named ``<at>Alice</at>`` by a producer is escaped text, never a mention."""
     inputs = render_inputs(MessageName.ANNOUNCEMENT)
