@@ -68,6 +68,19 @@ def observe_time_to_announce(redis: Redis | Pipeline, severity: str, seconds: fl
     redis.hincrbyfloat(keys.COMMUNICATION, _field(_TTA, severity, "sum"), value)
 
 
+#: How long a declaration's "first announcement counted" mark is kept (far longer than any hotfix).
+ANNOUNCED_TTL = 90 * 86400
+
+
+def first_announcement(redis: Redis, ticket: str, declaration: str, severity: str, seconds: float) -> bool:
+    """Count a declaration's time to its first announcement sent, once (a worker calls it after each sent
+    announcement); True when this call counted it."""
+    if not redis.set(keys.announced(ticket, declaration), "1", nx=True, ex=ANNOUNCED_TTL):
+        return False
+    observe_time_to_announce(redis, severity, seconds)
+    return True
+
+
 def read(redis: Redis) -> dict[tuple[str, ...], float]:
     """Every stored figure by its field (name, label values…)."""
     out: dict[tuple[str, ...], float] = {}

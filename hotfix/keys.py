@@ -5,6 +5,7 @@ before it is ever put into a key, so no ticket can reach outside the prefix.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import Enum
 
@@ -133,6 +134,12 @@ def done(job_id: str) -> str:
 def throttle(channel: str) -> str:
     """The token bucket of one Teams webhook."""
     return f"{PREFIX}throttle:{channel}"
+
+
+def announced(ticket: str, declaration: str) -> str:
+    """Set when a declaration's first announcement was sent (its time to announce is counted once)."""
+    digest = hashlib.sha256(f"{ticket}\x1f{declaration}".encode("utf-8")).hexdigest()[:32]
+    return f"{PREFIX}announced:{digest}"
 
 
 def breaker(channel: str) -> str:

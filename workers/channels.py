@@ -6,6 +6,7 @@ errors are the senders' ``TransientError`` / ``PermanentError``. No retry here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from rq import Queue
@@ -73,16 +74,19 @@ def _redis_of(rt: Runtime) -> Any:
     return job.connection if job is not None else rt.redis
 
 
-def send_email(rt: Runtime, job: JobPayload, recipients: list[str], content: EmailContent) -> tuple[Outcomes, str]:
-    """Send one email to the batch over one SMTP connection, or write it to the outbox."""
+def send_email(rt: Runtime, job: JobPayload, recipients: list[str], content: EmailContent,
+               attachments: Sequence[tuple[str, str]] = ()) -> tuple[Outcomes, str]:
+    """Send one email to the batch over one SMTP connection, or write it to the outbox (``attachments``:
+    (file name, Markdown) files joined to it)."""
     sender = rt.settings.smtp.sender
     thread = thread_message_id(job.ticket, job.hotfix.declared_id or "", sender)
     announcing = job.message is MessageName.ANNOUNCEMENT
     message_id = thread if announcing else make_message_id(delivery_id(job.job_key, recipients[0]), sender)
     if unsubscribe.applies(rt.settings, job.audience):
-        return _send_each(rt, job, recipients, content, thread, announcing)
+        return _send_each(rt, job, recipients, content, thread, announcing, attachments)
     email = compose_email(content, sender=sender, recipients=recipients, message_id=message_id,
-                          thread_id=None if announcing else thread, ticket=job.ticket, locale=job.locale.value)
+                          thread_id=None if announcing else thread, ticket=job.ticket, locale=job.locale.value,
+                          attachments=attachments)
     if rt.mail is None:
         for recipient in recipients:
             rt.outbox.write_email(email, recipient, _name(job), ticket=job.ticket)
@@ -96,7 +100,7 @@ def send_email(rt: Runtime, job: JobPayload, recipients: list[str], content: Ema
 
 
 def _send_each(rt: Runtime, job: JobPayload, recipients: list[str], content: EmailContent, thread: str,
-               announcing: bool) -> tuple[Outcomes, str]:
+               announcing: bool, attachments: Sequence[tuple[str, str]]) -> tuple[Outcomes, str]:
     """A self-service audience: each recipient gets their own copy, with their own one-click unsubscribe."""
     sender = rt.settings.smtp.sender
     now = rt.clock()
@@ -106,7 +110,8 @@ def _send_each(rt: Runtime, job: JobPayload, recipients: list[str], content: Ema
         message_id = thread if announcing else make_message_id(delivery_id(job.job_key, recipient), sender)
         emails[recipient] = compose_email(unsubscribe.personal(content, url), sender=sender, recipients=[recipient],
                                           message_id=message_id, thread_id=None if announcing else thread,
-                                          ticket=job.ticket, locale=job.locale.value, headers=unsubscribe.headers(url))
+                                          ticket=job.ticket, locale=job.locale.value, headers=unsubscribe.headers(url),
+                                          attachments=attachments)
     if rt.mail is None:
         for recipient, email in emails.items():
             rt.outbox.write_email(email, recipient, _name(job), ticket=job.ticket)

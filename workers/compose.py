@@ -5,7 +5,7 @@ import copy
 import hashlib
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
 from email.message import EmailMessage
@@ -94,6 +94,7 @@ def compose_email(
     locale: str,
     now: datetime | None = None,
     headers: Mapping[str, str] | None = None,
+    attachments: Sequence[tuple[str, str]] = (),
 ) -> EmailMessage:
     """A multipart/alternative (text, then HTML) UTF-8 email; recipients beyond one stay in the envelope only."""
     if not recipients:
@@ -117,6 +118,8 @@ def compose_email(
         message[name] = header_safe(value)
     message.set_content(content.text, subtype="plain", charset="utf-8")
     message.add_alternative(content.html, subtype="html", charset="utf-8")
+    for filename, text in attachments:  # e.g. the post-mortem draft, as Markdown: the message becomes multipart/mixed
+        message.add_attachment(text, subtype="markdown", charset="utf-8", filename=header_safe(filename))
     # after the parts exist: making the message multipart moves Content-* headers into the first part
     message["Content-Language"] = header_safe(locale)
     return message

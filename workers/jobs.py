@@ -28,16 +28,17 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 from rq.job import Job
 
-from hotfix import keys, metrics, subscribers
+from hotfix import communication, keys, metrics, subscribers
 from hotfix.actions import act_url, grant_for
 from hotfix.enums import Channel, DeliveryStatus, MessageName, Severity
 from hotfix.jobs import JobPayload, build_jobs, delivery_id, enqueue
 from hotfix.routing import expand
 from hotfix.settings import Settings
-from workers import approval, receipts, retry, unsubscribe
+from workers import approval, postmortem_draft, receipts, retry, unsubscribe
 from workers.channels import send_email, send_teams
 from workers.errors import DeliveryError, PermanentError, Throttled
 from workers.retry import Hold, RetryDecision, Verdict
@@ -102,7 +103,7 @@ def deliver(payload: dict[str, Any]) -> Any:
         return "already sent"
 
     tally.attempts += 1
-    outcomes, via = _send(rt, job, pending)
+    outcomes, via = _send(rt, redis, job, pending)
     throttled = _throttled(outcomes)
     if throttled is not None and rq_job is not None and tally.holds < MAX_HOLDS:  # nothing sent: a wait, not an attempt
         tally.attempts -= 1
@@ -143,12 +144,12 @@ def _come_back(rq_job: Job | None, tally: Tally, decision: RetryDecision) -> Ret
     return Retry(max=RQ_RETRY_CAP, interval=decision.delay)
 
 
-def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, str]:
+def _send(rt: Runtime, redis: Redis, job: JobPayload, pending: list[str]) -> tuple[Outcomes, str]:
     """Render and send; every recipient gets an outcome (None = sent)."""
     now = rt.clock()
     try:
         link = _act_url(rt.settings, job, now)
-        notice = approval.request_notice(rt.settings, rt.renderer, job, now)
+        notice = postmortem_draft.notice(rt.settings, job, approval.request_notice(rt.settings, rt.renderer, job, now))
         if job.channel is Channel.TEAMS:
             card = rt.renderer.teams(job.message, job.locale, job.hotfix, event=job.event, notice=notice, now=now,
                                      person=job.person, act_url=link)
@@ -156,7 +157,8 @@ def _send(rt: Runtime, job: JobPayload, pending: list[str]) -> tuple[Outcomes, s
         foot = unsubscribe.PLACEHOLDER if unsubscribe.applies(rt.settings, job.audience) else None
         mail = rt.renderer.email(job.message, job.locale, job.hotfix, event=job.event, notice=notice, now=now,
                                  person=job.person, act_url=link, unsubscribe_url=foot)
-        return send_email(rt, job, pending, mail)
+        draft = postmortem_draft.attachment(rt.settings, redis, job, now)
+        return send_email(rt, job, pending, mail, attachments=[draft] if draft else [])
     except DeliveryError as exc:
         return {r: exc.recipients.get(r, exc) for r in pending}, "error"
     except Exception as exc:  # a template or data bug: permanent, with the reason, never a crash loop
@@ -189,12 +191,26 @@ def _settle(rt: Runtime, redis: Redis, rq_job: Job | None, job: JobPayload, tall
         _fallback(rt, redis, job, dead)
     following = retry.next_run(decisions.values())
     sent = sum(1 for d in decisions.values() if d.verdict is Verdict.DONE)
+    if sent:
+        _announced(rt, redis, job)
     log.info("%s: %d sent, %d retrying, %d failed", job.describe(), sent, len(decisions) - sent - len(dead), len(dead))
     if following.verdict is Verdict.RETRY:
         tally.given_up += [r for r, _ in dead]
         return _come_back(rq_job, tally, following)
     receipts.mark_done(redis, job.job_key)
     return {"sent": sent, "failed": len(dead)}
+
+
+def _announced(rt: Runtime, redis: Redis, job: JobPayload) -> None:
+    """The first announcement of a declaration sent: its time from the declaration counted, once (shared figures)."""
+    declared = job.hotfix.declared_at
+    if job.message is not MessageName.ANNOUNCEMENT or declared is None or job.cause.startswith("fallback:"):
+        return
+    try:
+        communication.first_announcement(redis, job.ticket, job.hotfix.declared_id or declared.isoformat(),
+                                         job.severity.value, (rt.clock() - declared).total_seconds())
+    except RedisError as exc:  # a figure lost, never a delivery repeated
+        log.warning("%s: time to announce not counted (Redis %s)", job.ticket, type(exc).__name__)
 
 
 def _count(job: JobPayload, rows: list[tuple[str, DeliveryStatus, str | None]]) -> None:

@@ -3,7 +3,8 @@
 ``GET /`` lists the open hotfixes (severity colour, SLA countdown, phase stepper,
 age of the last update, team); ``GET /hotfix/{ticket}`` shows one hotfix with its
 timeline and delivery receipts; ``GET /api/hotfixes`` and ``GET /api/hotfixes/{ticket}``
-give the same data as JSON. Every route only reads Redis, and every one needs
+give the same data as JSON; ``GET /hotfix/{ticket}/postmortem`` the post-mortem draft (Markdown, or JSON),
+which the post-mortem reminder links to. Every route only reads Redis, and every one needs
 ``[http] viewer_token`` or an intake token (``[http] token`` / ``[http] tokens``: a token that
 may write may also read) as ``Authorization: Bearer`` or ``?token=`` (compared in constant
 time); a page opened with ``?token=`` is traded for a session cookie and a clean URL
@@ -25,7 +26,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from jinja2 import TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 from redis import Redis
@@ -37,9 +38,9 @@ from daemon.intake import session
 from daemon.intake.auth import bearer, same_secret
 from daemon.intake.errors import Rejected
 from daemon.views import list_row, most_urgent_first, show_data
-from hotfix import dates, keys, palette
+from hotfix import dates, keys, palette, postmortem
 from hotfix.durations import format_clock
-from hotfix.enums import Phase
+from hotfix.enums import Locale, Phase
 from hotfix.limits import DOCUMENT_TEXT_CHARS, clip, truncation_marker
 from hotfix.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
 from hotfix.state import HotfixState
@@ -132,6 +133,20 @@ def render_hotfix_page(settings: Settings, state: HotfixState, receipts: list[di
         nonce=nonce, refresh=refresh, timezone=settings.timezone, h=hotfix_view(state, settings, now), state=state,
         now_ms=_ms(now), shown_at=_local(now, zone), timeline=_timeline(state, zone),
         receipts=[_receipt(r, zone) for r in receipts])
+
+
+@router.get("/hotfix/{ticket}/postmortem", summary="The post-mortem draft of one hotfix (Markdown; ?format=json, ?locale=en)")
+async def postmortem_draft(request: Request, ticket: str) -> Response:
+    async def work(pages: StatusPages) -> Response:
+        now = datetime.now(UTC)
+        state, receipts = await run_in_threadpool(_load_with_receipts, pages.redis, ticket)
+        draft = postmortem.build(state, receipts, pages.settings, now)
+        if request.query_params.get("format") == "json":
+            return JSONResponse(draft.model_dump(mode="json"), headers=_HEADERS)
+        asked = request.query_params.get("locale", "")
+        locale = Locale(asked) if asked in {loc.value for loc in Locale} else None
+        return PlainTextResponse(postmortem.render_md(draft, pages.settings, locale), headers=_HEADERS)
+    return await _guarded(request, work, html=True, ticket=ticket)
 
 
 @router.get("/api/hotfixes", summary="The open hotfixes as JSON (viewer token)")
