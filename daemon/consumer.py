@@ -64,7 +64,8 @@ def utcnow() -> datetime:
 def rules_of(settings: Settings) -> Rules:
     """The deadlines and post-mortem delays of the configured policies."""
     return Rules(resolve_within=settings.resolve_within(),
-                 postmortem_after={s: settings.policy(s).postmortem_after for s in Severity})
+                 postmortem_after={s: settings.postmortem_after(s) for s in Severity},
+                 postmortem_hours=settings.postmortem.hours(settings.timezone))
 
 
 def entry_time(entry_id: str) -> datetime:

@@ -14,7 +14,9 @@ Invariants:
   the hotfix closed for the coordinator, naming who reported it when known); never from the phase;
 - the communication checklist is ticked only from *sent* receipts to audiences of that kind
   (``[audiences.X] kind``: team, stakeholders, users), naming who and when;
-- "post-mortem planned" is ticked only when someone gave its date; a policy default is shown as such;
+- "post-mortem planned" is ticked only when someone gave its date (or a ``postmortem`` event reported it
+  held); a policy default is shown as such; the post-mortem section and "follow-up ticket created" are
+  filled only from a ``postmortem`` event;
 - every text is cut for its place (a table cell, a heading); a long one is shown whole, bounded, in
   the last section ("full texts"), so the document stays readable and nothing is hidden.
 """
@@ -35,7 +37,7 @@ from hotfix.enums import TERMINAL_STATUSES, AudienceKind, DeliveryStatus, Locale
 from hotfix.events import ROLES
 from hotfix.limits import DOCUMENT_CELL_CHARS, DOCUMENT_TEXT_CHARS, SUBJECT_CHARS, clip
 from hotfix.settings import Settings
-from hotfix.state import VERIFICATION_ITEMS, HotfixState
+from hotfix.state import VERIFICATION_ITEMS, HotfixState, PostmortemRecord
 from hotfix.templating import environment
 
 #: The checks that show a role's own work done (the coordinator's is the hotfix closed).
@@ -47,6 +49,8 @@ RECEIPT_ROWS = 200
 #: Fields whose text is shown in a table cell or a short line, and whole in "full texts" when long.
 LONG_FIELDS = ("title", "impact", "users_affected", "message", "next_step", "root_cause", "reason",
                "next_approach")
+#: The post-mortem's free texts (``state.postmortem``), keyed as the document names them.
+POSTMORTEM_TEXTS = ("summary", "root_cause_analysis", "why_not_caught", "prevention")
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,27 @@ class Entry:
     by: Snippet = Snippet("")  # who acted, when the event said so
 
 
+@dataclass(frozen=True)
+class ActionRow:
+    """One corrective action of the post-mortem."""
+
+    title: Snippet
+    owner: Snippet
+    ticket: Snippet
+
+
+@dataclass(frozen=True)
+class PostmortemSection:
+    """What a ``postmortem`` event reported: when, by whom, its answers, actions and follow-up ticket."""
+
+    at: datetime
+    by: Snippet
+    summary: Snippet
+    answers: list[tuple[str, Snippet]]  # the playbook's questions in order (root cause analysis, why not caught, prevention)
+    actions: list[ActionRow]
+    follow_up: Snippet
+
+
 @dataclass
 class Document:
     """Everything the coordination document says, section by section."""
@@ -165,6 +190,7 @@ class Document:
     postmortem_at: datetime | None
     postmortem_by_policy: bool
     full_texts: list[FullText] = field(default_factory=list)
+    postmortem: PostmortemSection | None = None
 
 
 def _snippet(value: str | None, limit: int = DOCUMENT_CELL_CHARS) -> Snippet:
@@ -244,11 +270,22 @@ def _receipts(receipts: list[dict[str, Any]]) -> list[Receipt]:
             for r in receipts[:RECEIPT_ROWS]]
 
 
+def _postmortem(record: PostmortemRecord | None, texts: dict[str, Snippet]) -> PostmortemSection | None:
+    if record is None:
+        return None
+    answers = [(name, texts[f"postmortem_{name}"]) for name in POSTMORTEM_TEXTS if name != "summary"]
+    actions = [ActionRow(_snippet(a.title), _snippet(a.owner), _snippet(a.ticket)) for a in record.actions]
+    return PostmortemSection(record.at, _snippet(record.by), texts["postmortem_summary"], answers, actions,
+                             _snippet(record.follow_up))
+
+
 def _long_texts(state: HotfixState) -> tuple[dict[str, Snippet], list[FullText]]:
     texts: dict[str, Snippet] = {}
     full: list[FullText] = []
     values = {name: getattr(state, name, None) for name in LONG_FIELDS}
     values["fix_description"] = state.fix.description
+    for name in POSTMORTEM_TEXTS:
+        values[f"postmortem_{name}"] = getattr(state.postmortem, name) if state.postmortem else None
     for name, value in values.items():
         snippet = _snippet(value if isinstance(value, str) else None)
         texts[name] = snippet
@@ -281,6 +318,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
         postmortem_at=state.postmortem_at,
         postmortem_by_policy=state.postmortem_by_policy,
         full_texts=full,
+        postmortem=_postmortem(state.postmortem, texts),
     )
 
 

@@ -67,8 +67,14 @@ def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
     if any(settings.audiences[a].approval for names in policy.audiences().values() for a in names if a in settings.audiences):
         lines.append("  held messages go out unapproved after " + format_duration(policy.approval_timeout)
                      if policy.approval_timeout else "  held messages wait for an approver (no approval_timeout)")
-    lines.append(f"  post-mortem {format_duration(policy.postmortem_after)} after resolution (unless given); "
-                 f"reminder {format_duration(policy.postmortem_remind_before)} before")
+    pm = settings.postmortem
+    lines.append(f"  post-mortem (after a resolution or a rollback, unless a date is given): the day "
+                 f"{format_duration(settings.postmortem_after(severity))} later at {pm.time} {settings.timezone}, "
+                 f"on {', '.join(pm.weekdays)} (else the next of them); reminder "
+                 f"{format_duration(policy.postmortem_remind_before)} before to "
+                 f"{', '.join(settings.postmortem_audiences(severity)) or 'nobody'} and the coordinator; "
+                 f"no postmortem event {format_duration(pm.overdue_after)} after its date → overdue reminder to "
+                 f"{', '.join(policy.remind) or 'nobody'} and the coordinator")
     lines.append(f"  role prompts: {', '.join(m.value for m in policy.prompts) or 'none'}"
                  + (" (the review request once more after " + format_duration(policy.update_every) + " of silence)"
                     if MessageName.REVIEW_REQUEST in policy.prompts and policy.update_every else ""))

@@ -13,7 +13,12 @@ Rules it keeps:
 - ``declared`` for an open ticket is an update; for a closed one it reopens it;
 - a rollback keeps the hotfix open: the attempt is kept in ``attempts``, the phase goes
   back to ``fix``, checks start over, the deadline keeps running, and a post-mortem is
-  scheduled (unless one already is).
+  scheduled (unless one already is); a post-mortem's default date falls in working hours
+  (``Rules.postmortem_date``);
+- a ``postmortem`` event records the post-mortem's answers on a resolved hotfix (its phase becomes
+  ``postmortem``) or on one that was rolled back (still open: the phase stays where the fix is);
+  for an open hotfix never rolled back it waits in ``pending`` until a resolution or a rollback;
+  for a cancelled one it is late;
 - an event that says who acted (``by``) acknowledges that person's roles, and a role taken
   through an action link (``source: "link"``) is acknowledged by its taker; a phase that asks
   a role to act (review, staging, production) records when it asked.
@@ -27,11 +32,24 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from hotfix import dates
 from hotfix.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
-from hotfix.events import Declared, Event, Fix, Resolved, RolledBack, Team, Updated, dump_event, load_event
+from hotfix.events import (
+    Cancelled,
+    Declared,
+    Event,
+    Fix,
+    PostmortemHeld,
+    Resolved,
+    RolledBack,
+    Team,
+    Updated,
+    dump_event,
+    load_event,
+)
 from hotfix.limits import SUMMARY_CHARS, clip
 from hotfix.settings import PLAYBOOK_DEADLINES
-from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Ack, Attempt, HotfixState, TimelineEntry
+from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Ack, Attempt, HotfixState, PostmortemRecord, TimelineEntry
 
 
 class Outcome(str, Enum):
@@ -45,12 +63,18 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Rules:
-    """The part of the policy the state machine needs: deadlines and post-mortem delays."""
+    """The part of the policy the state machine needs: deadlines and when a post-mortem is held by default."""
 
     resolve_within: Mapping[Severity, timedelta] = field(default_factory=lambda: dict(PLAYBOOK_DEADLINES))
     postmortem_after: Mapping[Severity, timedelta] = field(
         default_factory=lambda: {s: timedelta(days=2) for s in Severity}
     )
+    #: The working hours a default post-mortem date falls in (``[postmortem] time``, ``weekdays``, ``timezone``).
+    postmortem_hours: dates.WorkingHours = field(default_factory=dates.WorkingHours)
+
+    def postmortem_date(self, severity: Severity, since: datetime) -> datetime:
+        """The default post-mortem date of a hotfix resolved (or rolled back) at ``since``."""
+        return self.postmortem_hours.slot(since, self.postmortem_after[severity])
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,7 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
     current = state if state is not None else HotfixState(ticket=event.ticket)
     if event.event_id in current.applied_ids or any(p.get("id") == event.event_id for p in current.pending):
         return [Step(current, current, event, Outcome.DUPLICATE)]
-    if not current.declared and not isinstance(event, Declared):
+    if _waits(current, event):
         after = current.fork()
         after.pending.append(dump_event(event))
         after.pending.sort(key=lambda p: str(p.get("at", "")))
@@ -79,18 +103,29 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
         return [Step(current, after, event, Outcome.BUFFERED)]
 
     first = _apply_one(current, event, rules)
-    steps = [first]
-    if isinstance(event, Declared) and first.after.pending:
-        state_now = first.after.fork()
-        waiting = state_now.pending
-        state_now.pending = []
-        steps[0] = Step(first.before, state_now, event, first.outcome, first.reopened, first.guardrail)
-        for raw in sorted(waiting, key=lambda p: str(p.get("at", ""))):
-            queued = load_event(raw)
-            step = _apply_one(state_now, queued, rules)
-            steps.append(step)
-            state_now = step.after
+    if not first.after.pending:
+        return [first]
+    state_now = first.after.fork()
+    waiting = [(raw, load_event(raw)) for raw in state_now.pending]
+    steps = [Step(first.before, state_now, event, first.outcome, first.reopened, first.guardrail)]
+    while True:  # in ``at`` order, each waiting event that may apply now (a resolution frees a post-mortem)
+        ready = next((i for i, (_, queued) in enumerate(waiting) if not _waits(state_now, queued)), None)
+        if ready is None:
+            break
+        _, queued = waiting.pop(ready)
+        state_now.pending = [raw for raw, _ in waiting]
+        step = _apply_one(state_now, queued, rules)
+        steps.append(step)
+        state_now = step.after.fork()
+        steps[-1] = Step(step.before, state_now, queued, step.outcome, step.reopened, step.guardrail)
     return steps
+
+
+def _waits(state: HotfixState, event: Event) -> bool:
+    """Whether ``event`` must wait: before the declaration, or a post-mortem before a resolution or rollback."""
+    if not state.declared:
+        return not isinstance(event, Declared)
+    return isinstance(event, PostmortemHeld) and state.status is Status.OPEN and state.rollbacks == 0
 
 
 def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
@@ -108,6 +143,8 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         else:
             _merge(after, event, _fields_of_declared(event))
             _set_deadline(after, rules)
+    elif isinstance(event, PostmortemHeld) and before.status is not Status.CANCELLED:
+        _record_postmortem(after, event)
     elif closed:
         _add_timeline(after, event, late=True)
         return Step(before, after, event, Outcome.LATE)
@@ -127,15 +164,18 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         if event.postmortem_at is not None:
             after.postmortem_by_policy = False
         elif after.postmortem_at is None and after.severity is not None:
-            after.postmortem_at = event.when + rules.postmortem_after[after.severity]
+            after.postmortem_at = rules.postmortem_date(after.severity, event.when)
             after.postmortem_by_policy = True
+        if after.postmortem is not None:  # held already (after a rollback): the hotfix ends in post-mortem
+            after.phase = Phase.POSTMORTEM
     elif isinstance(event, RolledBack):
         _roll_back(after, event, rules)
-    else:  # Cancelled
+    else:
+        assert isinstance(event, Cancelled)  # a post-mortem of a cancelled hotfix is late (above)
         _merge(after, event, {"reason": event.reason, "message": event.message})
         after.status, after.closed_at = Status.CANCELLED, event.when
     _track_deploy(after, event.when)
-    if event.type is not EventType.DECLARED or before.declared:
+    if event.type is not EventType.POSTMORTEM and (event.type is not EventType.DECLARED or before.declared):
         after.last_update_at = max(filter(None, [after.last_update_at, event.when]))
     _note_requests(before, after, event.when)
     _acknowledge(after, event)
@@ -174,8 +214,26 @@ def _roll_back(after: HotfixState, event: RolledBack, rules: Rules) -> None:
         after.service_restored = restored
         after.service_restored_at = event.when if restored else None
     if after.postmortem_at is None and after.severity is not None:
-        after.postmortem_at = event.when + rules.postmortem_after[after.severity]
+        after.postmortem_at = rules.postmortem_date(after.severity, event.when)
         after.postmortem_by_policy = True
+
+
+def _record_postmortem(after: HotfixState, event: PostmortemHeld) -> None:
+    """Keep the post-mortem's answers (a later event's win, field by field); a resolved hotfix enters ``postmortem``."""
+    record = after.postmortem or PostmortemRecord(at=event.when)
+    given = {name: getattr(event, name) for name in ("summary", "root_cause_analysis", "why_not_caught",
+                                                      "prevention", "actions", "follow_up")}
+    update: dict[str, Any] = {"at": max(record.at, event.when), "by": event.by or record.by}
+    for name, value in given.items():
+        key = f"postmortem.{name}"
+        if value is not None and (after.field_at.get(key) is None or event.when >= after.field_at[key]):
+            update[name] = value
+            after.field_at[key] = event.when
+    after.postmortem = record.model_copy(update=update)
+    if event.message is not None:
+        _merge(after, event, {"message": event.message})
+    if after.status is Status.RESOLVED:
+        after.phase = Phase.POSTMORTEM
 
 
 def _declare(after: HotfixState, event: Declared, rules: Rules) -> None:
@@ -325,4 +383,6 @@ def _summary_text(event: Event) -> str:
         return " · ".join(p for p in parts if p)
     if isinstance(event, Resolved):
         return event.message or event.root_cause or ""
+    if isinstance(event, PostmortemHeld):
+        return event.summary or event.message or event.root_cause_analysis or ""
     return getattr(event, "reason", None) or event.message or ""

@@ -1,7 +1,8 @@
 """The policy table: who must hear what, from one step and the per-severity policy.
 
 ``route(step, settings)`` is pure: it reads the settings and the step, nothing else.
-It encodes the playbook's escalation table where an event triggers it: ``needs_access``
+A ``postmortem`` event sends its answers and corrective actions to the post-mortem audiences
+(``Settings.postmortem_audiences``: never users). It encodes the playbook's escalation table where an event triggers it: ``needs_access``
 escalates to the ``access`` audiences (DevOps/Admin); ``customer_impact`` brings the
 ``customer_impact`` audiences into announcement, updates and resolution from then on.
 It returns one ``Delivery`` per (message, audience, channel); ``planner.plan`` orders
@@ -46,6 +47,8 @@ def route(step: Step, settings: Settings) -> list[Delivery]:
         out += expand(MessageName.ROLLBACK, _told(after, policy.announce), settings, cause)
     elif event.type is EventType.CANCELLED:
         out += expand(MessageName.CANCELLATION, _told(after, policy.announce), settings, cause)
+    elif event.type is EventType.POSTMORTEM:  # its answers and actions, to the team and stakeholders (not users)
+        out += expand(MessageName.POSTMORTEM, settings.postmortem_audiences(severity), settings, cause)
     needs_access = getattr(event, "needs_access", None)
     if needs_access:  # "besoin d'accès spécifique → escalade DevOps/Admin"
         notice = {"reason": "needs_access", "needs_access": needs_access, "propose_rollback": False}

@@ -108,7 +108,7 @@ def _index_held(pipe: Pipeline, before: HotfixState | None, after: HotfixState) 
 
 
 def _due(state: HotfixState, settings: Settings) -> dict[str, datetime]:
-    return schedule(state, settings.policy(state.severity or Severity.P2), digest_windows(settings))
+    return schedule(state, settings.policy(state.severity or Severity.P2), digest_windows(settings), settings.postmortem)
 
 
 def _sync_timers(pipe: Pipeline, before: HotfixState | None, after: HotfixState, settings: Settings) -> None:

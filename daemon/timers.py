@@ -2,7 +2,8 @@
 
 ``schedule(state, policy)`` lists the notices due for a hotfix and when: update
 reminders while it is open (a rollback keeps it open), deadline escalations unless a
-rollback restored the service, the post-mortem reminder once one is scheduled,
+rollback restored the service, the post-mortem reminders once one is scheduled (before
+its date, and once overdue — both only while no ``postmortem`` event reported it held),
 and one more review request to a reviewer who stayed silent;
 ``fire(state, kind, now, settings)`` records one notice on the state and plans
 its deliveries. Each occurrence has an identity (``occurrence``) kept in
@@ -27,7 +28,7 @@ from daemon.lifecycle import add_timeline_entry
 from hotfix.durations import format_span
 from hotfix.enums import Channel, Locale, MessageName, Phase, Severity, Status
 from hotfix.routing import Delivery, expand, team_channels, to_person
-from hotfix.settings import Settings, SeverityPolicy
+from hotfix.settings import PostmortemSettings, Settings, SeverityPolicy
 from hotfix.state import HotfixState, TimelineEntry
 
 
@@ -39,6 +40,7 @@ class TimerKind(str, Enum):
     AT_RISK = "at_risk"          # warn_before the deadline → escalate with the time left (P0: propose a rollback)
     BREACHED = "breached"        # the deadline passed → escalate (P0: propose a rollback)
     POSTMORTEM = "postmortem"    # before the post-mortem → remind the team
+    POSTMORTEM_OVERDUE = "postmortem_overdue"  # overdue_after its date, no postmortem event → remind again
     REVIEW_PENDING = "review_pending"  # review asked update_every ago, reviewer silent → ask them once more
     TRIAGE_BOX = "triage_box"    # still in triage triage_within after the declaration → remind the coordinator
     TRIAGE_IGNORED = "triage_ignored"  # still in triage at twice that → escalate
@@ -75,7 +77,7 @@ def occurrence(state: HotfixState, kind: TimerKind) -> str:
         anchor = _base(state)
     elif kind is TimerKind.REVIEW_PENDING:
         anchor = state.requested.get("reviewer")
-    elif kind is TimerKind.POSTMORTEM:
+    elif kind in (TimerKind.POSTMORTEM, TimerKind.POSTMORTEM_OVERDUE):
         anchor = state.postmortem_at
     elif kind in (TimerKind.TRIAGE_BOX, TimerKind.TRIAGE_IGNORED):
         anchor = state.declared_at
@@ -97,8 +99,8 @@ def timer_names(settings: Settings) -> list[str]:
             + [APPROVAL + name for name, audience in settings.audiences.items() if audience.approval])
 
 
-def schedule(state: HotfixState, policy: SeverityPolicy,
-             digests: dict[str, timedelta] | None = None) -> dict[str, datetime]:
+def schedule(state: HotfixState, policy: SeverityPolicy, digests: dict[str, timedelta] | None = None,
+             postmortem: PostmortemSettings | None = None) -> dict[str, datetime]:
     """When each pending notice of this hotfix is due (fired ones left out), by timer name (a plain ``str``)."""
     due: dict[str, datetime] = {}
     for audience, since in state.digest_since.items():
@@ -122,8 +124,9 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
             if policy.warn_before:
                 due[TimerKind.AT_RISK.value] = state.deadline - policy.warn_before
             due[TimerKind.BREACHED.value] = state.deadline
-    if state.status is not Status.CANCELLED and state.postmortem_at is not None:
+    if state.status is not Status.CANCELLED and state.postmortem_at is not None and state.postmortem is None:
         due[TimerKind.POSTMORTEM.value] = state.postmortem_at - policy.postmortem_remind_before
+        due[TimerKind.POSTMORTEM_OVERDUE.value] = state.postmortem_at + (postmortem or PostmortemSettings()).overdue_after
     return {k: v for k, v in due.items()
             if k.startswith((DIGEST, APPROVAL)) or occurrence(state, TimerKind(k)) not in state.fired}
 
@@ -131,7 +134,7 @@ def schedule(state: HotfixState, policy: SeverityPolicy,
 def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fired | None:
     """Fire the timer ``name`` if it is due now and not fired yet; None otherwise."""
     policy = settings.policy(state.severity or Severity.P2)
-    when = schedule(state, policy, digest_windows(settings)).get(name)
+    when = schedule(state, policy, digest_windows(settings), settings.postmortem).get(name)
     if when is None or when > now:
         return None
     if name.startswith(DIGEST):
@@ -154,9 +157,10 @@ def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fi
     if kind is TimerKind.REVIEW_PENDING:
         return _remind_reviewer(state, after, now, settings, cause, key)
     notice = _notice(state, kind, now, policy)
-    message, audiences = _routing(kind, policy)
+    message, audiences = _routing(kind, state.severity or Severity.P2, settings)
     deliveries = expand(message, audiences, settings, cause, notice)
-    if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM, TimerKind.TRIAGE_BOX, TimerKind.DEPLOY_BOX):
+    if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM, TimerKind.POSTMORTEM_OVERDUE, TimerKind.TRIAGE_BOX,
+                TimerKind.DEPLOY_BOX):
         deliveries += _coordinator(state, settings, message, cause, notice)
     add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice)))
     return Fired(after, deliveries, key)
@@ -225,11 +229,14 @@ def flush_digest(state: HotfixState, audience: str, settings: Settings) -> list[
     return expand(MessageName.UPDATE, [audience], settings, cause, {"digest": events})
 
 
-def _routing(kind: TimerKind, policy: SeverityPolicy) -> tuple[MessageName, list[str]]:
+def _routing(kind: TimerKind, severity: Severity, settings: Settings) -> tuple[MessageName, list[str]]:
+    policy = settings.policy(severity)
     if kind in (TimerKind.REMINDER, TimerKind.TRIAGE_BOX, TimerKind.DEPLOY_BOX):
         return MessageName.REMINDER, policy.remind
     if kind is TimerKind.POSTMORTEM:
-        return MessageName.POSTMORTEM, list(dict.fromkeys([*policy.remind, *policy.resolution]))
+        return MessageName.POSTMORTEM, settings.postmortem_audiences(severity)
+    if kind is TimerKind.POSTMORTEM_OVERDUE:  # those who must hold it: the responders, and the coordinator
+        return MessageName.POSTMORTEM, policy.remind
     return MessageName.ESCALATION, policy.escalate
 
 
@@ -251,6 +258,9 @@ def _notice(state: HotfixState, kind: TimerKind, now: datetime, policy: Severity
                 "last_update_at": base.isoformat() if base else None, "update_every": int(every.total_seconds())}
     if kind is TimerKind.POSTMORTEM:
         return {"postmortem_at": state.postmortem_at.isoformat() if state.postmortem_at else None}
+    if kind is TimerKind.POSTMORTEM_OVERDUE:
+        return {"postmortem_at": state.postmortem_at.isoformat() if state.postmortem_at else None, "overdue": True,
+                "overdue_by": int((now - state.postmortem_at).total_seconds()) if state.postmortem_at else 0}
     left = int((state.deadline - now).total_seconds()) if state.deadline else 0
     box = _box(state, policy)
     if box is not None and any(kind in (r, e) for r, e, _ in TIME_BOXES):
@@ -273,6 +283,7 @@ def _summary(kind: TimerKind, notice: dict[str, Any]) -> str:
         TimerKind.AT_RISK: f"deadline at risk ({format_span(notice.get('time_left', 0), Locale.EN)} left): escalated",
         TimerKind.BREACHED: "deadline breached: escalated",
         TimerKind.POSTMORTEM: "post-mortem reminder sent",
+        TimerKind.POSTMORTEM_OVERDUE: "post-mortem overdue (no postmortem event): team reminded",
         TimerKind.TRIAGE_BOX: f"triage beyond {format_span(notice.get('within', 0), Locale.EN)}: coordinator reminded",
         TimerKind.TRIAGE_IGNORED: "triage still not done at twice its time box: escalated",
         TimerKind.DEPLOY_BOX: f"deploy beyond {format_span(notice.get('within', 0), Locale.EN)}: coordinator reminded",

@@ -73,6 +73,7 @@ def _flag_event(type_: EventType, ticket: str, values: dict[str, Any]) -> dict[s
     team = {k: values.pop(k) for k in ROLES if values.get(k)}
     fix = {k: values.pop(k) for k in ("pr", "commit", "fix_description") if values.get(k)}
     checks = values.pop("check") or []
+    actions = [_action(text) for text in values.pop("action", None) or []]
     for k in (*ROLES, "pr", "commit", "fix_description"):
         values.pop(k, None)
     data.update({k: (v.value if isinstance(v, Enum) else v) for k, v in values.items() if v not in (None, [], "")})
@@ -82,12 +83,20 @@ def _flag_event(type_: EventType, ticket: str, values: dict[str, Any]) -> dict[s
         data["fix"] = {("description" if k == "fix_description" else k): v for k, v in fix.items()}
     if checks:
         data["checks"] = {c: True for c in checks}
+    if actions:
+        data["actions"] = actions
     return data
+
+
+def _action(text: str) -> dict[str, str]:
+    """``--action "title|owner|ticket"`` (owner and ticket optional) as a post-mortem action."""
+    parts = [p.strip() for p in text.split("|", 2)]
+    return {k: v for k, v in zip(("title", "owner", "ticket"), parts, strict=False) if v} or {"title": ""}
 
 
 @app.command()
 def push(
-    type_: Annotated[Optional[EventType], typer.Argument(metavar="[TYPE]", help="declared|updated|resolved|rolled_back|cancelled")] = None,
+    type_: Annotated[Optional[EventType], typer.Argument(metavar="[TYPE]", help="declared|updated|resolved|rolled_back|cancelled|postmortem")] = None,
     file: Annotated[Optional[str], typer.Option("--file", help="JSON object or JSON lines; - for stdin")] = None,
     ticket: Optional[str] = None, title: Optional[str] = None, severity: Optional[Severity] = None,
     impact: Optional[str] = None, users_affected: Optional[str] = None, message: Optional[str] = None,
@@ -103,6 +112,13 @@ def push(
     needs_access: Annotated[Optional[str], typer.Option(help="the specific access needed: escalates to the access audiences")] = None,
     customer_impact: Annotated[Optional[bool], typer.Option("--customer-impact/--no-customer-impact",
                                                             help="major customer impact: tells the customer_impact audiences")] = None,
+    summary: Annotated[Optional[str], typer.Option(help="postmortem: what happened, in short")] = None,
+    root_cause_analysis: Annotated[Optional[str], typer.Option(help="postmortem: the root cause analysis")] = None,
+    why_not_caught: Annotated[Optional[str], typer.Option(help="postmortem: why it was not caught before")] = None,
+    prevention: Annotated[Optional[str], typer.Option(help="postmortem: how to avoid it in the future")] = None,
+    action: Annotated[Optional[list[str]], typer.Option(help="postmortem: a corrective action \"title|owner|ticket\" "
+                                                           "(owner, ticket optional); repeatable")] = None,
+    follow_up: Annotated[Optional[str], typer.Option(help="postmortem: the follow-up ticket")] = None,
     coordinator: Optional[str] = None, diagnostician: Optional[str] = None, developer: Optional[str] = None, reviewer: Optional[str] = None,
     devops: Optional[str] = None, pr: Optional[str] = None, commit: Optional[str] = None,
     fix_description: Optional[str] = None,
@@ -122,8 +138,10 @@ def push(
                       next_step=next_step, eta=eta, phase=phase, reason=reason, next_approach=next_approach,
                       service_restored=service_restored, root_cause=root_cause, postmortem_at=postmortem_at,
                       started_at=started_at, reproducible=reproducible, impact_confirmed=impact_confirmed,
-                      needs_access=needs_access, customer_impact=customer_impact,
-                      coordinator=coordinator, diagnostician=diagnostician, developer=developer, reviewer=reviewer,
+                      needs_access=needs_access, customer_impact=customer_impact, summary=summary,
+                      root_cause_analysis=root_cause_analysis, why_not_caught=why_not_caught, prevention=prevention,
+                      action=action, follow_up=follow_up, coordinator=coordinator, diagnostician=diagnostician,
+                      developer=developer, reviewer=reviewer,
                       devops=devops, pr=pr, commit=commit, fix_description=fix_description, check=check, id=id_,
                       source="cli")
         payloads.append(("flags", _flag_event(type_, ticket, values)))

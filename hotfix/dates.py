@@ -6,14 +6,18 @@ Invariants:
   nested ones included) lies within ``WINDOW`` of the receiver's clock — the intake's, ``hotfix
   push``'s or the daemon's — so a deadline, a timer or a local time computed from it can never
   leave Python's calendar (years 1-9999). ``problems`` says which field is out and why.
+- A default meeting date (``WorkingHours.slot``) is a working day at the working time, in the
+  configured zone, and always later than the moment it is computed from: never at night.
 - Whatever is already stored is still shown: ``local`` and ``iso`` fall back to UTC, then to a
   plain text, instead of raising ``OverflowError``.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -117,3 +121,28 @@ def producer_time(text: Any, now: datetime) -> datetime | None:
     if value.tzinfo is None or window_problem(value, now) is not None:
         return None
     return value
+
+
+#: Weekday names as the configuration spells them, Monday first (``date.weekday()`` order).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When a meeting is set by default: one time of day, on some weekdays, in a time zone."""
+
+    at: time = time(14, 0)
+    weekdays: frozenset[int] = field(default_factory=lambda: frozenset(range(5)))
+    zone: str = "Europe/Paris"
+
+    def slot(self, since: datetime, after: timedelta) -> datetime:
+        """The meeting ``after`` ``since``: on the local day ``since + after`` falls on, at ``at``, moved on to
+        the next working day when that day is not one; always later than ``since``."""
+        tz = ZoneInfo(self.zone)
+        day = in_zone(since + after, tz).date()
+        for _ in range(2 * len(WEEKDAYS) + 1):
+            candidate = datetime.combine(day, self.at, tzinfo=tz)
+            if day.weekday() in self.weekdays and candidate > since:
+                return candidate
+            day += timedelta(days=1)
+        return since + after  # no working day at all (settings refuse it): the plain delay

@@ -45,6 +45,7 @@ class EventType(str, Enum):
     RESOLVED = "resolved"
     ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
+    POSTMORTEM = "postmortem"
 
 
 class MessageName(str, Enum):

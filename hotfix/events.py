@@ -184,8 +184,39 @@ class Cancelled(_Event):
     reason: Text | None = None
 
 
-Event = Annotated[Union[Declared, Updated, Resolved, RolledBack, Cancelled], Field(discriminator="type")]
+#: Corrective actions one post-mortem may list.
+ACTIONS_MAX = 100
+
+
+class Action(BaseModel):
+    """One corrective action of a post-mortem: what, who, and the ticket that tracks it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: Title
+    owner: ShortText | None = None
+    ticket: ShortText | None = None
+
+
+class PostmortemHeld(_Event):
+    """The post-mortem held (the playbook's "Phase 4"): its answers, corrective actions and follow-up ticket.
+
+    Applies to a resolved hotfix (its phase becomes ``postmortem``) or to one that was rolled back.
+    """
+
+    type: Literal[EventType.POSTMORTEM] = EventType.POSTMORTEM
+    summary: Text | None = None
+    root_cause_analysis: Text | None = None        # "root cause analysis"
+    why_not_caught: Text | None = None             # "pourquoi pas détecté avant ?"
+    prevention: Text | None = None                 # "comment éviter à l'avenir ?"
+    actions: Annotated[list[Action], Field(max_length=ACTIONS_MAX)] | None = None  # "actions correctives"
+    follow_up: ShortText | None = None             # "ticket de suivi créé"
+
+
+Event = Annotated[Union[Declared, Updated, Resolved, RolledBack, Cancelled, PostmortemHeld], Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+#: The event types, for error messages.
+_TYPES = ", ".join(t.value for t in EventType)
 
 class InvalidEvent(ValueError):
     """An event that cannot be applied; ``str()`` names each bad field."""
@@ -235,13 +266,13 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
         raise InvalidEvent(f"event: expected a JSON object, got {_kind(data)}", text)
     data = printable_all(data)  # no control character is ever stored (hotfix.text)
     if "type" not in data:
-        raise InvalidEvent("type: missing (one of declared, updated, resolved, rolled_back, cancelled)", text)
+        raise InvalidEvent(f"type: missing (one of {_TYPES})", text)
     if not isinstance(data["type"], str):
-        raise InvalidEvent(f"type: expected a string (one of {', '.join(t.value for t in EventType)}), "
+        raise InvalidEvent(f"type: expected a string (one of {_TYPES}), "
                            f"got {type(data['type']).__name__}", text)
     if data["type"] not in {t.value for t in EventType}:
         raise InvalidEvent(
-            f"type: unknown {str(data['type'])[:40]!r} (one of declared, updated, resolved, rolled_back, cancelled)",
+            f"type: unknown {str(data['type'])[:40]!r} (one of {_TYPES})",
             text,
         )
     try:

@@ -13,7 +13,9 @@ Invariants, which the figures keep with the timeline they come from:
 - ``updates_total`` is the number of ``updated`` entries of the timeline while the hotfix was open; one is
   late when more than ``update_every`` passed since the previous word (declaration, update or rollback);
 - ``time_to_announce_s`` runs from the declaration to the first announcement a receipt says was sent;
-- ``deadline_met`` is None while an open hotfix is still within its deadline, and for a false alarm.
+- ``deadline_met`` is None while an open hotfix is still within its deadline, and for a false alarm;
+- ``report`` is what a ``postmortem`` event reported (None before): the draft shows its answers in place of
+  the questions left "to complete in the meeting".
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from hotfix import dates
 from hotfix.durations import format_span
 from hotfix.enums import EventType, Locale, MessageName, Phase, Status
 from hotfix.settings import SHIPPED_TEMPLATES, Settings
-from hotfix.state import HotfixState, TimelineEntry
+from hotfix.state import HotfixState, PostmortemRecord, TimelineEntry
 from hotfix.templating import environment
 
 #: Timeline entries that are people's word to the audiences (what ``update_every`` paces).
@@ -131,6 +133,8 @@ class Postmortem(BaseModel):
     fix: dict[str, Any]
     postmortem_at: datetime | None
     timeline: list[TimelineEntry]
+    report: PostmortemRecord | None = Field(None, description="what a postmortem event reported: answers, "
+                                            "corrective actions, follow-up ticket")
 
 
 def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings, now: datetime) -> Postmortem:
@@ -171,7 +175,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
                                                                        "status")}, at=dates.parse(r.get("at"))) for r in receipts],
         told=told, approvals=approvals(state), root_cause=state.root_cause,
         fix=state.fix.model_dump(exclude_none=True), postmortem_at=state.postmortem_at,
-        timeline=list(state.timeline),
+        timeline=list(state.timeline), report=state.postmortem,
     )
 
 

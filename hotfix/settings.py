@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
+from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from hotfix import addresses
+from hotfix import addresses, dates
 from hotfix.durations import Duration
 from hotfix.enums import PROMPTS, AudienceKind, Locale, MessageName, Severity, SmtpSecurity, TeamsFormat
 from hotfix.limits import MAX_BODY_DEFAULT
@@ -249,8 +251,10 @@ class SeverityPolicy(_Section):
                                     "(confirm, classify, assign): a reminder once exceeded, an escalation at twice; 0s: off")
     deploy_within: Duration = Field(timedelta(minutes=30), description="from entering staging to production "
                                     "confirmed: a reminder once exceeded, an escalation at twice; 0s: off")
-    postmortem_after: Duration = timedelta(days=2)
-    postmortem_remind_before: Duration = timedelta(hours=1)
+    postmortem_after: Duration | None = Field(None, description="this severity's post-mortem delay "
+                                              "(default: [postmortem] after)")
+    postmortem_remind_before: Duration = Field(timedelta(hours=1), description="the post-mortem reminder, this "
+                                               "long before its date")
     fallback: list[str] = Field(default_factory=list)
     prompts: list[MessageName] = Field(default_factory=lambda: list(PROMPTS),
                                        description="role prompts sent to the person concerned")
@@ -272,6 +276,44 @@ class SeverityPolicy(_Section):
     def access_audiences(self) -> list[str]:
         """Who hears a request for a specific access: ``access``, else ``escalate``."""
         return self.access or self.escalate
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: The default working days of a post-mortem.
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+
+class PostmortemSettings(_Section):
+    """When a post-mortem is held by default (a working day, at a working time) and when it is overdue."""
+
+    after: Duration = Field(timedelta(days=2), description="a resolution (or rollback) sets the post-mortem on the "
+                            "day this long after it, unless a date is given")
+    time: str = Field("14:00", description="at this local time (HH:MM, [timezone])")
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS),
+                                    description="on one of these days (the next one when the day falls outside)")
+    overdue_after: Duration = Field(timedelta(days=1), description="no postmortem event this long after its date "
+                                    "→ a reminder that it is overdue")
+
+    @field_validator("time")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        found = re.fullmatch(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*", value)
+        if found is None:
+            raise ValueError(f"{value[:20]!r}: expected a time of day HH:MM, e.g. \"14:00\"")
+        return f"{int(found.group(1)):02d}:{found.group(2)}"
+
+    @field_validator("weekdays")
+    @classmethod
+    def _some_days(cls, value: list[Weekday]) -> list[Weekday]:
+        if not value:
+            raise ValueError("at least one day (mon, tue, wed, thu, fri, sat, sun)")
+        return list(dict.fromkeys(value))
+
+    def hours(self, zone: str) -> dates.WorkingHours:
+        """These working hours in ``zone``."""
+        hour, minute = (int(part) for part in self.time.split(":"))
+        return dates.WorkingHours(at=dt_time(hour, minute), weekdays=frozenset(dates.WEEKDAYS.index(d) for d in self.weekdays),
+                                  zone=zone)
 
 
 class WorkerSettings(_Section):
@@ -303,6 +345,7 @@ class Settings(BaseSettings):
     audiences: dict[str, Audience] = Field(default_factory=dict)
     severity: dict[Severity, SeverityPolicy] = Field(default_factory=dict)
     people: dict[str, Person] = Field(default_factory=dict)
+    postmortem: PostmortemSettings = Field(default_factory=PostmortemSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -367,6 +410,17 @@ class Settings(BaseSettings):
     def policy(self, severity: Severity) -> SeverityPolicy:
         """The policy of a severity; one that is not configured tells nobody but keeps the playbook deadline."""
         return self.severity.get(severity) or SeverityPolicy(resolve_within=PLAYBOOK_DEADLINES[severity])
+
+    def postmortem_after(self, severity: Severity) -> timedelta:
+        """How long after a resolution (or rollback) the post-mortem is held by default, for ``severity``."""
+        return self.policy(severity).postmortem_after or self.postmortem.after
+
+    def postmortem_audiences(self, severity: Severity) -> list[str]:
+        """Who hears of the post-mortem (reminders, the report): the remind and resolution audiences, but
+        never one of kind ``users``: a post-mortem is the team's and its stakeholders' business."""
+        policy = self.policy(severity)
+        return [a for a in dict.fromkeys([*policy.remind, *policy.resolution])
+                if self.audience_kind(a) is not AudienceKind.USERS]
 
     def resolve_within(self) -> dict[Severity, timedelta]:
         """Each severity's deadline as configured (the playbook's where not): severity labels are derived from it."""

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hotfix.enums import TERMINAL_STATUSES, Decision, MessageName, Phase, Severity, Status
-from hotfix.events import Fix, Team
+from hotfix.events import Action, Fix, Team
 from hotfix.limits import clip_all
 
 #: The verification checklist of the playbook's coordination template, in order; the review
@@ -66,6 +66,29 @@ class Attempt(BaseModel):
     service_restored: bool = False
     fix: Fix = Field(default_factory=Fix)
     checks: dict[str, bool] = Field(default_factory=dict)
+
+
+class PostmortemRecord(BaseModel):
+    """What the post-mortem concluded (``postmortem`` events; a later one's answers win, field by field)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    at: datetime  # when it was reported held (the latest ``postmortem`` event)
+    by: str | None = None
+    summary: str | None = None
+    root_cause_analysis: str | None = None
+    why_not_caught: str | None = None
+    prevention: str | None = None
+    actions: list[Action] = Field(default_factory=list)
+    follow_up: str | None = None
+
+    def answered(self) -> list[str]:
+        """The playbook's post-mortem questions this record answers."""
+        return [name for name in POSTMORTEM_QUESTIONS if getattr(self, name)]
+
+
+#: The playbook's "Phase 4 : Post-mortem" checklist, in order (``actions`` are the corrective actions).
+POSTMORTEM_QUESTIONS = ("root_cause_analysis", "why_not_caught", "prevention", "actions")
 
 
 class Held(BaseModel):
@@ -141,6 +164,8 @@ class HotfixState(BaseModel):
     postmortem_at: datetime | None = None
     #: True when ``postmortem_at`` is the policy's default, not a date someone gave.
     postmortem_by_policy: bool = False
+    #: The post-mortem's answers, once a ``postmortem`` event reported it held.
+    postmortem: PostmortemRecord | None = None
     reason: str | None = None
     next_approach: str | None = None
     rollbacks: int = 0

@@ -26,14 +26,14 @@ EVENT_KEYS = (
     "type", "ticket", "id", "at", "source", "message", "title", "severity", "impact", "users_affected",
     "team", "eta", "phase", "next_step", "link", "checks", "fix", "root_cause", "postmortem_at",
     "reason", "next_approach", "service_restored", "started_at", "reproducible", "impact_confirmed", "needs_access",
-    "customer_impact", "by",
+    "customer_impact", "by", "summary", "root_cause_analysis", "why_not_caught", "prevention", "actions", "follow_up",
 )
 #: Every key a daemon notice may carry, across all messages.
 NOTICE_KEYS = (
     "digest", "raised_from", "overdue_by", "last_update_at", "update_every", "reason", "time_left",
     "propose_rollback", "missing", "phase", "postmortem_at", "needs_access", "customer_impact", "since", "within", "entered",
     "role", "person", "target", "again", "asked_at",
-    "approval", "preview", "links", "postmortem_url",
+    "approval", "preview", "links", "postmortem_url", "overdue",
 )
 #: Adaptive Card container styles matching the severity colours (``hotfix.palette``).
 SEVERITY_STYLES = {Severity.P0: "attention", Severity.P1: "warning", Severity.P2: "warning"}

@@ -163,7 +163,7 @@ class Player:
         if state is None:
             return None
         settings = self.stage.settings
-        return schedule(state, settings.policy(state.severity or Severity.P2), digest_windows(settings)).get(timer)
+        return schedule(state, settings.policy(state.severity or Severity.P2), digest_windows(settings), settings.postmortem).get(timer)
 
     def settle(self) -> None:
         """The daemon takes in every event and fires due timers; the worker delivers every job."""

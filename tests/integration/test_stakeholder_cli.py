@@ -52,7 +52,7 @@ def test_postmortem_json_and_markdown(redis: Redis, config: Path, make_daemon, m
     assert data["ticket"] == "INC-1" and data["duration_s"] == 1800 and data["deadline_met"] is True
     assert data["time_to_announce_s"] == 12 and data["updates_total"] == 1 and data["phases"] == {"triage": 600, "fix": 1200}
     assert "## Pourquoi pas détecté avant ?" in cli(config, "postmortem", "INC-1")
-    assert "## Why wasn't it caught earlier?" in cli(config, "postmortem", "INC-1", "--locale", "en")
+    assert "## Why wasn't it caught before?" in cli(config, "postmortem", "INC-1", "--locale", "en")
     assert "no hotfix 'NOPE'" in cli(config, "postmortem", "NOPE", code=1)
 
 

@@ -96,13 +96,14 @@ def test_update_resets_the_reminder(redis: Redis, make_daemon, fast_settings) ->
 
 
 def test_resolution_clears_timers(redis: Redis, make_daemon, fast_settings) -> None:
-    """After resolution no reminder or escalation fires; only the post-mortem timer remains."""
+    """After resolution no reminder or escalation fires; only the post-mortem timers remain (before, overdue)."""
     clock = Clock()
     daemon = make_daemon(fast_settings, clock=clock)
     xadd(redis, event("declared", id="d1") | {"at": at(0)}, event("resolved", id="r1", checks=CHECKED) | {"at": at(1)})
     run([daemon], clock, until=30)
     assert {j["message"] for j in jobs(redis)} == {"announcement", "resolution"}
-    assert [m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)] == ["INC-1|postmortem"]
+    assert sorted(m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)) == ["INC-1|postmortem",
+                                                                           "INC-1|postmortem_overdue"]
 
 
 def test_timers_moved_by_later_events_keep_their_names(redis: Redis, make_daemon, fast_settings) -> None:
@@ -115,7 +116,8 @@ def test_timers_moved_by_later_events_keep_their_names(redis: Redis, make_daemon
         run([daemon], clock, until=seconds + 0.5)
         members = {m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)}
         assert members <= {f"INC-1|{name}" for name in timer_names(fast_settings)}, members
-    assert [m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)] == ["INC-1|postmortem"]
+    assert sorted(m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)) == ["INC-1|postmortem",
+                                                                           "INC-1|postmortem_overdue"]
 
 
 def test_digest_folds_updates_but_never_delays_announcements(redis: Redis, make_daemon, make_settings) -> None:
@@ -185,6 +187,9 @@ def test_each_timer_follows_its_hotfix_across_batches(redis: Redis, make_daemon,
     xadd(redis, event("resolved", id="r1", postmortem_at=postmortem_at.isoformat()) | {"at": at(2 * 3600 + 41 * minute)})
     run([daemon], clock, until=6 * 3600, step=minute)
     assert notices(redis)[3:] == [("postmortem", "postmortem", T + timedelta(hours=4))]  # 1 h before, once
+    assert [m.decode() for m in redis.zrange(keys.TIMERS, 0, -1)] == ["INC-1|postmortem_overdue"]
+    xadd(redis, event("postmortem", id="pm1", summary="held") | {"at": at(6 * 3600 + minute)})  # reported held
+    run([daemon], clock, until=6 * 3600 + 2 * minute, step=minute)
     assert redis.zrange(keys.TIMERS, 0, -1) == []
 
 

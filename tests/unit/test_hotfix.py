@@ -17,6 +17,8 @@ T0 = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
 #: Every wall clock stands at T0 in each test: the dates written here hold on any day.
 frozen_clock = frozen_at(T0)
 NOW = T0 + timedelta(minutes=1)
+#: Two days after T0 (a Wednesday), at 14:00 in Europe/Paris (UTC+1 in November).
+FRIDAY_14H = datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc)
 
 
 def ev(type_: str, minutes: int = 0, id_: str | None = None, **fields: Any):
@@ -113,7 +115,7 @@ def test_rollback_keeps_the_hotfix_open_back_in_fix() -> None:
     assert state.checks == {} and state.fix.pr is None
     attempt = state.attempts[0]
     assert (attempt.number, attempt.fix.pr, attempt.checks["review"]) == (1, "4711", True)
-    assert state.postmortem_at == T0 + timedelta(minutes=20) + timedelta(days=2)
+    assert state.postmortem_at == FRIDAY_14H  # two days later, at the working time
 
 
 def test_after_a_rollback_updates_apply_and_a_second_fix_resolves() -> None:
@@ -136,9 +138,9 @@ def test_old_rolled_back_state_loads_as_open() -> None:
 
 
 def test_resolution_defaults_postmortem_date() -> None:
-    """A resolution without postmortem_at gets the per-severity default."""
+    """A resolution without postmortem_at gets the default: two days later at 14:00 local (Wednesday → Friday)."""
     state = run(ev("declared"), ev("resolved", 30))
-    assert state.postmortem_at == T0 + timedelta(minutes=30) + timedelta(days=2)
+    assert state.postmortem_at == FRIDAY_14H and state.postmortem_by_policy
 
 
 def test_severity_raise_moves_deadline() -> None:

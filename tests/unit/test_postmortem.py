@@ -93,7 +93,7 @@ def test_an_open_hotfix_runs_until_now(minutes_open: int, met: bool | None) -> N
                  "## Règles d'or", "## Communication", "❌ manquée de 10 min", "| Updates | 4 — 3 à l'heure, 1 en retard",
                  "- ↩️ Tentative 1 annulée", "Déploiement en production sans smoke test"]),
     (Locale.EN, ["# 📝 Post-mortem: PM-1 - Checkout returns 500", "## Timeline by phase", "## Root cause analysis",
-                 "## Why wasn't it caught earlier?", "## How do we avoid it in future?", "## Corrective actions",
+                 "## Why wasn't it caught before?", "## How to avoid it in the future?", "## Corrective actions",
                  "## Golden rules", "## Communication", "❌ missed by 10 min", "| Updates | 4 — 3 on time, 1 late",
                  "- ↩️ Attempt 1 rolled back", "Deployed to production without smoke test"]),
 ])
@@ -104,3 +104,21 @@ def test_markdown_follows_the_playbook_checklist(locale: Locale, headings: list[
     for heading in headings:
         assert heading in text, heading
     assert "timeout 0" in text and "#42" in text
+
+
+@pytest.mark.parametrize("locale,lines", [
+    (Locale.FR, ["## Pourquoi pas détecté avant ?\nStaging has another timeout", "- [ ] Validate timeouts — Bob — OPS-12",
+                 "- [ ] Staging parity — à désigner", "- [x] Ticket de suivi créé : OPS-13"]),
+    (Locale.EN, ["## How to avoid it in the future?\n_To complete in the meeting._", "- [ ] Validate timeouts — Bob — OPS-12",
+                 "- [x] Follow-up ticket created: OPS-13", "## Root cause analysis\nNo timeout validation"]),
+])
+def test_the_draft_shows_what_the_postmortem_event_reported(locale: Locale, lines: list[str]) -> None:
+    """Once a postmortem event is applied, the draft gives its answers, actions and follow-up ticket in place of blanks."""
+    report = ev("postmortem", 200, root_cause_analysis="No timeout validation", why_not_caught="Staging has another timeout",
+                actions=[{"title": "Validate timeouts", "owner": "Bob", "ticket": "OPS-12"}, {"title": "Staging parity"}],
+                follow_up="OPS-13")
+    draft = build(story(*ROLLED_BACK_STORY, report), [], SETTINGS, T0 + timedelta(hours=4))
+    assert draft.report is not None and draft.report.follow_up == "OPS-13"
+    text = render_md(draft, SETTINGS, locale)
+    for line in lines:
+        assert line in text, line

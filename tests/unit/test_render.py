@@ -181,9 +181,9 @@ def test_fr_update_uses_playbook_wording(renderer: Renderer) -> None:
     text = renderer.email(MessageName.UPDATE, Locale.FR, **render_inputs(MessageName.UPDATE)).text
     assert "🔄 UPDATE 10:40" in text
     assert "Root cause found" in text
-    assert "Prochaine étape: Review of PR #4711" in text
-    assert "Nouveau ETA: 11:00" in text
-    assert "Phase: → Review" in text
+    assert "Prochaine étape : Review of PR #4711" in text
+    assert "Nouveau ETA : 11:00" in text
+    assert "Phase : → Review" in text
 
 
 def test_update_without_eta_has_no_new_eta(renderer: Renderer) -> None:
@@ -191,14 +191,14 @@ def test_update_without_eta_has_no_new_eta(renderer: Renderer) -> None:
     event = {"type": "updated", "ticket": "INC-1042", "at": "2026-11-25T09:38:00Z", "message": "Still on it"}
     text = renderer.email(MessageName.UPDATE, Locale.FR, sample_hotfix(now=NOW), event=event, now=NOW).text
     assert "Nouveau ETA" not in text
-    assert "ETA: 11:00" in text
+    assert "ETA : 11:00" in text
 
 
 def test_fr_resolution_uses_playbook_wording(renderer: Renderer) -> None:
     """The French resolution has "✅ RÉSOLU", "Durée totale", "Fix: PR #…", "Root cause" and "Post-mortem prévu"."""
     text = renderer.email(MessageName.RESOLUTION, Locale.FR, **render_inputs(MessageName.RESOLUTION)).text
-    for wording in ("✅ RÉSOLU 10:38", "Durée totale: 23 min", "Fix: PR #4711", "Commit: 9c1e2ab",
-                    "Root cause: A config change", "Post-mortem prévu: ven. 27/11 15:00"):
+    for wording in ("✅ RÉSOLU 10:38", "Durée totale : 23 min", "Fix : PR #4711", "Commit : 9c1e2ab",
+                    "Root cause : A config change", "Post-mortem prévu : ven. 27/11 15:00"):
         assert wording in text, wording
 
 
@@ -310,7 +310,7 @@ def test_deadline_shows_time_left_and_date_when_not_today(renderer: Renderer) ->
     """The SLA clock gives the time left, and the date when the deadline is another day."""
     hotfix = sample_hotfix(Severity.P2, now=NOW)  # 24 h deadline: tomorrow
     text = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW).text
-    assert "Deadline: jeu. 26/11 10:15 — reste 23 h 35 min" in text
+    assert "Deadline : jeu. 26/11 10:15 — reste 23 h 35 min" in text
 
 
 def test_overdue_deadline_and_late_eta_are_flagged(renderer: Renderer) -> None:
@@ -349,7 +349,7 @@ def test_raised_severity_is_announced(renderer: Renderer) -> None:
     ({"reason": "update_overdue", "time_left": 900, "propose_rollback": False},
      ["Personne disponible → escalade management"], ["rollback"]),
     ({"reason": "needs_access", "needs_access": "sudo on db-prod-1", "propose_rollback": False},
-     ["🔺 ESCALADE — besoin d'accès spécifique", "Accès demandé: sudo on db-prod-1",
+     ["🔺 ESCALADE — besoin d'accès spécifique", "Accès demandé : sudo on db-prod-1",
       "Besoin d'accès spécifique → escalade DevOps/Admin"], ["Personne disponible", "rollback"]),
 ])
 def test_escalation_follows_the_playbook_table(renderer: Renderer, notice: dict[str, Any], expected: list[str],
@@ -406,8 +406,8 @@ def test_rollback_and_cancellation_give_the_reason(renderer: Renderer) -> None:
     """A rollback gives its reason and next approach; a cancellation its reason."""
     rollback = renderer.email(MessageName.ROLLBACK, Locale.FR, **render_inputs(MessageName.ROLLBACK)).text
     cancel = renderer.email(MessageName.CANCELLATION, Locale.FR, **render_inputs(MessageName.CANCELLATION)).text
-    assert "Raison: The fix broke the refund flow" in rollback and "Nouvelle approche: Patch" in rollback
-    assert "fausse alerte" in cancel and "Raison: False alarm" in cancel
+    assert "Raison : The fix broke the refund flow" in rollback and "Nouvelle approche : Patch" in rollback
+    assert "fausse alerte" in cancel and "Raison : False alarm" in cancel
 
 
 @pytest.mark.parametrize(("severity", "message", "color"), [
@@ -576,7 +576,7 @@ def test_action_links_are_buttons_and_email_links(people_renderer: Renderer) -> 
     urls = [a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"]
     assert urls[:3] == [ACT, ACT + "?do=take_role", ACT + "?do=resolve"]
     mail = people_renderer.email(MessageName.REVIEW_REQUEST, Locale.FR, **inputs, act_url=ACT)
-    assert f"📝 Poster une update: {ACT}\n" in mail.text and f'href="{ACT}"' in mail.html
+    assert f"📝 Poster une update : {ACT}\n" in mail.text and f'href="{ACT}"' in mail.html
 
 
 def test_without_act_url_there_is_no_action_link(people_renderer: Renderer) -> None:
@@ -602,7 +602,7 @@ def test_trimming_keeps_mentions_consistent(people_renderer: Renderer,
 
 
 @pytest.mark.parametrize(("locale", "expected"), [
-    (Locale.FR, ["Reproductible: oui", "Impact réel: à confirmer", "À assigner: Diagnostic"]),
+    (Locale.FR, ["Reproductible : oui", "Impact réel : à confirmer", "À assigner : Diagnostic"]),
     (Locale.EN, ["Reproducible: yes", "Real impact: to be confirmed", "To assign: Diagnostician"]),
 ])
 def test_announcement_shows_triage_and_what_is_missing(renderer: Renderer, locale: Locale, expected: list[str]) -> None:
@@ -613,13 +613,13 @@ def test_announcement_shows_triage_and_what_is_missing(renderer: Renderer, local
     for line in [*expected, started]:
         assert line in text
     inputs["hotfix"].started_at = None
-    assert ("Depuis: à confirmer" if locale is Locale.FR else "Since: to be confirmed") in \
+    assert ("Depuis : à confirmer" if locale is Locale.FR else "Since: to be confirmed") in \
         renderer.email(MessageName.ANNOUNCEMENT, locale, **inputs).text
 
 
 @pytest.mark.parametrize(("locale", "reason", "expected"), [
     (Locale.FR, "triage_overdue", ["⏰ RAPPEL — triage au-delà de 15 min", "Assigner : qui diagnostique ?",
-                                   "À assigner: Diagnostic"]),
+                                   "À assigner : Diagnostic"]),
     (Locale.FR, "deploy_overdue", ["⏰ RAPPEL — déploiement au-delà de 30 min", "Cherry-pick vers la release si nécessaire"]),
     (Locale.EN, "triage_overdue", ["⏰ REMINDER — triage beyond 15 min", "Classify (P0/P1/P2)"]),
     (Locale.EN, "deploy_overdue", ["⏰ REMINDER — deploy beyond 30 min", "Deploy to staging (smoke test)"]),

@@ -62,6 +62,11 @@ def write(tmp_path: Path, text: str) -> Path:
     ('[audiences.a]\nemails = ["not-an-email"]', "audiences.a.emails: 'not-an-email' is not an email address"),
     ('[people.Alice]\nemail = "alice at corp"', "people.Alice.email: 'alice at corp' is not an email address"),
     ('[smtp]\nsender = "Hotfix Desk"', "smtp.sender: 'Hotfix Desk' has no email address"),
+    ('[postmortem]\ntime = "2pm"', "postmortem.time: '2pm': expected a time of day HH:MM"),
+    ('[postmortem]\ntime = "25:00"', "postmortem.time"),
+    ('[postmortem]\nweekdays = []', "postmortem.weekdays: at least one day"),
+    ('[postmortem]\nweekdays = ["monday"]', "postmortem.weekdays.0"),
+    ('[postmortem]\nafter = "later"', "postmortem.after: invalid duration 'later'"),
 ])
 def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
     """Each kind of bad configuration is refused with the key path and what is expected."""

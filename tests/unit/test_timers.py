@@ -95,11 +95,13 @@ def test_breach_of_a_p0_proposes_rollback(settings: Settings) -> None:
 
 
 def test_resolution_clears_timers_and_arms_postmortem(settings: Settings) -> None:
-    """After resolution only the post-mortem reminder is scheduled, one hour before the post-mortem."""
+    """After resolution only the post-mortem reminders are scheduled: an hour before it, and a day after it
+    in case no postmortem event reports it held."""
     pm = at(3600 * 48)
     state = state_after(DECLARED, {"type": "resolved", "id": "r", "at": at(5).isoformat(),
                                    "postmortem_at": pm.isoformat()})
-    assert schedule(state, settings.policy(state.severity)) == {TimerKind.POSTMORTEM: pm - timedelta(hours=1)}
+    assert schedule(state, settings.policy(state.severity)) == {TimerKind.POSTMORTEM: pm - timedelta(hours=1),
+                                                                TimerKind.POSTMORTEM_OVERDUE: pm + timedelta(days=1)}
 
 
 def test_cancellation_clears_every_timer(settings: Settings) -> None:
