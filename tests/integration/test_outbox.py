@@ -32,6 +32,16 @@ def test_email_written_as_eml_under_ticket(tmp_path: Path) -> None:
     assert parsed["Subject"] == "Sujet é" and parsed["X-Outbox-Recipient"] == "a@herald.test"
 
 
+def test_one_email_to_several_recipients_names_each_once(tmp_path: Path) -> None:
+    """The same email written for two recipients names only its own recipient in each file, and stays unchanged."""
+    outbox, composed = OutboxSender(tmp_path), message()
+    before = composed.as_bytes()
+    paths = [outbox.write_email(composed, address, "update") for address in ("a@herald.test", "b@herald.test")]
+    parsed = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in paths]
+    assert [m.get_all("X-Outbox-Recipient") for m in parsed] == [["a@herald.test"], ["b@herald.test"]]
+    assert composed.as_bytes() == before
+
+
 def test_card_written_as_exact_envelope(tmp_path: Path) -> None:
     """A Teams message lands as the exact JSON envelope that would be POSTed."""
     content = TeamsContent("t", "x", {"type": "AdaptiveCard", "version": "1.5", "body": []})

@@ -1,7 +1,6 @@
 """Write messages as files instead of sending them: the channel of last resort, and a demo's mailbox."""
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -19,12 +18,27 @@ logger = logging.getLogger(__name__)
 UNSORTED = "_unsorted"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 _MAX_PART = 80
+#: Who an outbox email was for (an email written to a file has no envelope).
+RECIPIENT_HEADER = "X-Outbox-Recipient"
 
 
 def safe_part(text: str, fallback: str = "_") -> str:
     """``text`` as one harmless file-name component: no separators, no leading dot, bounded length."""
     cleaned = _UNSAFE.sub("_", text).lstrip(".")[:_MAX_PART]
     return cleaned or fallback
+
+
+def _addressed(message: EmailMessage, recipient: str) -> bytes:
+    """``message`` as bytes with ``X-Outbox-Recipient``, the message itself left as it was (no deep copy: 20 ms each)."""
+    kept = message.get_all(RECIPIENT_HEADER) or []
+    del message[RECIPIENT_HEADER]
+    message[RECIPIENT_HEADER] = " ".join(recipient.split())
+    try:
+        return message.as_bytes()
+    finally:
+        del message[RECIPIENT_HEADER]
+        for value in kept:
+            message[RECIPIENT_HEADER] = value
 
 
 class OutboxSender:
@@ -35,10 +49,8 @@ class OutboxSender:
 
     def write_email(self, message: EmailMessage, recipient: str, name: str, *, ticket: str | None = None) -> Path:
         """Write ``message`` as it would be delivered to ``recipient``; the ticket defaults to ``X-Hotfix-Ticket``."""
-        copy_ = copy.deepcopy(message)
-        copy_["X-Outbox-Recipient"] = " ".join(recipient.split())
         folder = ticket or str(message.get("X-Hotfix-Ticket") or UNSORTED)
-        return self._write(folder, f"{safe_part(name)}-{safe_part(recipient)}.eml", copy_.as_bytes())
+        return self._write(folder, f"{safe_part(name)}-{safe_part(recipient)}.eml", _addressed(message, recipient))
 
     def write_card(self, payload: dict[str, Any], channel: str, name: str, *, ticket: str | None = None) -> Path:
         """Write the exact JSON envelope that would be POSTed to the Teams channel ``channel``."""
