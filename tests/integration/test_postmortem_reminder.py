@@ -55,7 +55,7 @@ def test_reminder_links_to_the_draft_and_attaches_it(redis: Redis, make_settings
     with TestClient(create_app(settings, redis), base_url=PUBLIC) as client:
         assert client.get("/hotfix/INC-1/postmortem").status_code == 401
         page = client.get("/hotfix/INC-1/postmortem?locale=en", headers={"Authorization": "Bearer viewer"})
-        assert page.status_code == 200 and "## Why wasn't it caught earlier?" in page.text
+        assert page.status_code == 200 and "## Why wasn't it caught before?" in page.text
         figures = client.get("/hotfix/INC-1/postmortem?format=json", headers={"Authorization": "Bearer viewer"}).json()
         assert figures["ticket"] == "INC-1" and figures["duration_s"] == 35 * 60 and figures["deadline_met"] is True
         assert json.dumps(figures)  # plain JSON
