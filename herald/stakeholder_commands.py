@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from herald.app import ConfigOpt, Format, FormatOpt, LocaleOpt, app, console, emit_json, err, now, settings_or_exit
+from herald.app import ConfigOpt, Format, FormatOpt, LocaleOpt, app, console, emit_json, err, fail, now, settings_or_exit
 from herald.commands import open_hotfix
 from hotfix import communication, subscribers
 from hotfix.connection import connect
@@ -36,9 +36,7 @@ def subscribers_(audience: str, config: ConfigOpt = None, format_: FormatOpt = F
     """The addresses of an audience with their origin (config, file, self) and state (subscribed, pending, unsubscribed)."""
     settings = settings_or_exit(config)
     if audience not in settings.audiences:
-        err.print(f"unknown audience {audience!r} (configured: {', '.join(sorted(settings.audiences)) or 'none'})",
-                  markup=False, highlight=False)
-        raise typer.Exit(2)
+        fail(f"unknown audience {audience!r} (configured: {', '.join(sorted(settings.audiences)) or 'none'})")
     if invite:
         _invite(settings, audience)
         return
@@ -70,11 +68,9 @@ def _invite(settings: Settings, audience: str) -> None:
     from hotfix.subscription_links import invite_url
 
     if not settings.audiences[audience].self_service:
-        err.print(f"audiences.{audience} is not self_service: nobody can join it from a link", markup=False, highlight=False)
-        raise typer.Exit(2)
+        fail(f"audiences.{audience} is not self_service: nobody can join it from a link")
     if not settings.http.links_enabled():
-        err.print("links are off: set [http] public_url and signing_key to invite", markup=False, highlight=False)
-        raise typer.Exit(2)
+        fail("links are off: set [http] public_url and signing_key to invite")
     typer.echo(invite_url(settings, [audience], now()))
 
 
@@ -103,9 +99,11 @@ def _settle(config: ConfigOpt, held_id: str, decision: Decision, by: str, reason
     settings = settings_or_exit(config)
     try:
         released = settle(connect(settings, fail_fast=True), settings, held_id, decision, by=by, now=now(), reason=reason, edits=edits)
-    except (NotHeld, ValueError) as exc:
+    except NotHeld as exc:  # a lookup that found nothing: exit 1
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
+    except ValueError as exc:  # a bad id or edit: a usage error, exit 2
+        fail(str(exc))
     console.print(released.answer, markup=False, highlight=False)
 
 

@@ -29,7 +29,7 @@ from hotfix import dates, wire
 from hotfix.classification import classify_impact
 from hotfix.connection import as_text
 from hotfix.enums import EventType, Phase, Severity
-from hotfix.keys import TICKET_MAX, TICKET_PATTERN
+from hotfix.keys import TICKET_MAX, TICKET_PATTERN, TICKET_RULE
 from hotfix.limits import SHORT_TEXT_MAX, STORED_CUT, STORED_TEXT_MAX, clip
 from hotfix.text import printable_all
 
@@ -236,6 +236,8 @@ def describe_errors(exc: ValidationError, *, drop_first: bool = True) -> str:
             loc = loc[1:]  # the discriminator tag is noise for the reader
         field = ".".join(loc) or "event"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == TICKET_PATTERN:
+            msg = TICKET_RULE  # the rule in words, not the regular expression
         if msg.startswith(field + ":") or (not loc and re.match(r"^[A-Za-z0-9_.]+: ", msg)):
             parts.append(msg)
         else:

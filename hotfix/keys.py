@@ -63,10 +63,13 @@ def valid_ticket(ticket: str) -> bool:
     return len(ticket) <= TICKET_MAX and _TICKET_RE.fullmatch(ticket) is not None
 
 
+#: What a valid ticket is, in words (errors say it instead of the pattern).
+TICKET_RULE = f"expected 1-{TICKET_MAX} letters, digits, '.', '_' or '-', not dots only"
+
+
 def _checked(ticket: str) -> str:
     if not valid_ticket(ticket):
-        raise ValueError(f"invalid ticket {ticket!r}: expected 1-{TICKET_MAX} letters, digits, '.', '_' or '-', "
-                         "not dots only")
+        raise ValueError(f"invalid ticket {ticket!r}: {TICKET_RULE}")
     return ticket
 
 

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from herald.app import ConfigOpt, Format, FormatOpt, LocaleOpt, app, console, emit_json, err
+from herald.app import ConfigOpt, Format, FormatOpt, LocaleOpt, app, console, emit_json, err, fail
 from herald.demo.clock import StoryClock
 from herald.demo.page import write
 from herald.demo.player import Played, Player
@@ -18,7 +17,7 @@ from herald.demo.stories import DEFAULT_STORY, STORIES
 from herald.demo.terminal import Terminal
 from hotfix.config import ConfigError
 from hotfix.enums import Locale
-from hotfix.keys import TICKET_PATTERN
+from hotfix.keys import TICKET_RULE, valid_ticket
 
 StoryOpt = Annotated[str, typer.Option("--story", "-s", help=f"the story to play: {', '.join(STORIES)}")]
 ListOpt = Annotated[bool, typer.Option("--list", help="name the stories, one line each")]
@@ -35,7 +34,9 @@ def demo(story: StoryOpt = DEFAULT_STORY, locale: LocaleOpt = None, list_: ListO
     try:
         settings, configured = settings_for(config, locale)
     except ConfigError as exc:
-        err.print(f"[red]configuration error[/red] in {exc.source}:", highlight=False)
+        if len(exc.problems) == 1:
+            fail(f"configuration error in {exc.source}: {exc.problems[0]}")
+        err.print(f"hotfix: configuration error in {exc.source}:", highlight=False, markup=False)
         for problem in exc.problems:
             err.print(f"  - {problem}", highlight=False, markup=False)
         raise typer.Exit(2) from None
@@ -43,11 +44,9 @@ def demo(story: StoryOpt = DEFAULT_STORY, locale: LocaleOpt = None, list_: ListO
         _list(settings.locale, format_)
         return
     if story not in STORIES:
-        err.print(f"unknown story {story!r}: one of {', '.join(STORIES)} (hotfix demo --list)", markup=False)
-        raise typer.Exit(2)
-    if ticket is not None and not re.match(TICKET_PATTERN, ticket):
-        err.print(f"invalid --ticket {ticket[:80]!r}: 1-64 letters, digits, '.', '_' or '-'", markup=False)
-        raise typer.Exit(2)
+        fail(f"unknown story {story!r}: one of {', '.join(STORIES)} (hotfix demo --list)")
+    if ticket is not None and not valid_ticket(ticket):
+        fail(f"invalid --ticket {ticket[:80]!r}: {TICKET_RULE}")
     logging.basicConfig(level=logging.WARNING)
     stage = set_stage(settings, configured)
     chosen = STORIES[story]

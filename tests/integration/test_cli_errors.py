@@ -21,7 +21,9 @@ from tests.fixtures.processes import to_toml
 
 #: Commands that need Redis, each as a user would type it.
 REDIS_COMMANDS = [["list"], ["show", "INC-1", "--format", "json"], ["push", "declared", "--ticket", "INC-1", "--title", "t",
-                  "--severity", "P0"], ["dead-letters"], ["postmortem", "INC-1"], ["subscribers", "oncall"], ["approvals"]]
+                  "--severity", "P0"], ["dead-letters"], ["dead-letters", "--replay", "1-0"], ["postmortem", "INC-1"],
+                  ["subscribers", "oncall"], ["subscribers", "oncall", "--remove", "oncall@example.com"], ["approvals"],
+                  ["approve", "ap-0123456789ab", "--by", "Alice"], ["decline", "ap-0123456789ab", "--reason", "no"]]
 
 
 def run_all(commands: list[list[str]], env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
@@ -50,7 +52,8 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_redis_down_is_one_line_for_every_command(tmp_path: Path, monkeypatch, capsys) -> None:
-    """Repro 9: with Redis unreachable, list, show, push, dead-letters, postmortem, subscribers, approvals say so in one line."""
+    """Repro 9: with Redis unreachable, every command that needs it (list, show, push, dead-letters and --replay,
+    postmortem, subscribers and --remove, approvals, approve, decline) says so in one line."""
     config = tmp_path / "config.toml"
     config.write_text(to_toml(BASE_CONFIG))
     url = f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0"
@@ -96,6 +99,20 @@ def test_usage_mistakes_are_one_line(tmp_path: Path, monkeypatch, capsys) -> Non
     assert "'nope' is not one of 'table', 'json', 'md'" in lines[1] and "No such command 'nope'" in lines[2]
     assert lines[3].endswith("is a directory: expected a TOML file") and lines[4].endswith("file not found")
     assert "give an event TYPE" in lines[5]
+
+
+def test_bad_values_are_one_line_naming_the_rule(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A dot-only or overlong ticket, a malformed approval id, an unknown audience or story: `hotfix: …`, exit 2."""
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(BASE_CONFIG))
+    done = run_all([["show", ".."], ["postmortem", "x" * 65], ["approve", "nope"], ["decline", "ap-xyz", "--reason", "r"],
+                    ["subscribers", "nobody"], ["demo", "--ticket", "..."], ["demo", "--story", "nope"]],
+                   {"HOTFIX_CONFIG": str(config)}, monkeypatch, capsys)
+    lines = [one_line_error(d) for d in done]
+    assert all("not dots only" in line for line in lines[:2]), lines
+    assert all("invalid approval id" in line for line in lines[2:4])
+    assert "unknown audience 'nobody' (configured: management, oncall, stakeholders)" in lines[4]
+    assert "invalid --ticket '...'" in lines[5] and "not dots only" in lines[5] and "unknown story 'nope'" in lines[6]
 
 
 def test_a_partly_refused_file_pushes_the_rest_and_exits_1(tmp_path: Path, redis_url: str, redis) -> None:

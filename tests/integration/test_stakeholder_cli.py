@@ -144,7 +144,7 @@ def test_approvals_approve_and_decline_from_a_terminal(redis: Redis, approval_co
     draft = json.loads(cli(path, "postmortem", "INC-1", "--format", "json"))
     assert [(a["decision"], a["by"]) for a in draft["approvals"]] == [("approved", "Alice"), ("declined", "Bob")]
     assert "no message ap-000000000000 is held" in cli(path, "approve", "ap-000000000000", code=1)
-    assert "invalid approval id" in cli(path, "approve", "nope", code=1)
+    assert "hotfix: invalid approval id" in cli(path, "approve", "nope", code=2)  # a usage error
 
 
 def test_subscribers_invite_prints_a_signed_link_for_a_self_service_audience(customers_config, tmp_path: Path) -> None:
