@@ -19,7 +19,7 @@ from typing import Any
 from redis import Redis
 
 from bench import stages
-from bench.stack import Sinks, flush, group_info, herald, wait_group, wait_workers, xadd_event, xadd_many
+from bench.stack import Sinks, flush, group_info, herald, wait_group, xadd_event, xadd_many
 from bench.stats import Summary, summarize
 from tests.fixtures.teams_server import Reply
 
@@ -98,7 +98,7 @@ def time_to_announce(redis: Redis, s: Sinks, workdir: Path, n_email: int, n_team
         for _ in range(workers):
             h.worker()
         wait_group(redis)
-        wait_workers(redis, workers)
+        h.wait_workers(redis)
         warm_up(redis, s, s.email_arrivals)
         tickets = [f"LAT-{i:05d}" for i in range(n_email)]
         sent: dict[str, float] = {}
@@ -116,7 +116,7 @@ def time_to_announce(redis: Redis, s: Sinks, workdir: Path, n_email: int, n_team
         for _ in range(workers):
             h.worker()
         wait_group(redis)
-        wait_workers(redis, workers)
+        h.wait_workers(redis)
         warm_up(redis, s, arrivals)
         tickets = [f"LAT-{i:05d}" for i in range(n_teams)]
         sent = {}
@@ -163,7 +163,7 @@ def isolation(redis: Redis, s: Sinks, workdir: Path, storm_tickets: int, n_p0: i
         h.worker()
         h.worker()
         wait_group(redis)
-        wait_workers(redis, 3)
+        h.wait_workers(redis)
         warm_up(redis, s, teams_arrivals)
         tickets = [f"LAT-{i:05d}" for i in range(n_p0)]
         caught_up: list[float] = []

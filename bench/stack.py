@@ -183,6 +183,8 @@ class Herald:
     config_path: Path
     config: dict[str, Any]
     procs: list[HotfixProcess] = field(default_factory=list)
+    #: RQ workers the started ``hotfix worker`` processes register (each its P0 companions too).
+    rq_workers: int = 0
 
     def start(self, *args: str, prefix: list[str] | None = None) -> HotfixProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOTFIX_CONFIG": str(self.config_path)}
@@ -197,9 +199,16 @@ class Herald:
     def daemon(self) -> HotfixProcess:
         return self.start("daemon")
 
-    def worker(self, queues: str | None = None, fork: bool = False) -> HotfixProcess:
+    def worker(self, queues: str | None = None, fork: bool = False, p0_workers: int = 1) -> HotfixProcess:
+        """``hotfix worker`` (by default with its one P0 companion, as deployed)."""
         args = ["worker"] + (["--queues", queues] if queues else []) + (["--fork"] if fork else [])
+        args += ["--p0-workers", str(p0_workers)]
+        self.rq_workers += 1 + (0 if queues == keys.QUEUE_NAMES[0] else p0_workers)
         return self.start(*args)
+
+    def wait_workers(self, redis: Redis, timeout: float = 30.0) -> None:
+        """Until every started worker (and its companions) has registered."""
+        wait_workers(redis, self.rq_workers, timeout)
 
     def serve(self) -> HotfixProcess:
         return self.start("serve")

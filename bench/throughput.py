@@ -9,7 +9,7 @@ from typing import Any
 
 from redis import Redis
 
-from bench.stack import Herald, Sinks, drained, flush, group_info, herald, wait_workers, xadd_event, xadd_many
+from bench.stack import Herald, Sinks, drained, flush, group_info, herald, xadd_event, xadd_many
 from bench.stats import rss_mb
 from hotfix import keys
 
@@ -95,7 +95,7 @@ def fan_out(redis: Redis, s: Sinks, workdir: Path, recipients: int, workers: int
         h.daemon()
         for _ in range(workers):
             h.worker()
-        wait_workers(redis, workers)
+        h.wait_workers(redis)
         before = s.handler.rcpt_accepted
         start = time.monotonic()
         xadd_event(redis, {"type": "declared", "ticket": "FAN-1", "id": "FAN-1-d", "severity": "P0",

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from redis import Redis
 
-from bench.stack import Sinks, flush, free_port, herald, sinks, wait_group, wait_workers
+from bench.stack import Sinks, flush, free_port, herald, sinks, wait_group
 from bench.stats import Summary, summarize
 from tests.fixtures.processes import wait_until
 
@@ -159,7 +159,7 @@ def run_herald(redis: Redis, s: Sinks, workdir: Path, count: int, workers: int =
         listen = h.config["http"]["listen"]
         wait_until(lambda: _ready(f"http://{listen}/healthz"), timeout=30, message="hotfix serve ready")
         wait_group(redis)
-        wait_workers(redis, workers)
+        h.wait_workers(redis)
         starts = datetime.now(timezone.utc).isoformat()
         bodies = {n: webhook_body(n, starts) for n in names(count)}
         submitted: dict[str, float] = {}

@@ -15,7 +15,7 @@ from hotfix import keys
 from hotfix.connection import connect, wait_for
 from hotfix.enums import Channel, Locale, MessageName, Severity
 from workers import runtime
-from workers.worker import make_worker
+from workers.worker import run
 
 
 @app.command()
@@ -23,8 +23,11 @@ def worker(config: ConfigOpt = None,
            burst: Annotated[bool, typer.Option(help="exit when the queues are empty")] = False,
            queues: Annotated[str, typer.Option(help="comma-separated, most urgent first")] = ",".join(keys.QUEUE_NAMES),
            fork: Annotated[bool, typer.Option(help="fork a process per job (isolation) instead of running in-process")] = False,
+           p0_workers: Annotated[int, typer.Option(
+               min=0, max=16, help="P0-only workers run beside this one (threads), so a P0 job never waits for the "
+                                   "job in hand; 0 for none; none with --burst or --queues hotfix-p0")] = 1,
            name: Optional[str] = None, metrics_port: MetricsOpt = None, verbose: bool = False) -> None:
-    """Deliver messages: take jobs from hotfix-p0, then hotfix-p1, then hotfix-p2."""
+    """Deliver messages: take jobs from hotfix-p0, then hotfix-p1, then hotfix-p2 (and hotfix-p0 alone beside)."""
     setup_logging(verbose)
     settings = settings_or_exit(config)
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -40,8 +43,8 @@ def worker(config: ConfigOpt = None,
     if not wait_for(redis, settings.redis.url, stop):  # like the daemon: wait for Redis rather than die at start
         return
     try:
-        make_worker(redis, names, fork=fork, name=name).work(burst=burst, with_scheduler=True,
-                                                             logging_level="DEBUG" if verbose else "INFO")
+        run(redis, names, fork=fork, name=name, burst=burst, p0_workers=p0_workers,
+            logging_level="DEBUG" if verbose else "INFO")
     finally:
         runtime.close()
 

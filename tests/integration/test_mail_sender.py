@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email
 import logging
 from collections.abc import Callable
@@ -214,6 +215,22 @@ def test_one_connection_kept_for_every_email(smtp_server: ServerFactory) -> None
     sender.close()
     assert sender.send(compose(["again@herald.test"]), ["again@herald.test"]).accepted == ["again@herald.test"]
     assert sender.connections == 2  # closed (QUIT): the next email opens a new one
+    sender.close()
+
+
+def test_each_thread_keeps_its_own_connection(smtp_server: ServerFactory) -> None:
+    """A P0 companion thread has its own connection: it never waits for the main worker's transaction."""
+    server = smtp_server()
+    sender = MailSender(server.settings())
+    sender.send(compose(["main@herald.test"]), ["main@herald.test"])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        for _ in range(2):
+            pool.submit(sender.send, compose(["p0@herald.test"]), ["p0@herald.test"]).result()
+    sender.send(compose(["main@herald.test"]), ["main@herald.test"])
+    assert len(server.wait_for_messages(4)) == 4
+    assert sender.connections == 2
+    sender.close()
+    assert sender.send(compose(["after@herald.test"]), ["after@herald.test"]).accepted == ["after@herald.test"]
     sender.close()
 
 

@@ -1,4 +1,4 @@
-"""``hotfix worker`` on a worker-only host: it delivers, and loads nothing of ``daemon/`` to do it."""
+"""``hotfix worker``: on a worker-only host it delivers and loads nothing of ``daemon/``; its P0 companion."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,8 @@ from pathlib import Path
 from redis import Redis
 
 from tests.fixtures.herald import BASE_CONFIG, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
-from tests.fixtures.processes import to_toml
+from tests.fixtures.processes import hotfix_process, to_toml, wait_until  # noqa: F401
+from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
 
 
 def imported_modules(stderr: str) -> list[str]:
@@ -32,3 +33,43 @@ def test_hotfix_worker_imports_nothing_from_daemon(tmp_path: Path, redis: Redis,
     assert {"workers.render", "workers.retry", "workers.channels", "hotfix.jobs"} <= set(modules)  # it delivered
     assert list((outbox / "INC-1").iterdir())
     assert [m for m in modules if m == "daemon" or m.startswith("daemon.")] == []
+
+
+def test_a_p0_card_goes_out_while_the_worker_is_stuck_on_a_p2_card(tmp_path: Path, redis: Redis, redis_url: str,
+                                                                   make_settings, make_daemon, teams_server,
+                                                                   hotfix_process) -> None:
+    """One ``hotfix worker`` delivers a P0 card (its P0 companion) while its main worker waits on a P2 webhook."""
+    teams_server.script("/p2hook", [Reply.hanging(60)])
+    overrides = {
+        "outbox": {"dir": str(tmp_path / "outbox")},
+        "teams": {"p0hook": {"url": teams_server.url("/p0hook")},
+                  "p2hook": {"url": teams_server.url("/p2hook"), "timeout": "60s"}},
+        "audiences": {"p0": {"teams": ["p0hook"], "emails": []}, "p2": {"teams": ["p2hook"], "emails": []}},
+        "severity": {"P0": {"announce": ["p0"]}, "P2": {"announce": ["p2"]}},
+    }
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(merge(merge(BASE_CONFIG, {"redis": {"url": redis_url}}), overrides)))
+    daemon = make_daemon(make_settings(**overrides))
+    worker = hotfix_process("worker", "--config", str(config))
+    wait_until(lambda: redis.scard("rq:workers") >= 2, timeout=60, message="the worker and its P0 companion")
+    xadd(redis, event("declared", ticket="LOW-1", severity="P2"))
+    drain(daemon)
+    teams_server.wait_for_requests(1, "/p2hook", timeout=30)  # the main worker now waits on it for a minute
+    xadd(redis, event("declared", ticket="TOP-1", severity="P0"))
+    drain(daemon)
+    [card] = teams_server.wait_for_requests(1, "/p0hook", timeout=30)
+    assert "TOP-1" in card.raw.decode()
+    assert len(teams_server.requests("/p2hook")) == 1  # still the one in hand, unanswered
+    worker.kill()
+
+
+def test_a_p0_only_worker_runs_no_companion(tmp_path: Path, redis: Redis, redis_url: str, hotfix_process) -> None:
+    """``hotfix worker --queues hotfix-p0`` is one RQ worker; ``--p0-workers 2`` adds two P0 workers to a general one."""
+    config = tmp_path / "config.toml"
+    config.write_text(to_toml(merge(BASE_CONFIG, {"redis": {"url": redis_url}, "outbox": {"dir": str(tmp_path)}})))
+    hotfix_process("worker", "--config", str(config), "--queues", "hotfix-p0")
+    hotfix_process("worker", "--config", str(config), "--p0-workers", "2")
+    wait_until(lambda: redis.scard("rq:workers") >= 4, timeout=60, message="four RQ workers")
+    names = sorted(n.decode().rsplit(":", 1)[-1] for n in redis.smembers("rq:workers"))
+    assert sum(1 for n in names if "-p0-" in n) == 2
+    assert redis.scard("rq:workers") == 4

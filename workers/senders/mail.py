@@ -1,8 +1,9 @@
 """Send emails over SMTP (aiosmtplib), classifying every refusal: one message to a batch of recipients
 (``send``), or each recipient its own message (``send_each``: a personal List-Unsubscribe).
 
-A worker process keeps one event loop (``asyncio.Runner``) and one SMTP connection to the configured
-host for all its jobs: connect, EHLO, STARTTLS and AUTH happen once, not per email. Before each reuse a
+A worker keeps one event loop (``asyncio.Runner``) and one SMTP connection to the configured host for
+all its jobs (one per thread: a P0 companion never waits for the main worker's transaction): connect,
+EHLO, STARTTLS and AUTH happen once, not per email. Before each reuse a
 NOOP checks the connection; one the server closed (idle timeout, restart) or that fails a NOOP is
 dropped and a new one opened, so a stale connection never fails a delivery. A send that fails on the
 connection drops it too (the next email reconnects); a batch whose recipients were all refused keeps
@@ -47,6 +48,22 @@ class MailResult:
     refused: dict[str, DeliveryError] = field(default_factory=dict)
 
 
+@dataclass
+class _Kept:
+    """One thread's event loop and kept SMTP connection (``pid``: the process that made them)."""
+
+    runner: asyncio.Runner
+    client: aiosmtplib.SMTP | None
+    pid: int
+    closed: bool = False
+
+    def drop(self) -> None:
+        """Forget the connection (closed without a word: it failed, or the server closed it)."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+
 class MailSender:
     """Deliver emails through the configured SMTP server; raises ``TransientError`` / ``PermanentError``."""
 
@@ -57,9 +74,8 @@ class MailSender:
         self.connections = 0
         self._secrets = tuple(s for s in (smtp.password.get_secret_value() if smtp.password else None,) if s)
         self._lock = threading.Lock()
-        self._runner: asyncio.Runner | None = None
-        self._kept: aiosmtplib.SMTP | None = None
-        self._pid = os.getpid()
+        self._local = threading.local()
+        self._all: list[_Kept] = []
 
     # -- public ---------------------------------------------------------------------------------
     def send(self, message: EmailMessage, recipients: list[str]) -> MailResult:
@@ -93,17 +109,20 @@ class MailSender:
         return await self._own(lambda client: self._transact_each(client, messages), len(messages))
 
     def close(self) -> None:
-        """Say QUIT on the kept connection and close this process's loop (the worker stops)."""
+        """Say QUIT on every kept connection and close the loops (the worker stops; no send may be running)."""
         with self._lock:
-            runner, client = self._runner, self._kept
-            self._runner, self._kept = None, None
-            if runner is None or self._pid != os.getpid():
-                return
+            kept, self._all = self._all, []
+        for state in kept:
+            if state.pid != os.getpid():
+                continue
             try:
-                if client is not None:
-                    runner.run(self._quit(client))
+                if state.client is not None:
+                    state.runner.run(self._quit(state.client))
+            except Exception as exc:  # noqa: BLE001 - closing anyway
+                logger.debug("SMTP QUIT on close failed: %s", type(exc).__name__)
             finally:
-                runner.close()
+                state.client, state.closed = None, True
+                state.runner.close()
 
     # -- where a transaction runs ---------------------------------------------------------------
     def _sync(self, transaction: Transaction[MailResult], count: int) -> MailResult:
@@ -113,8 +132,8 @@ class MailSender:
         except RuntimeError:
             if not self.keep_connection:
                 return asyncio.run(self._own(transaction, count))
-            with self._lock:
-                return self._loop().run(self._kept_run(transaction, count))
+            state = self._state()
+            return state.runner.run(self._kept_run(state, transaction, count))
         # called from inside an event loop: run on a loop of our own in a helper thread
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="herald-mail") as pool:
             return pool.submit(asyncio.run, self._own(transaction, count)).result()
@@ -133,38 +152,42 @@ class MailSender:
         except Exception as exc:  # noqa: BLE001 - every failure is classified, never chained (secrets)
             raise self._failure(exc, count) from None
 
-    def _loop(self) -> asyncio.Runner:
-        """This process's loop (a forked child gets its own, and never touches its parent's connection)."""
-        if self._runner is None or self._pid != os.getpid():
-            self._runner, self._kept, self._pid = asyncio.Runner(), None, os.getpid()
-        return self._runner
+    def _state(self) -> _Kept:
+        """This thread's loop and kept connection (a forked child starts afresh, never touching its parent's)."""
+        state: _Kept | None = getattr(self._local, "state", None)
+        if state is None or state.closed or state.pid != os.getpid():
+            state = _Kept(asyncio.Runner(), None, os.getpid())
+            self._local.state = state
+            with self._lock:
+                self._all.append(state)
+        return state
 
-    async def _kept_run(self, transaction: Transaction[MailResult], count: int) -> MailResult:
+    async def _kept_run(self, state: _Kept, transaction: Transaction[MailResult], count: int) -> MailResult:
         """Run ``transaction`` on the kept connection; drop it when it failed on the connection."""
         try:
-            client = await self._ready()
+            client = await self._ready(state)
             try:
                 result = await transaction(client)
             except aiosmtplib.SMTPRecipientsRefused:
                 raise  # the server answered (and the envelope was reset): the connection is fine
             except DeliveryError:
                 if not client.is_connected:
-                    self._drop()
+                    state.drop()
                 raise
             except Exception:
-                self._drop()
+                state.drop()
                 raise
             if not client.is_connected:
-                self._drop()
+                state.drop()
             return result
         except DeliveryError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified, never chained (secrets)
             raise self._failure(exc, count) from None
 
-    async def _ready(self) -> aiosmtplib.SMTP:
+    async def _ready(self, state: _Kept) -> aiosmtplib.SMTP:
         """The kept connection if a NOOP says it still works, else a new one."""
-        client = self._kept
+        client = state.client
         if client is not None and client.is_connected:
             try:
                 await client.noop()
@@ -172,16 +195,11 @@ class MailSender:
             except Exception as exc:  # noqa: BLE001 - stale (closed by the server, timed out): open a new one
                 logger.info("SMTP connection to %s:%d is gone (%s): reconnecting", self.smtp.host, self.smtp.port,
                             type(exc).__name__)
-        self._drop()
+        state.drop()
         client = self._client()
         await self._connect(client)
-        self._kept = client
+        state.client = client
         return client
-
-    def _drop(self) -> None:
-        if self._kept is not None:
-            self._kept.close()
-            self._kept = None
 
     # -- transactions ---------------------------------------------------------------------------
     def _batch(self, recipients: list[str]) -> list[str]:

@@ -1,0 +1,102 @@
+"""The sweeper of abandoned jobs and the job heartbeat, on the real Redis (``workers.sweeper``, ``workers.worker``)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from workers import sweeper, worker
+from workers.sweeper import MAX_ABANDONED, sweep
+
+RUNS = "test:runs"
+
+
+def started(redis: Redis, queue: Queue, *, beat_until: float) -> Job:
+    """A job a worker took (out of the queue, status started) whose heartbeat runs out at ``beat_until``."""
+    job = queue.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+    redis.lrem(queue.key, 0, job.id)
+    job.set_status(JobStatus.STARTED)
+    redis.zadd(StartedJobRegistry(queue.name, connection=redis).key, {f"{job.id}:exec-1": beat_until})
+    return job
+
+
+@pytest.fixture
+def queue(redis: Redis) -> Queue:
+    """The P0 queue on the tests' Redis, JSON jobs."""
+    return Queue("hotfix-p0", connection=redis, serializer=JSONSerializer)
+
+
+def test_abandoned_job_goes_back_first_once(redis: Redis, queue: Queue) -> None:
+    """A job whose heartbeat ran out is queued again ahead of the waiting ones, once however many sweeps look."""
+    waiting = queue.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+    dead = started(redis, queue, beat_until=time.time() - 1)
+    assert sweep(redis, queue.name) == [dead.id]
+    assert sweep(redis, queue.name) == []
+    assert queue.job_ids == [dead.id, waiting.id]
+    assert queue.fetch_job(dead.id).get_status() == JobStatus.QUEUED  # type: ignore[union-attr]
+    assert queue.fetch_job(dead.id).meta["abandoned"] == 1  # type: ignore[union-attr]
+    assert StartedJobRegistry(queue.name, connection=redis).get_job_ids(cleanup=False) == []
+
+
+def test_a_beating_job_and_an_ended_one_are_left_alone(redis: Redis, queue: Queue) -> None:
+    """A job whose heartbeat is current stays running; one that already finished is not run again."""
+    alive = started(redis, queue, beat_until=time.time() + 60)
+    done = started(redis, queue, beat_until=time.time() - 1)
+    done.set_status(JobStatus.FINISHED)
+    assert sweep(redis, queue.name) == []
+    assert queue.job_ids == []
+    assert StartedJobRegistry(queue.name, connection=redis).get_job_ids(cleanup=False) == [alive.id]
+
+
+def test_a_job_that_kills_every_worker_is_failed_not_looped(redis: Redis, queue: Queue) -> None:
+    """Past ``MAX_ABANDONED`` abandonments the job goes to the FailedJobRegistry instead of the queue."""
+    job = started(redis, queue, beat_until=time.time() - 1)
+    job.meta["abandoned"] = MAX_ABANDONED
+    job.save_meta()  # type: ignore[no-untyped-call]
+    assert sweep(redis, queue.name) == []
+    assert queue.job_ids == [] and queue.failed_job_registry.get_job_ids() == [job.id]
+    assert queue.fetch_job(job.id).get_status() == JobStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_a_long_job_keeps_beating_and_is_never_swept(redis: Redis, queue: Queue,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job running three heartbeat TTLs long, swept all along, runs once: its beats keep it alive."""
+    monkeypatch.setattr(worker, "JOB_HEARTBEAT", 0.2)
+    monkeypatch.setattr(worker, "JOB_HEARTBEAT_TTL", 2)
+    job = queue.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS, 6.0))
+    stop = threading.Event()
+    swept: list[str] = []
+
+    def sweeping() -> None:
+        while not stop.wait(0.1):
+            swept.extend(sweep(redis, queue.name))
+
+    thread = threading.Thread(target=sweeping)
+    thread.start()
+    try:
+        worker.make_worker(redis, [queue.name]).work(burst=True)
+    finally:
+        stop.set()
+        thread.join()
+    assert swept == [] and redis.get(RUNS) == b"1"
+    assert queue.fetch_job(job.id).get_status() == JobStatus.FINISHED  # type: ignore[union-attr]
+
+
+def test_the_sweeper_thread_runs_until_stopped(redis: Redis, queue: Queue) -> None:
+    """``Sweeper`` sweeps every queue it was given on its own until ``stop``."""
+    dead = started(redis, queue, beat_until=time.time() - 1)
+    thread = sweeper.Sweeper(redis, [queue.name], every=0.05)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while queue.job_ids != [dead.id] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        thread.stop()
+    assert queue.job_ids == [dead.id]

@@ -1,0 +1,117 @@
+"""The sweeper: a job whose worker died (its heartbeat stopped) goes back to the front of its queue.
+
+RQ keeps each running job in its queue's StartedJobRegistry (``rq:wip:<queue>``), scored with the time
+its heartbeat runs out (``workers.worker``: a few seconds ahead, pushed on while the job runs). Every
+Herald worker runs a sweeper thread that, every ``SWEEP_EVERY`` seconds, takes the entries whose
+time has passed and, for each, in this order:
+
+1. removes the entry (``ZREM``): only the sweeper whose ``ZREM`` removed it goes on, so two sweepers
+   never requeue one job twice;
+2. skips a job that is gone or already ended (finished, failed, scheduled, queued again);
+3. counts the abandonment in the job's meta (``abandoned``); past ``MAX_ABANDONED`` (a job that kills
+   its worker every time) the job is failed into the FailedJobRegistry, like RQ does, instead of looping;
+4. otherwise enqueues it again at the front of its queue, at once (not through RQ's scheduler, whose
+   locks the dead worker may hold for a minute).
+
+Nothing is told twice by this: a job run again sends only to recipients without a ``sent`` receipt
+(``workers.jobs``). Only a message in flight at the very moment of the kill (accepted by the server,
+its receipt not yet written) can go again, as with any crash.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from hotfix.connection import as_text
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two sweeps.
+SWEEP_EVERY = 1.0
+#: A job abandoned this many times (it kills its worker) is failed instead of run again.
+MAX_ABANDONED = 5
+#: States in which a job is no longer running: nothing to recover.
+_ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.STOPPED,
+          JobStatus.CANCELED, JobStatus.DEFERRED}
+
+
+def sweep(redis: Redis, queue_name: str, now: float | None = None) -> list[str]:
+    """Requeue (or fail) the jobs of ``queue_name`` whose heartbeat ran out; the ids requeued."""
+    queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
+    registry = StartedJobRegistry(queue_name, connection=redis, serializer=JSONSerializer)
+    moment = time.time() if now is None else now
+    requeued: list[str] = []
+    for raw in redis.zrangebyscore(registry.key, "-inf", f"({moment}"):
+        member = as_text(raw)
+        if not redis.zrem(registry.key, member):
+            continue  # another sweeper took it
+        job_id = member.split(":", 1)[0]
+        try:
+            job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+        except NoSuchJobError:
+            continue
+        _forget_execution(redis, job, member)
+        status = job.get_status(refresh=False)
+        if status in _ENDED:
+            continue
+        job.meta["abandoned"] = int(job.meta.get("abandoned", 0)) + 1
+        job.save_meta()  # type: ignore[no-untyped-call]
+        if job.meta["abandoned"] > MAX_ABANDONED:
+            log.error("job %s (%s) was abandoned %d times by dying workers: failed", job.id, job.description,
+                      job.meta["abandoned"])
+            with redis.pipeline() as pipe:
+                job.set_status(JobStatus.FAILED, pipeline=pipe)
+                queue.failed_job_registry.add(job, exc_string=f"abandoned {job.meta['abandoned']} times by a dying worker",
+                                              pipeline=pipe)
+                pipe.execute()
+            continue
+        queue.enqueue_job(job, at_front=True)
+        requeued.append(job.id)
+        log.warning("job %s (%s): its worker stopped beating; queued again at the front of %s", job.id,
+                    job.description, queue_name)
+    return requeued
+
+
+def _forget_execution(redis: Redis, job: Job, member: str) -> None:
+    """Drop the dead execution's own keys (its entry in the registry is already gone)."""
+    try:
+        with redis.pipeline() as pipe:
+            Execution.from_composite_key(member, connection=redis).delete(job, pipeline=pipe)
+            pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - leftovers expire on their own
+        log.debug("job %s: execution keys not dropped (%s)", job.id, exc)
+
+
+class Sweeper:
+    """A daemon thread sweeping Herald's queues every ``SWEEP_EVERY`` seconds until ``stop``."""
+
+    def __init__(self, redis: Redis, queues: list[str], every: float = SWEEP_EVERY) -> None:
+        self.redis = redis
+        self.queues = list(queues)
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="herald-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.every + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            for name in self.queues:
+                try:
+                    sweep(self.redis, name)
+                except Exception as exc:  # noqa: BLE001 - Redis away for a moment: the next sweep tries again
+                    log.warning("sweeping %s failed: %s: %s", name, type(exc).__name__, exc)
