@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -35,13 +33,14 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from daemon import store
-from daemon.intake.auth import read_body
 from daemon.intake.errors import Rejected
-from daemon.intake.status import _HEADERS, hotfix_view, page_environment
+from daemon.intake.link_pages import FormRefused, LinkPages
+from daemon.intake.status import _HEADERS, hotfix_view
 from daemon.lifecycle import LINK_SOURCE
 from daemon.producer import push
 from hotfix import keys
 from hotfix.actions import Grant, LinkAction, read_grant
+from hotfix.dates import local
 from hotfix.enums import Phase
 from hotfix.events import ROLES, InvalidEvent, parse_event
 from hotfix.settings import Settings
@@ -67,15 +66,10 @@ class FormError(ValueError):
         self.field = field
 
 
-def read_form(body: bytes) -> dict[str, Any]:
-    """The url-encoded fields: one value each, ``checks`` a list; raises ``FormError``."""
-    try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=64, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError):
-        raise FormError("body", "not a url-encoded UTF-8 form") from None
+def read_form(fields: list[tuple[str, str]]) -> dict[str, Any]:
+    """The form's known fields, stripped: one value each, ``checks`` a list."""
     out: dict[str, Any] = {"checks": []}
-    for key, value in pairs:
+    for key, value in fields:
         if key == "checks":
             out["checks"].append(value)
         elif key in _TEXT_FIELDS or key in ("token", "form_id"):
@@ -148,104 +142,113 @@ def post_id(token: str, form: dict[str, Any]) -> str:
     return hashlib.sha256(repr((token, fields)).encode("utf-8")).hexdigest()[:32]
 
 
-def act_router(settings: Settings, redis: Redis) -> APIRouter:
-    """``GET|POST /act/{token}`` reading and writing ``redis`` with ``settings``."""
-    router = APIRouter(tags=["actions"])
-    env = page_environment(settings)
-    zone = ZoneInfo(settings.timezone)
-    allowed_origins = {_origin(settings.http.public_url)} if settings.http.public_url else set()
+class ActionPage:
+    """What both routes of ``/act/{token}`` do: check a link, draw the page, take a post."""
 
-    def html(name: str, status: int = 200, **context: Any) -> Response:
-        nonce = secrets.token_urlsafe(16)
-        page = env.get_template(name).render(nonce=nonce, timezone=settings.timezone, **context)
-        return HTMLResponse(page, status_code=status, headers=_HEADERS | _csp())
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.pages = LinkPages(settings)
+        self.zone = ZoneInfo(settings.timezone)
 
-    def refused(reason: str, code: int = 403, grant: Grant | None = None, **details: Any) -> Response:
-        locale = grant.locale if grant is not None else settings.locale
-        log.info("action link refused with %d: %s", code, reason)
-        return html("act_refused.html.j2", code, reason=reason, locale=locale.value, details=details)
+    def refused(self, reason: str, status: int = 403, grant: Grant | None = None, **details: Any) -> Response:
+        """The refusal page, in the link's language when the link could be read."""
+        locale = grant.locale if grant is not None else self.settings.locale
+        return self.pages.refused(reason, status, locale.value, **details)
 
-    def grant_and_state(token: str, now: datetime) -> tuple[Grant, HotfixState]:
-        grant = read_grant(settings, token, now)
-        state = store.load(redis, grant.ticket)
+    def _at(self, value: datetime | None) -> str:
+        """A time as the page shows it (local, to the minute); "" for none."""
+        return local(value, self.zone, "%Y-%m-%d %H:%M %Z", empty="")
+
+    def _grant_and_state(self, token: str, now: datetime) -> tuple[Grant, HotfixState]:
+        grant = read_grant(self.settings, token, now)
+        state = store.load(self.redis, grant.ticket)
         if state is None or not state.declared:
             raise LookupError(grant)
         return grant, state
 
-    async def checked(token: str, now: datetime) -> tuple[Grant, HotfixState] | Response:
+    async def checked(self, token: str, now: datetime) -> tuple[Grant, HotfixState] | Response:
+        """The link's grant and its open hotfix, or the 403/404/503 page saying why not."""
         try:
-            grant, state = await run_in_threadpool(grant_and_state, token, now)
+            grant, state = await run_in_threadpool(self._grant_and_state, token, now)
         except TokenError as exc:
-            return refused(exc.problem.value, expired_at=_local(exc.expired_at, zone))
+            return self.refused(exc.problem.value, expired_at=self._at(exc.expired_at))
         except LookupError as exc:
-            return refused("unknown", 404, exc.args[0])
+            return self.refused("unknown", 404, exc.args[0])
         except RedisError as exc:
             log.warning("action page: Redis unavailable (%s): answered 503", type(exc).__name__)
-            return refused("unavailable", 503)
+            return self.refused("unavailable", 503)
         if not state.is_open:
-            return refused("closed", 403, grant, ticket=state.ticket, status=state.status.value,
-                           closed_at=_local(state.closed_at, zone))
+            return self.refused("closed", 403, grant, ticket=state.ticket, hotfix_status=state.status.value,
+                                closed_at=self._at(state.closed_at))
         return grant, state
 
-    def form_page(token: str, grant: Grant, state: HotfixState, now: datetime, *, status: int = 200,
+    def form_page(self, token: str, grant: Grant, state: HotfixState, now: datetime, *, status: int = 200,
                   chosen: str = "", sent: bool = False, error: FormError | None = None,
                   values: dict[str, Any] | None = None) -> Response:
-        view = hotfix_view(state, settings, now)
-        acks = {role: _local(a.at, zone) for role in state.team.roles() if (a := state.acknowledged(role))}
-        return html("act.html.j2", status, token=token, grant=grant, state=state, h=view, locale=grant.locale.value,
-                    form_id=uuid.uuid4().hex, chosen=chosen if chosen in {a.value for a in grant.actions} else "",
-                    sent=sent, error=error, values=values or {}, checks=KNOWN_CHECKS, phases=[p.value for p in PHASES],
-                    roles=ROLES, acks=acks, eta_value=_local_input(state.eta, zone))
+        """The hotfix as it stands and the form (refilled with ``values`` and naming ``error`` after a bad post)."""
+        view = hotfix_view(state, self.settings, now)
+        acks = {role: self._at(a.at) for role in state.team.roles() if (a := state.acknowledged(role))}
+        return self.pages.html(
+            "act.html.j2", status, token=token, grant=grant, state=state, h=view, locale=grant.locale.value,
+            form_id=uuid.uuid4().hex, chosen=chosen if chosen in {a.value for a in grant.actions} else "",
+            sent=sent, error=error, values=values or {}, checks=KNOWN_CHECKS, phases=[p.value for p in PHASES],
+            roles=ROLES, acks=acks, eta_value=_local_input(state.eta, self.zone))
+
+    async def post(self, request: Request, token: str, now: datetime) -> Response:
+        """One event on the stream for a valid post (once, however often it is sent), then 303 back to the page."""
+        found = await self.checked(token, now)
+        if isinstance(found, Response):
+            return found
+        grant, state = found
+        form: dict[str, Any] = {}
+        try:
+            form = read_form(await self.pages.fields(request, FORM_MAX))
+            if form.get("token", token) != token:
+                return self.refused("forged", 403)
+            event = form_event(grant, form, self.zone, now)
+            pid = post_id(token, form)
+            event["id"] = f"link-{pid}"
+            parsed = parse_event(event)
+        except FormRefused as exc:
+            return self.refused(exc.reason, exc.status, grant)
+        except Rejected as exc:
+            return self.refused(exc.detail if exc.status == 403 else "invalid", exc.status, grant)
+        except FormError as exc:
+            return self.form_page(token, grant, state, now, status=422, error=exc, values=form)
+        except InvalidEvent as exc:
+            field, _, problem = exc.reason.partition(": ")
+            return self.form_page(token, grant, state, now, status=422, error=FormError(field, problem or exc.reason),
+                                  values=form)
+        try:
+            first = await run_in_threadpool(_push_once, self.redis, pid, parsed)
+        except RedisError as exc:
+            log.warning("action page: Redis unavailable (%s): answered 503", type(exc).__name__)
+            return self.refused("unavailable", 503, grant)
+        log.info("%s: %s through an action link (%s)", grant.ticket, parsed.type.value,
+                 "pushed" if first else "already pushed")
+        return RedirectResponse(f"{token}?sent=1", status_code=303, headers=_HEADERS)
+
+
+def act_router(settings: Settings, redis: Redis) -> APIRouter:
+    """``GET|POST /act/{token}`` reading and writing ``redis`` with ``settings``."""
+    router = APIRouter(tags=["actions"])
+    page = ActionPage(settings, redis)
 
     @router.get("/act/{token}", response_class=HTMLResponse, summary="The action page of a signed link")
     async def act_page(request: Request, token: str) -> Response:
         now = datetime.now(UTC)
-        found = await checked(token, now)
+        found = await page.checked(token, now)
         if isinstance(found, Response):
             return found
         grant, state = found
-        return form_page(token, grant, state, now, chosen=request.query_params.get("do", ""),
-                         sent=request.query_params.get("sent") == "1")
+        return page.form_page(token, grant, state, now, chosen=request.query_params.get("do", ""),
+                              sent=request.query_params.get("sent") == "1")
 
     @router.post("/act/{token}", response_class=HTMLResponse, status_code=303,
                  summary="Post the action form: one event on the stream, then 303 back to the page")
     async def act_post(request: Request, token: str) -> Response:
-        now = datetime.now(UTC)
-        if _cross_site(request, allowed_origins):
-            return refused("cross_site")
-        found = await checked(token, now)
-        if isinstance(found, Response):
-            return found
-        grant, state = found
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind != "application/x-www-form-urlencoded":
-            return refused("form_type", 415, grant)
-        form: dict[str, Any] = {}
-        try:
-            form = read_form(await read_body(request, FORM_MAX))
-            if form.get("token", token) != token:
-                return refused("forged", 403)
-            event = form_event(grant, form, zone, now)
-            pid = post_id(token, form)
-            event["id"] = f"link-{pid}"
-            parsed = parse_event(event)
-        except Rejected as exc:
-            reason = exc.detail if exc.status == 403 else "too_large" if exc.status == 413 else "invalid"
-            return refused(reason, exc.status, grant)
-        except FormError as exc:
-            return form_page(token, grant, state, now, status=422, error=exc, values=form)
-        except InvalidEvent as exc:
-            field, _, problem = exc.reason.partition(": ")
-            return form_page(token, grant, state, now, status=422, error=FormError(field, problem or exc.reason),
-                             values=form)
-        try:
-            first = await run_in_threadpool(_push_once, redis, pid, parsed)
-        except RedisError as exc:
-            log.warning("action page: Redis unavailable (%s): answered 503", type(exc).__name__)
-            return refused("unavailable", 503, grant)
-        log.info("%s: %s through an action link (%s)", grant.ticket, parsed.type.value,
-                 "pushed" if first else "already pushed")
-        return RedirectResponse(f"{token}?sent=1", status_code=303, headers=_HEADERS)
+        return await page.post(request, token, datetime.now(UTC))
 
     return router
 
@@ -263,37 +266,6 @@ def _push_once(redis: Redis, pid: str, event: Any) -> bool:
     return True
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _cross_site(request: Request, allowed: set[str]) -> bool:
-    """Whether the browser says this POST comes from another page than Herald's own.
-
-    ``Sec-Fetch-Site`` decides when the browser sends it; else an ``Origin`` naming another site. A
-    page served with ``Referrer-Policy: no-referrer`` posts with ``Origin: null``, which says nothing.
-    """
-    fetch_site = request.headers.get("sec-fetch-site", "").lower()
-    if fetch_site:
-        return fetch_site not in ("same-origin", "none")
-    origin = (request.headers.get("origin") or "").lower()
-    if not origin or origin == "null":
-        return False
-    return origin not in allowed | {_origin(str(request.base_url))}
-
-
-def _local(value: datetime | None, zone: ZoneInfo) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if value is not None else ""
-
-
 def _local_input(value: datetime | None, zone: ZoneInfo) -> str:
     """A time as a ``datetime-local`` input shows it."""
     return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if value is not None else ""
-
-
-def _csp() -> dict[str, str]:
-    """Nothing from outside, no script; the form may only post to this server."""
-    return {"Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")}
-

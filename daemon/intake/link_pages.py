@@ -1,26 +1,25 @@
-"""What the pages opened from a link in an email share: drawing a page, refusing, reading a form.
+"""What the pages opened from a link in a message share: drawing a page, refusing, reading a form.
 
-The approval page (``daemon.intake.approval``) and the subscription pages
-(``daemon.intake.subscriptions``) are reached from links whose signed token is the credential, like
-the action page (``daemon.intake.act``), and keep its rules:
+The action page (``daemon.intake.act``), the approval page (``daemon.intake.approval``) and the
+subscription pages (``daemon.intake.subscriptions``) are reached from links whose signed token is
+the credential; this module alone keeps their rules:
 
 - a page answers with ``no-store``, ``no-referrer`` and a CSP that loads nothing from outside, runs no
   script and lets a form post only to this server;
 - a refusal is a page saying why (``link_refused.html.j2``, one text per ``reason``), never a trace;
-- a form is url-encoded, at most ``FORM_MAX`` bytes, one value a field; a post a browser says comes
-  from another site is refused.
+- a form is url-encoded, at most ``FORM_MAX`` bytes (or the page's own bound) and ``FORM_FIELDS``
+  fields; a post a browser says comes from another site (``Sec-Fetch-Site``, else ``Origin``) is refused.
 """
 from __future__ import annotations
 
 import logging
 import secrets
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from daemon.intake.act import _cross_site, _csp, _origin
 from daemon.intake.auth import read_body
 from daemon.intake.status import _HEADERS, page_environment
 from hotfix.settings import Settings
@@ -65,20 +64,49 @@ class LinkPages:
 
     async def form(self, request: Request) -> dict[str, str]:
         """The posted url-encoded form (first value of each field); ``FormRefused`` otherwise."""
+        out: dict[str, str] = {}
+        for key, value in await self.fields(request):
+            out.setdefault(key, value)
+        return out
+
+    async def fields(self, request: Request, max_bytes: int = FORM_MAX) -> list[tuple[str, str]]:
+        """Every (name, value) of the posted url-encoded form, in order; ``FormRefused`` otherwise."""
         if _cross_site(request, self.origins):
             raise FormRefused("cross_site", 403)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in ("application/x-www-form-urlencoded", ""):
             raise FormRefused("form_type", 415)
         try:
-            body = await read_body(request, FORM_MAX)
+            body = await read_body(request, max_bytes)
         except Exception:  # noqa: BLE001 - Rejected 413 / 400: a form too large or lying about its size
             raise FormRefused("too_large", 413) from None
         try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=FORM_FIELDS)
+            return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=FORM_FIELDS)
         except (UnicodeDecodeError, ValueError):
             raise FormRefused("invalid", 400) from None
-        out: dict[str, str] = {}
-        for key, value in pairs:
-            out.setdefault(key, value)
-        return out
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _cross_site(request: Request, allowed: set[str]) -> bool:
+    """Whether the browser says this POST comes from another page than Herald's own.
+
+    ``Sec-Fetch-Site`` decides when the browser sends it; else an ``Origin`` naming another site. A
+    page served with ``Referrer-Policy: no-referrer`` posts with ``Origin: null``, which says nothing.
+    """
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site:
+        return fetch_site not in ("same-origin", "none")
+    origin = (request.headers.get("origin") or "").lower()
+    if not origin or origin == "null":
+        return False
+    return origin not in allowed | {_origin(str(request.base_url))}
+
+
+def _csp() -> dict[str, str]:
+    """Nothing from outside, no script; a form may only post to this server."""
+    return {"Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")}
