@@ -73,8 +73,8 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
 
 def error_line(exc: BaseException) -> str:
     """The one line ``hotfix`` prints for an error that ended a command."""
+    from redis.exceptions import AuthenticationError, RedisError
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     from hotfix.connection import safe_url
@@ -82,6 +82,8 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, CommandError):
         return str(exc)
     where = f" at {safe_url(loaded[0].redis.url)}" if loaded else ""
+    if isinstance(exc, AuthenticationError):  # a ConnectionError to redis-py, but Redis is there: the password is wrong
+        return f"Redis{where} refused the credentials ({exc}): check the password in [redis] url (HOTFIX_REDIS__URL)"
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
         return f"Redis is not reachable{where} ({exc}); is it running? ([redis] url, HOTFIX_REDIS__URL)"
     if isinstance(exc, RedisError):

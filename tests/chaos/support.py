@@ -66,28 +66,32 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server of the test's own on a free loopback port, keeping nothing on disk."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not installed")
         self.binary = binary
         self.port = free_port()
         self.workdir = workdir
+        #: ``requirepass``: clients must give it (in the URL: ``redis://:PASSWORD@host:port/0``).
+        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> Redis:
-        return Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5)
 
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
         log = (self.workdir / f"redis-{self.port}.log").open("ab")
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT)
+             "--daemonize", "no", "--dir", str(self.workdir),
+             *(["--requirepass", self.password] if self.password else [])], stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

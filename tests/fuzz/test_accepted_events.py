@@ -113,6 +113,9 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "phase": st.sampled_from(["triage", "fix", "review", "staging", "production", "resolved", "postmortem", "x"]),
     "reproducible": st.booleans(), "impact_confirmed": st.booleans(), "customer_impact": st.booleans(),
     "service_restored": st.one_of(st.booleans(), nested),
+    "summary": texts, "root_cause_analysis": texts, "why_not_caught": texts, "prevention": texts, "follow_up": names,
+    "actions": st.lists(st.fixed_dictionaries({"title": texts}, optional={"owner": names, "ticket": names, "x": nested}),
+                        max_size=4) | nested,
 }
 #: Which fields each type knows (others are drawn now and then, to be refused).
 KNOWN = {
@@ -123,6 +126,7 @@ KNOWN = {
     "resolved": ["root_cause", "fix", "postmortem_at", "checks", "message"],
     "rolled_back": ["reason", "next_approach", "service_restored", "message"],
     "cancelled": ["reason", "message"],
+    "postmortem": ["summary", "root_cause_analysis", "why_not_caught", "prevention", "actions", "follow_up", "message"],
 }
 
 
@@ -272,7 +276,9 @@ REPROS = {
          {"type": "updated", "ticket": "INC-1", "message": "\r\n" * 35_000, "checks": {"": True, "é\x00": False},
           "team": {"devops": "\x1b[31m" * 10, "x": {"deep": [[[1]]]}}, "fix": {"description": "|" * 70_000}},
          {"type": "rolled_back", "ticket": "INC-1", "reason": "\ufeff" * 70_000, "service_restored": True},
-         {"type": "resolved", "ticket": "INC-1", "root_cause": "x" * 70_000}], True),
+         {"type": "resolved", "ticket": "INC-1", "root_cause": "x" * 70_000},
+         {"type": "postmortem", "ticket": "INC-1", "summary": "\x00" * 70_000, "why_not_caught": "| `x` |" * 10_000,
+          "actions": [{"title": "<b>" * 20_000, "owner": "Alice", "ticket": "\u202eFIX-1"}] * 3}], True),
     "zones at the ends of the offsets": (
         [_declared(at=_at(timedelta(0), 23 * 60 + 59), eta=_at(timedelta(hours=1), -(23 * 60 + 59)))], True),
     "a title of control characters only, dot tickets": (

@@ -133,3 +133,13 @@ def test_the_console_script_prints_one_line_without_traceback(tmp_path: Path) ->
     env = {**os.environ, "HOTFIX_REDIS__URL": f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0", "HOTFIX_CONFIG": ""}
     done = subprocess.run([sys.executable, "-m", "herald.cli", "list"], capture_output=True, text=True, env=env, timeout=60)
     assert "Redis is not reachable at redis://:***@" in one_line_error(done) and "s3cret-pass" not in done.stderr
+
+
+def test_a_wrong_redis_password_is_named_as_such() -> None:
+    """Redis answering with an authentication error is not 'not reachable': the line says the credentials were refused."""
+    from redis.exceptions import AuthenticationError
+
+    from herald.app import error_line
+
+    line = error_line(AuthenticationError("invalid username-password pair or user is disabled."))
+    assert "refused the credentials" in line and "not reachable" not in line

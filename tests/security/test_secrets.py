@@ -115,3 +115,61 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=5).status_code
     except httpx.HTTPError:
         return -1
+
+
+REDIS_PASSWORD = "redis-PASS-s3cr3t-8d4"
+
+
+def test_the_redis_password_never_shows_while_redis_is_down_up_or_refusing(tmp_path: Path, smtp_server,
+                                                                           hotfix_process) -> None:
+    """With a password-protected Redis, the password shows in no log line (--verbose: DEBUG), CLI output or answer:
+    while Redis is not started yet, once it is up, across an outage, and with a wrong password."""
+    from tests.chaos.herald_procs import one_inbox_config
+    from tests.chaos.support import RedisServer
+
+    server = RedisServer(tmp_path, password=REDIS_PASSWORD)  # not started yet
+    smtp = smtp_server()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, one_inbox_config(server.url, tmp_path, smtp, http={
+        "listen": f"127.0.0.1:{port}", "token": TOKEN, "viewer_token": VIEWER}))
+    wrong = write_config(tmp_path, one_inbox_config(server.url.replace(REDIS_PASSWORD, "not-the-password"), tmp_path,
+                                                    smtp), name="wrong.toml")
+    assert REDIS_PASSWORD in load_settings(config).secret_values()
+    procs = [hotfix_process(cmd, "--config", str(config), "--verbose") for cmd in ("daemon", "worker", "serve")]
+    outputs: dict[str, str] = {}
+    try:
+        wait_until(lambda: all("Redis unavailable" in p.output() for p in procs[:2]) and _get(f"{base}/healthz") == 503,
+                   timeout=30, message="daemon and worker waiting for Redis, the intake up and saying 503")
+        outputs["healthz while down"] = httpx.get(f"{base}/healthz").text
+        outputs["list while down"] = _cli("list", "--config", str(config))
+        server.start()
+        answer = httpx.post(f"{base}/events", json=event("declared", ticket="PW-1"),
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 202, answer.text
+        wait_until(lambda: smtp.messages, timeout=40, message="the announcement through the password-protected Redis")
+        server.stop()  # an outage while everything runs
+        wait_until(lambda: _get(f"{base}/healthz") == 503, timeout=15, message="the intake seeing the outage")
+        server.start()
+        wait_until(lambda: _get(f"{base}/healthz") == 200, timeout=30, message="the intake back")
+        for args in (["show", "PW-1", "--format", "json"], ["check-config", "--format", "json"]):
+            outputs[" ".join(args)] = _cli(*args, "--config", str(config))
+        outputs["list, wrong password"] = _cli("list", "--config", str(wrong))
+        assert "hotfix: Redis at redis://:***@127.0.0.1" in outputs["list, wrong password"]
+        assert "refused the credentials" in outputs["list, wrong password"]
+    finally:
+        for proc in procs:
+            proc.stop()
+            outputs[f"log {proc.args[0]}"] = proc.output()
+        server.stop()
+    assert all(p.alive() is False for p in procs)
+    assert "DEBUG" in outputs["log worker"] and "Redis unavailable" in outputs["log daemon"]
+    leaks = [where for where, text in outputs.items() if REDIS_PASSWORD in text]
+    record("redis_password", places_scanned=len(outputs), lines_scanned=sum(t.count("\n") + 1 for t in outputs.values()),
+           leaks=len(leaks))
+    assert leaks == []
+
+
+def _cli(*args: str) -> str:
+    done = run_hotfix(*args, env={"HOTFIX_CONFIG": ""})
+    return done.stdout + done.stderr
