@@ -1,6 +1,7 @@
 """Journey: a P0 from its declaration to its post-mortem reminder, every view checked after every step."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -89,3 +90,57 @@ def test_p0_happy_path_to_the_postmortem_reminder(herald) -> None:
     v = stack.views(T)
     assert "postmortem" in v.timeline() and "oncall" in v.audiences("postmortem")
     assert v.line("fr", "- [x] Post-mortem planifié : ")
+    reminder = next(m for m in stack.emails(ONCALL[0]) if "POST-MORTEM" in str(m["Subject"]))
+    (attached,) = list(reminder.iter_attachments())
+    assert attached.get_filename() == f"postmortem-{T}.md" and "## Pourquoi pas détecté avant ?" in attached.get_content()
+
+    # 6. the post-mortem draft: its figures are the timeline's and the receipts', its Markdown the playbook's checklist
+    draft = json.loads(stack.cli("postmortem", T, "--format", "json"))
+    assert_draft_matches_the_record(draft, v.data)
+    for locale, headings in CHECKLIST.items():
+        text = stack.cli("postmortem", T, "--locale", locale)
+        places = [text.index(h) for h in headings]
+        assert places == sorted(places), f"{locale}: the playbook's checklist is out of order"
+        assert "Payment client timeout set to 0" in text and "#4242" in text
+
+
+#: The playbook's "Phase 4 : Post-mortem" checklist, as the draft's headings, in order.
+CHECKLIST = {"fr": ["## Root cause analysis", "## Pourquoi pas détecté avant ?", "## Comment éviter à l'avenir ?",
+                    "## Actions correctives"],
+             "en": ["## Root cause analysis", "## Why wasn't it caught before?", "## How to avoid it in the future?",
+                    "## Corrective actions"]}
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def assert_draft_matches_the_record(draft: dict, data: dict) -> None:
+    """Every figure of ``hotfix postmortem --format json`` recomputed from ``hotfix show --format json``."""
+    assert {"ticket", "time_to_announce_s", "duration_s", "deadline_met", "updates_total", "updates_late", "phases",
+            "rollbacks", "guardrails", "deliveries"} <= set(draft)
+    timeline = data["timeline"]
+    start = _at(next(e["at"] for e in timeline if e["type"] == "declared"))
+    end = _at(next(e["at"] for e in timeline if e["type"] == "resolved"))
+    assert draft["ticket"] == T and draft["duration_s"] == round((end - start).total_seconds())
+    expected: dict[str, float] = {}
+    phase, since = "triage", start
+    for entry in timeline:
+        after = "resolved" if entry["type"] == "resolved" else entry.get("phase") or phase
+        if entry["type"] in ("declared", "updated", "resolved") and after != phase:
+            expected[phase] = expected.get(phase, 0) + (_at(entry["at"]) - since).total_seconds()
+            phase, since = after, _at(entry["at"])
+    assert list(draft["phases"]) == [p for p in expected if expected[p] >= 0.5]  # triage, fix, review, staging, production
+    assert all(abs(draft["phases"][p] - expected[p]) <= 1 for p in draft["phases"])  # each rounded to the second
+    assert sum(draft["phases"].values()) == draft["duration_s"]
+    first = min(_at(d["at"]) for d in data["deliveries"] if d["message"] == "announcement" and d["status"] == "sent")
+    assert draft["time_to_announce_s"] == round((first - start).total_seconds())
+    assert draft["updates_total"] == sum(1 for e in timeline if e["type"] == "updated") == 4
+    assert draft["updates_late"] == 0 and draft["rollbacks"] == [] and draft["guardrails"] == []
+    deadline = _at(data["deadline"])
+    assert draft["deadline_met"] is (end <= deadline) is True
+    assert draft["deadline_margin_s"] == round((deadline - end).total_seconds())
+    told = {(d["message"], d["audience"], d["channel"], d["recipient"]) for d in draft["deliveries"]}
+    assert told == {(d["message"], d["audience"], d["channel"], d["recipient"]) for d in data["deliveries"]}
+    for message, audiences in draft["told"].items():
+        assert set(audiences) == {d["audience"] for d in data["deliveries"] if d["message"] == message and d["status"] == "sent"}
