@@ -90,11 +90,12 @@ def deliver(payload: dict[str, Any]) -> Any:
         return _invalid(redis, rq_job, payload, exc)
     tally = Tally.of(rq_job)
 
-    hold = _hold(redis, job, tally, rq_job is not None)
+    seen = _look(redis, job)
+    hold = _hold(job, tally, rq_job is not None, seen)
     if hold is not None:
         return _come_back(rq_job, tally, retry.decide(hold, tally.attempts, job.severity, rt.settings.worker))
 
-    done = receipts.already_sent(redis, job.ticket, job.job_key, job.recipients)
+    done = seen.sent
     pending = [r for r in job.recipients if r not in done and r not in tally.given_up]
     if pending and job.channel is Channel.EMAIL:  # who left the audience since the job was built gets nothing
         pending = subscribers.still_subscribed(redis, job.audience, pending)
@@ -112,20 +113,43 @@ def deliver(payload: dict[str, Any]) -> Any:
     return _settle(rt, redis, rq_job, job, tally, outcomes, via)
 
 
-def _hold(redis: Redis, job: JobPayload, tally: Tally, in_rq: bool) -> Hold | None:
+@dataclass(frozen=True)
+class Seen:
+    """What one round trip reads before a run: whether the announcement is out, the webhook's hold, who has it."""
+
+    announced: bool
+    hold_ms: int
+    sent: set[str]
+
+
+def _look(redis: Redis, job: JobPayload) -> Seen:
+    """Read, in one round trip, the announcement's ``done`` markers, the webhook's hold and the job's receipts."""
+    pipe = redis.pipeline(transaction=False)
+    if job.after:
+        pipe.mget([keys.done(k) for k in job.after])
+    if job.channel is Channel.TEAMS:
+        pipe.pttl(keys.breaker(job.recipients[0]))
+    if job.recipients:
+        pipe.hmget(keys.receipts(job.ticket), receipts.fields(job.job_key, job.recipients))
+    answers = iter(pipe.execute())
+    announced = all(next(answers)) if job.after else True
+    hold_ms = int(next(answers)) if job.channel is Channel.TEAMS else -2
+    sent = receipts.sent_among(job.recipients, next(answers)) if job.recipients else set()
+    return Seen(announced, hold_ms, sent)
+
+
+def _hold(job: JobPayload, tally: Tally, in_rq: bool, seen: Seen) -> Hold | None:
     """Why the job must not try yet (a wait is counted in ``tally``), or None."""
     if not in_rq:
         return None
-    if not receipts.all_done(redis, job.after):
+    if not seen.announced:
         if tally.order_waits < MAX_ORDER_WAITS:
             tally.order_waits += 1
             return Hold(1, "the announcement is not delivered yet")
         log.warning("%s: announcement still not delivered; sending %s anyway", job.ticket, job.message.value)
-    if job.channel is Channel.TEAMS and tally.holds < MAX_HOLDS:
-        holding = redis.pttl(keys.breaker(job.recipients[0]))
-        if holding > 0:  # the webhook failed a moment ago: come back when its hold ends
-            tally.holds += 1
-            return Hold(holding / 1000, "the webhook is held off after a failure")
+    if job.channel is Channel.TEAMS and tally.holds < MAX_HOLDS and seen.hold_ms > 0:
+        tally.holds += 1  # the webhook failed a moment ago: come back when its hold ends
+        return Hold(seen.hold_ms / 1000, "the webhook is held off after a failure")
     return None
 
 

@@ -38,7 +38,16 @@ def already_sent(redis: Redis, ticket: str, job_key: str, recipients: list[str])
     """The recipients of this job that a receipt already records as sent."""
     if not recipients:
         return set()
-    raws = redis.hmget(keys.receipts(ticket), [delivery_id(job_key, r) for r in recipients])
+    return sent_among(recipients, redis.hmget(keys.receipts(ticket), fields(job_key, recipients)))
+
+
+def fields(job_key: str, recipients: list[str]) -> list[str]:
+    """The receipt fields of a job's recipients (to read them in a caller's pipeline)."""
+    return [delivery_id(job_key, r) for r in recipients]
+
+
+def sent_among(recipients: list[str], raws: list[Any]) -> set[str]:
+    """Of ``recipients``, those whose receipt (``raws``, read with ``fields``) says sent."""
     out = set()
     for recipient, raw in zip(recipients, raws, strict=True):
         if raw and json.loads(raw).get("status") == DeliveryStatus.SENT.value:
