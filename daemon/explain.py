@@ -51,7 +51,8 @@ def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
     if policy.update_every:
         every = format_duration(policy.update_every)
         lines.append(f"  no update for {every} → reminder to {', '.join(policy.remind) or 'nobody'}; "
-                     f"for {format_duration(2 * policy.update_every)} → escalation to {', '.join(policy.escalate) or 'nobody'}")
+                     f"for {format_duration(2 * policy.update_every)} → escalation to {', '.join(policy.escalate) or 'nobody'}"
+                     " (\"nobody available\": the only escalation that names management)")
     for box, within, what in (("triage", policy.triage_within, "still in triage {} after the declaration"),
                               ("deploy", policy.deploy_within, "production not confirmed {} after entering staging")):
         if within:
@@ -71,7 +72,7 @@ def explain_policy(settings: Settings, severity: Severity) -> dict[str, Any]:
     lines.append(f"  post-mortem (after a resolution or a rollback, unless a date is given): the day "
                  f"{format_duration(settings.postmortem_after(severity))} later at {pm.time} {settings.timezone}, "
                  f"on {', '.join(pm.weekdays)} (else the next of them); reminder "
-                 f"{format_duration(policy.postmortem_remind_before)} before to "
+                 f"{format_duration(policy.postmortem_remind_before)} before, and the postmortem event's report, to "
                  f"{', '.join(settings.postmortem_audiences(severity)) or 'nobody'} and the coordinator; "
                  f"no postmortem event {format_duration(pm.overdue_after)} after its date → overdue reminder to "
                  f"{', '.join(policy.remind) or 'nobody'} and the coordinator")

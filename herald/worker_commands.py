@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from herald.app import ConfigOpt, MetricsOpt, app, serve_metrics, settings_or_exit, setup_logging
+from herald.app import ConfigOpt, MetricsOpt, app, fail, serve_metrics, settings_or_exit, setup_logging
 from hotfix import keys
 from hotfix.connection import connect, wait_for
 from hotfix.enums import Channel, Locale, MessageName, Severity
@@ -55,18 +55,26 @@ def preview(message: MessageName,
             severity: Severity = Severity.P0, locale: Optional[Locale] = None,
             part: Annotated[str, typer.Option(help="email: html|text|subject; teams: json|html")] = "",
             out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
+            case: Annotated[Optional[str], typer.Option(help="another text of the message, e.g. escalation: at_risk, "
+                                                             "needs_access; postmortem: overdue, report "
+                                                             "(--case list names them)")] = None,
             config: ConfigOpt = None) -> None:
-    """Render a message from sample data, as it would be sent."""
+    """Render a message from sample data, as it would be sent (--case: another of its texts)."""
     from workers.cards import card_to_html
     from workers.render import Renderer
-    from workers.samples import sample_event, sample_hotfix, sample_notice
+    from workers.samples import CASES, sample_case
 
     settings = settings_or_exit(config)
     now = datetime.now(timezone.utc)
     renderer = Renderer(settings.templates_path(), settings.timezone, settings.mentionable(),
                         settings.resolve_within())
-    hotfix = sample_hotfix(severity, now=now, message=message)
-    event, notice = sample_event(message, now=now), sample_notice(message, now=now)
+    if case == "list":
+        typer.echo(" ".join(CASES.get(message, ("default",))))
+        return
+    try:
+        hotfix, event, notice = sample_case(message, case, severity, now=now)
+    except ValueError as exc:
+        fail(f"--case: {exc}")
     # links as they would be sent, but never a working credential: the token is a placeholder
     link = f"{settings.http.public_url}/act/PREVIEW" if settings.http.links_enabled() and hotfix.is_open else None
     person = (notice or {}).get("person")

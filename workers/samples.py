@@ -8,7 +8,7 @@ from typing import Any
 from hotfix.enums import MessageName, Phase, Severity, Status
 from hotfix.events import Fix, Team
 from hotfix.settings import PLAYBOOK_DEADLINES
-from hotfix.state import Attempt, HotfixState, TimelineEntry
+from hotfix.state import Attempt, HotfixState, PostmortemRecord, TimelineEntry
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +167,97 @@ def sample_digest(now: datetime | None = None, count: int = 3) -> dict[str, Any]
          "message": steps[i % len(steps)] if count <= len(steps) else f"{steps[i % len(steps)]} ({i + 1})"}
         for i in range(count)
     ]}
+
+
+#: The other texts of a message that ``hotfix preview MESSAGE --case NAME`` shows (the first is the default).
+CASES: dict[MessageName, tuple[str, ...]] = {
+    MessageName.ANNOUNCEMENT: ("declared", "raised", "customer_impact"),
+    MessageName.UPDATE: ("review", "fix", "production", "digest"),
+    MessageName.REMINDER: ("update", "triage", "deploy"),
+    MessageName.ESCALATION: ("breached", "at_risk", "unanswered", "needs_access", "triage", "deploy"),
+    MessageName.ROLLBACK: ("restored", "not_restored"),
+    MessageName.GUARDRAIL: ("production", "resolution"),
+    MessageName.POSTMORTEM: ("before", "overdue", "report"),
+}
+
+
+def sample_case(message: MessageName, case: str | None, severity: Severity = Severity.P0,
+                now: datetime | None = None) -> tuple[HotfixState, dict[str, Any] | None, dict[str, Any] | None]:
+    """(hotfix, event, notice) of one text of ``message`` (its default when ``case`` is None or its first).
+
+    Raises ``ValueError`` naming the known cases for an unknown one.
+    """
+    now = _now(now)
+    message = MessageName(message)
+    known = CASES.get(message, ("default",))
+    if case is not None and case not in known:
+        raise ValueError(f"unknown case {case!r} for {message.value} (one of {', '.join(known)})")
+    hotfix = sample_hotfix(severity, now=now, message=message)
+    event, notice = sample_event(message, now=now), sample_notice(message, now=now)
+    if case is None or case == known[0]:
+        return hotfix, event, notice
+    left = int((hotfix.deadline - now).total_seconds()) if hotfix.deadline else 0
+    since = _iso(now - timedelta(minutes=17))
+    box = {"triage": ("triage_overdue", 900, Phase.TRIAGE), "deploy": ("deploy_overdue", 1800, Phase.STAGING)}
+    if case == "raised":
+        notice = {"raised_from": Severity.P2.value}
+    elif case == "customer_impact":
+        hotfix.customer_impact = True
+        notice = {"customer_impact": True}
+    elif case in ("fix", "production"):
+        phase = Phase(case)
+        hotfix.phase = phase
+        event = {**(event or {}), "phase": phase.value}
+        notice = {"entered": phase.value}
+    elif case == "digest":
+        event, notice = None, sample_digest(now)
+    elif case in box and message is MessageName.REMINDER:
+        reason, within, phase = box[case]
+        hotfix.phase = phase
+        notice = {"reason": reason, "since": since, "within": within, "overdue_by": 17 * 60 - within,
+                  "time_left": left, "phase": phase.value, "propose_rollback": False}
+    elif case in box:
+        reason, within, phase = box[case]
+        hotfix.phase = phase
+        notice = {"reason": reason, "since": _iso(now - timedelta(seconds=2 * within + 60)), "within": within,
+                  "overdue_by": within + 60, "time_left": left, "phase": phase.value, "propose_rollback": False}
+    elif case == "at_risk":
+        hotfix = sample_hotfix(severity, now=now)
+        hotfix.deadline = now + timedelta(minutes=10)
+        notice = {"reason": "deadline_at_risk", "time_left": 600, "propose_rollback": severity is Severity.P0}
+    elif case == "unanswered":
+        hotfix = sample_hotfix(severity, now=now)
+        notice = {"reason": "update_overdue", "time_left": int((hotfix.deadline - now).total_seconds())
+                  if hotfix.deadline else 0, "propose_rollback": False,
+                  "last_update_at": _iso(now - timedelta(minutes=31))}
+    elif case == "needs_access":
+        hotfix = sample_hotfix(severity, now=now)
+        hotfix.needs_access = "Read access to the production payments database"
+        notice = {"reason": "needs_access", "needs_access": hotfix.needs_access, "propose_rollback": False}
+    elif case == "not_restored":
+        hotfix.service_restored, hotfix.service_restored_at = False, None
+        hotfix.attempts = [a.model_copy(update={"service_restored": False}) for a in hotfix.attempts]
+        event = {**(event or {}), "service_restored": False}
+    elif case == "resolution":
+        hotfix = sample_hotfix(severity, now=now, message=MessageName.RESOLUTION)
+        hotfix.checks = {"staging": True, "production": True}
+        notice = {"missing": ["review", "smoke_test"], "phase": Phase.RESOLVED.value}
+    elif case == "overdue" and hotfix.postmortem_at is not None:
+        hotfix.postmortem_at = (now - timedelta(days=1)).replace(minute=0, second=0)
+        notice = {"postmortem_at": _iso(hotfix.postmortem_at), "overdue": True,
+                  "overdue_by": int((now - hotfix.postmortem_at).total_seconds())}
+    elif case == "report":
+        report = {"summary": "A release set the payment client timeout to 0; every EU card payment failed for 38 min",
+                  "root_cause_analysis": "The timeout default changed in the client library and no config set it",
+                  "why_not_caught": "Staging pins the old library; no alert on the payment error rate",
+                  "prevention": "Alert on the payment error rate; staging uses production's dependency lock",
+                  "actions": [{"title": "Alert on payment error rate > 2 %", "owner": "Dan", "ticket": "OPS-311"},
+                              {"title": "Staging uses the production lock file", "owner": "Bob", "ticket": "OPS-312"},
+                              {"title": "Explicit timeouts in every client config"}],
+                  "follow_up": "INC-1043"}
+        hotfix.phase = Phase.POSTMORTEM
+        hotfix.postmortem = PostmortemRecord(at=now, by="Alice", **report)
+        event = {"type": "postmortem", "ticket": TICKET, "id": "sample-postmortem", "at": _iso(now), "source": "sample",
+                 "by": "Alice", **report}
+        notice = None
+    return hotfix, event, notice

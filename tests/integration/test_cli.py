@@ -74,6 +74,9 @@ def test_check_config_explains_a_policy(config: Path) -> None:
     assert "major customer impact (customer_impact → announcement, updates, resolution):" in result.output
     assert "triage time box 15m: still in triage 15m after the declaration → reminder to nobody; at 30m" in result.output
     assert "deploy time box 30m: production not confirmed 30m after entering staging" in result.output
+    assert "post-mortem (after a resolution or a rollback, unless a date is given): the day 2d later at 14:00 " \
+           "Europe/Paris, on mon, tue, wed, thu, fri" in result.output
+    assert "no postmortem event 1d after its date → overdue reminder to" in result.output
 
 
 @pytest.mark.parametrize("locale,headings", [
@@ -181,3 +184,36 @@ def test_preview_of_role_prompts(tmp_path: Path, message: str, headline: str, ch
                 "mentioned": {"id": f"{person.lower().replace('é', 'e')}@corp.example", "name": person}} in card["msteams"]["entities"]
     else:
         assert result.output.startswith("Subject: [P0][INC-1042]")
+
+
+@pytest.mark.parametrize("message,case,locale,words", [
+    ("postmortem", "report", "fr", ["📝 POST-MORTEM — compte rendu", "Pourquoi pas détecté avant ?", "OPS-311",
+                                    "Ticket de suivi : INC-1043"]),
+    ("postmortem", "overdue", "en", ["📝 POST-MORTEM OVERDUE", "no report has been recorded"]),
+    ("postmortem", "before", "fr", ["📝 POST-MORTEM", "□ Comment éviter à l'avenir ?"]),
+    ("escalation", "at_risk", "fr", ["échéance proche", "rollback"]),
+    ("escalation", "needs_access", "en", ["Read access to the production payments database"]),
+    ("escalation", "unanswered", "fr", ["management"]),
+    ("reminder", "triage", "fr", ["triage au-delà de 15 min"]),
+    ("reminder", "deploy", "en", ["deploy beyond 30 min"]),
+    ("announcement", "customer_impact", "fr", ["🚨 HOTFIX EN COURS"]),
+    ("update", "fix", "fr", ["Pas de refactoring"]),
+    ("update", "production", "en", ["cherry-pick to the release branch"]),
+    ("rollback", "not_restored", "fr", ["ROLLBACK"]),
+    ("guardrail", "resolution", "en", ["Resolved"]),
+])
+def test_preview_shows_each_text_of_a_message(message: str, case: str, locale: str, words: list[str]) -> None:
+    """`hotfix preview MESSAGE --case NAME` renders each new text: post-mortem report and overdue, escalation rows,
+    time boxes, phase guidance."""
+    result = runner.invoke(app, ["preview", message, "--case", case, "--locale", locale])
+    assert result.exit_code == 0, result.output
+    for word in words:
+        assert word in result.output, word
+
+
+def test_preview_names_the_cases_and_refuses_an_unknown_one() -> None:
+    """`--case list` names a message's texts; an unknown case is a one-line error naming them (exit 2)."""
+    listed = runner.invoke(app, ["preview", "postmortem", "--case", "list"])
+    assert listed.exit_code == 0 and listed.output.split() == ["before", "overdue", "report"]
+    bad = runner.invoke(app, ["preview", "postmortem", "--case", "nope"])
+    assert bad.exit_code == 2 and "unknown case 'nope' for postmortem (one of before, overdue, report)" in bad.output
