@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from hotfix.enums import DeliveryStatus, Severity
-from hotfix.settings import WorkerSettings
+from hotfix.service_settings import WorkerSettings
 from workers.errors import DeliveryError, PermanentError, TransientError
 
 

@@ -27,7 +27,7 @@ from redis import Redis
 
 from hotfix import keys
 from hotfix.connection import as_text
-from hotfix.settings import TEAMS_RATE
+from hotfix.service_settings import TEAMS_RATE
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
 from daemon.intake.memory import PushResult
-from hotfix.settings import AlertmanagerIntake
+from hotfix.service_settings import AlertmanagerIntake
 
 log = logging.getLogger(__name__)
 

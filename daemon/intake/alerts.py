@@ -23,6 +23,7 @@ and the daemon dedupes whatever slips through.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -34,7 +35,7 @@ from hotfix.dates import producer_time
 from hotfix.enums import EventType, Severity
 from hotfix.events import Event, parse_event
 from hotfix.keys import valid_ticket
-from hotfix.settings import AlertmanagerIntake
+from hotfix.service_settings import AlertmanagerIntake
 
 #: Alert names listed in one message, at most.
 MAX_LISTED = 10
@@ -103,42 +104,64 @@ def handle(redis: Redis, source: str, prefix: str, cfg: AlertmanagerIntake, grou
     return push_once(redis, source, group_id(source, group), lambda prev: translate(source, prefix, cfg, group, prev, now))
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What one webhook says: the firing alerts, the group's status, their fingerprints, notes for the answer."""
+
+    firing: list[Alert]
+    status: Literal["firing", "resolved"]
+    fps: list[str]
+    notes: list[str]
+
+
 def translate(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, prev: dict[str, Any] | None,
-         now: datetime) -> Translation:
+              now: datetime) -> Translation:
     """The pure decision: what ``group`` means given ``prev`` (the remembered state, or None)."""
     firing = group.firing()
-    status = "firing" if firing else "resolved"
-    fps = sorted({a.key() for a in firing})
-    notes = [f"{group.truncatedAlerts} alert(s) truncated by the sender"] if group.truncatedAlerts else []
+    reading = _Reading(firing, "firing" if firing else "resolved", sorted({a.key() for a in firing}),
+                       [f"{group.truncatedAlerts} alert(s) truncated by the sender"] if group.truncatedAlerts else [])
     if prev is None or prev.get("closed"):
-        gen = int(prev["gen"]) + 1 if prev else 1
-        if status == "resolved":
-            return Translation(notes=notes + ["group resolved and not open here: nothing to announce"],
-                        ticket=prev.get("ticket") if prev else None, duplicate=prev is not None)
-        severity = _severity(cfg, group, firing) or cfg.default_severity
-        if severity is None:
-            found = sorted({a.labels.get(cfg.severity_label, "") for a in firing} - {""})
-            return Translation(notes=notes + [
-                f"not a hotfix: label {cfg.severity_label}={'/'.join(found) or '(none)'} is not in the severity map "
-                "and no default_severity is set"])
-        ticket = _ticket(cfg, group, prefix, gen, notes)
-        event_id = _event_id(prefix, group.groupKey, gen, 0, status, fps)
-        raw: dict[str, Any] = {
-            "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
-            "source": source, "severity": severity.value, "title": _title(group, firing),
-            "message": _listing("firing", firing),
-        }
-        started = _started(firing, now)
-        if started is not None:
-            raw["started_at"] = started.isoformat()  # the playbook's "depuis quand ?"
-        impact = group.commonAnnotations.get("description") or firing[0].annotations.get("description")
-        if impact:
-            raw["impact"] = impact
-        link = _link(group, firing)
-        if link:
-            raw["link"] = link
-        return _planned(raw, ticket, notes, gen, 0, status, fps, severity, _names(firing), closed=False)
+        return _declaration(source, prefix, cfg, group, prev, now, reading)
+    return _follow_up(source, prefix, cfg, group, prev, now, reading)
 
+
+def _declaration(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, prev: dict[str, Any] | None,
+                 now: datetime, reading: _Reading) -> Translation:
+    """A group not open here: a firing one with a known severity declares a hotfix; anything else says why not."""
+    firing, status, fps, notes = reading.firing, reading.status, reading.fps, reading.notes
+    gen = int(prev["gen"]) + 1 if prev else 1
+    if status == "resolved":
+        return Translation(notes=notes + ["group resolved and not open here: nothing to announce"],
+                           ticket=prev.get("ticket") if prev else None, duplicate=prev is not None)
+    severity = _severity(cfg, group, firing) or cfg.default_severity
+    if severity is None:
+        found = sorted({a.labels.get(cfg.severity_label, "") for a in firing} - {""})
+        return Translation(notes=notes + [
+            f"not a hotfix: label {cfg.severity_label}={'/'.join(found) or '(none)'} is not in the severity map "
+            "and no default_severity is set"])
+    ticket = _ticket(cfg, group, prefix, gen, notes)
+    event_id = _event_id(prefix, group.groupKey, gen, 0, status, fps)
+    raw: dict[str, Any] = {
+        "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
+        "source": source, "severity": severity.value, "title": _title(group, firing),
+        "message": _listing("firing", firing),
+    }
+    started = _started(firing, now)
+    if started is not None:
+        raw["started_at"] = started.isoformat()  # the playbook's "depuis quand ?"
+    impact = group.commonAnnotations.get("description") or firing[0].annotations.get("description")
+    if impact:
+        raw["impact"] = impact
+    link = _link(group, firing)
+    if link:
+        raw["link"] = link
+    return _planned(raw, ticket, notes, gen, 0, status, fps, severity, _names(firing), closed=False)
+
+
+def _follow_up(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, prev: dict[str, Any],
+               now: datetime, reading: _Reading) -> Translation:
+    """A group open here: a re-send adds nothing; a recovery, a change of the firing set or of severity is news."""
+    firing, status, fps, notes = reading.firing, reading.status, reading.fps, reading.notes
     gen, seq, ticket = int(prev["gen"]), int(prev["seq"]) + 1, str(prev["ticket"])
     if prev.get("status") == status and prev.get("fps") == fps:
         return Translation(notes=notes + ["unchanged since the last announcement: a re-send"], ticket=ticket, duplicate=True)
@@ -154,24 +177,28 @@ def translate(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGro
         raw = base | {"type": EventType.UPDATED.value, "message": recovery}
         return _planned(raw, ticket, notes, gen, seq, status, fps, severity, names, closed=False)
     current = {a.key(): a.name() for a in firing}
-    added = [current[fp] for fp in fps if fp not in prev.get("fps", [])]
-    cleared = [names.get(fp, fp) for fp in prev.get("fps", []) if fp not in current]
-    if prev.get("status") == "resolved":
-        message = "monitoring reports the alerts firing again: " + _listing("firing", firing)
-    else:
-        parts = [f"{len(fps)} alert(s) firing"]
-        if added:
-            parts.append("new: " + ", ".join(added[:MAX_LISTED]))
-        if cleared:
-            parts.append("cleared: " + ", ".join(cleared[:MAX_LISTED]))
-        message = "firing alerts changed: " + "; ".join(parts)
-    raw = base | {"type": EventType.UPDATED.value, "message": message}
+    raw = base | {"type": EventType.UPDATED.value, "message": _change(prev, firing, fps, current, names)}
     mapped = _severity(cfg, group, firing)
     if mapped is not None and mapped != severity:
         raw["severity"] = mapped.value  # re-classification: the daemon tells the audiences newly concerned
         severity = mapped
     names.update(current)
     return _planned(raw, ticket, notes, gen, seq, status, fps, severity, names, closed=False)
+
+
+def _change(prev: dict[str, Any], firing: list[Alert], fps: list[str], current: dict[str, str],
+            names: dict[str, str]) -> str:
+    """What changed in the firing set since the last word: firing again, or which alerts came and went."""
+    if prev.get("status") == "resolved":
+        return "monitoring reports the alerts firing again: " + _listing("firing", firing)
+    added = [current[fp] for fp in fps if fp not in prev.get("fps", [])]
+    cleared = [names.get(fp, fp) for fp in prev.get("fps", []) if fp not in current]
+    parts = [f"{len(fps)} alert(s) firing"]
+    if added:
+        parts.append("new: " + ", ".join(added[:MAX_LISTED]))
+    if cleared:
+        parts.append("cleared: " + ", ".join(cleared[:MAX_LISTED]))
+    return "firing alerts changed: " + "; ".join(parts)
 
 
 def _planned(raw: dict[str, Any], ticket: str, notes: list[str], gen: int, seq: int, status: str, fps: list[str],

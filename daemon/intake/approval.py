@@ -40,95 +40,104 @@ from hotfix.state import Held, HotfixState
 log = logging.getLogger(__name__)
 
 
-def approval_router(settings: Settings, redis: Redis) -> APIRouter:
-    """``GET|POST /approval/{token}`` deciding on ``redis`` with ``settings``."""
-    router = APIRouter(tags=["approvals"])
-    pages = LinkPages(settings)
-    zone = ZoneInfo(settings.timezone)
+class ApprovalPage:
+    """What both routes of ``/approval/{token}`` do: check a link, draw the page, take a decision."""
 
-    def lookup(grant: ApprovalGrant) -> tuple[HotfixState, Held | None, str]:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.pages = LinkPages(settings)
+        self.zone = ZoneInfo(settings.timezone)
+
+    def lookup(self, grant: ApprovalGrant) -> tuple[HotfixState, Held | None, str]:
         """The hotfix, the held message (None when no longer held) and what became of it."""
-        state = held.load(redis, grant.held, grant.ticket)
+        state = held.load(self.redis, grant.held, grant.ticket)
         try:
             return state, approvals.find(state, grant.held), ""
         except approvals.NotHeld as exc:
             return state, None, str(exc)
 
-    async def checked(token: str, now: datetime) -> tuple[ApprovalGrant, HotfixState, Held | None, str] | Response:
+    async def checked(self, token: str, now: datetime) -> tuple[ApprovalGrant, HotfixState, Held | None, str] | Response:
         try:
-            grant = read_grant(settings, token, now)
+            grant = read_grant(self.settings, token, now)
         except TokenError as exc:
-            return pages.refused(exc.problem.value, expired_at=local(exc.expired_at, zone))
+            return self.pages.refused(exc.problem.value, expired_at=local(exc.expired_at, self.zone))
         try:
-            state, found, fate = await run_in_threadpool(lookup, grant)
+            state, found, fate = await run_in_threadpool(self.lookup, grant)
         except approvals.NotHeld:
-            return pages.refused("unknown", 404, grant.locale.value)
+            return self.pages.refused("unknown", 404, grant.locale.value)
         except RedisError as exc:
             log.warning("approval page: Redis unavailable (%s): answered 503", type(exc).__name__)
-            return pages.refused("unavailable", 503, grant.locale.value)
+            return self.pages.refused("unavailable", 503, grant.locale.value)
         audience = found.audience if found is not None else _audience_of(state, grant.held)
-        if audience is not None and grant.by not in approvals.approvers(settings, audience):
-            return pages.refused("not_approver", 403, grant.locale.value, by=grant.by, audience=audience)
+        if audience is not None and grant.by not in approvals.approvers(self.settings, audience):
+            return self.pages.refused("not_approver", 403, grant.locale.value, by=grant.by, audience=audience)
         return grant, state, found, fate
 
-    def page(token: str, grant: ApprovalGrant, state: HotfixState, found: Held | None, *, status: int = 200,
+    def page(self, token: str, grant: ApprovalGrant, state: HotfixState, found: Held | None, *, status: int = 200,
              chosen: str = "", answer: str = "", error: str = "", values: dict[str, str] | None = None) -> Response:
         context: dict[str, Any] = {"token": token, "grant": grant, "state": state, "held": found, "answer": answer,
                                    "error": error, "values": values or {}, "locale": grant.locale.value,
                                    "chosen": chosen if chosen in {c.value for c in Choice} else ""}
         if found is not None:
-            timeout = approvals.timeout_at(state, found, settings)
+            timeout = approvals.timeout_at(state, found, self.settings)
             context.update(editable=approvals.editable(found), texts={k: str((found.event or {}).get(k) or "")
                                                                       for k in approvals.EDITABLE},
-                           since=local(found.since, zone), timeout=local(timeout, zone) if timeout else "",
-                           approvers=approvals.approvers(settings, found.audience))
-        return pages.html("approval.html.j2", status, **context)
+                           since=local(found.since, self.zone), timeout=local(timeout, self.zone) if timeout else "",
+                           approvers=approvals.approvers(self.settings, found.audience))
+        return self.pages.html("approval.html.j2", status, **context)
 
-    @router.get("/approval/{token}", response_class=HTMLResponse, summary="The approval page of a held message")
-    async def approval_page(request: Request, token: str) -> Response:
+    async def approval_page(self, request: Request, token: str) -> Response:
         now = datetime.now(UTC)
-        found = await checked(token, now)
+        found = await self.checked(token, now)
         if isinstance(found, Response):
             return found
         grant, state, current, fate = found
-        return page(token, grant, state, current, chosen=request.query_params.get("do", ""), answer=fate)
+        return self.page(token, grant, state, current, chosen=request.query_params.get("do", ""), answer=fate)
 
-    @router.post("/approval/{token}", response_class=HTMLResponse,
-                 summary="Decide on a held message: approve (as is or edited) or decline")
-    async def approval_post(request: Request, token: str) -> Response:
+    async def approval_post(self, request: Request, token: str) -> Response:
         now = datetime.now(UTC)
-        found = await checked(token, now)
+        found = await self.checked(token, now)
         if isinstance(found, Response):
             return found
         grant, state, current, fate = found
         try:
-            form = await pages.form(request)
+            form = await self.pages.form(request)
         except FormRefused as exc:
-            return pages.refused(exc.reason, exc.status, grant.locale.value)
+            return self.pages.refused(exc.reason, exc.status, grant.locale.value)
         if form.get("token", token) != token:
-            return pages.refused("forged", 403, grant.locale.value)
+            return self.pages.refused("forged", 403, grant.locale.value)
         if current is None:
-            return page(token, grant, state, None, status=409, answer=fate)
+            return self.page(token, grant, state, None, status=409, answer=fate)
         choice = form.get("decision", "")
         if choice not in {c.value for c in Choice}:
-            return page(token, grant, state, current, status=422, error="decision", values=form)
+            return self.page(token, grant, state, current, status=422, error="decision", values=form)
         decision = Decision.DECLINED if choice == Choice.DECLINE.value else Decision.APPROVED
         edits = {k: form[k] for k in approvals.editable(current) if k in form} if choice == Choice.EDIT.value else {}
         reason = (form.get("reason") or "").strip()[:approvals.EDIT_MAX] or None
         try:
             released = await run_in_threadpool(
-                lambda: held.settle(redis, settings, grant.held, decision, by=grant.by, now=now, edits=edits,
+                lambda: held.settle(self.redis, self.settings, grant.held, decision, by=grant.by, now=now, edits=edits,
                                     reason=reason, ticket=grant.ticket))
         except approvals.NotHeld as exc:
-            return page(token, grant, state, None, status=409, answer=str(exc))
+            return self.page(token, grant, state, None, status=409, answer=str(exc))
         except ValueError as exc:
-            return page(token, grant, state, current, status=422, error=str(exc), values=form)
+            return self.page(token, grant, state, current, status=422, error=str(exc), values=form)
         except RedisError as exc:
             log.warning("approval page: Redis unavailable (%s): answered 503", type(exc).__name__)
-            return pages.refused("unavailable", 503, grant.locale.value)
+            return self.pages.refused("unavailable", 503, grant.locale.value)
         log.info("%s: held %s %s by %s through its link", grant.ticket, grant.held, decision.value, grant.by)
-        return page(token, grant, released.state, None, answer=released.answer)
+        return self.page(token, grant, released.state, None, answer=released.answer)
 
+
+def approval_router(settings: Settings, redis: Redis) -> APIRouter:
+    """``GET|POST /approval/{token}`` deciding on ``redis`` with ``settings``."""
+    router = APIRouter(tags=["approvals"])
+    page = ApprovalPage(settings, redis)
+    router.add_api_route("/approval/{token}", page.approval_page, methods=["GET"], response_class=HTMLResponse,
+                         summary="The approval page of a held message")
+    router.add_api_route("/approval/{token}", page.approval_post, methods=["POST"], response_class=HTMLResponse,
+                         summary="Decide on a held message: approve (as is or edited) or decline")
     return router
 
 

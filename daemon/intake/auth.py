@@ -12,7 +12,7 @@ import logging
 from starlette.requests import Request
 
 from daemon.intake.errors import Rejected
-from hotfix.settings import HttpSettings
+from hotfix.service_settings import HttpSettings
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
 from daemon.intake.memory import PushResult
-from hotfix.settings import GrafanaIntake
+from hotfix.service_settings import GrafanaIntake
 
 SOURCE = "grafana"
 #: Derived tickets and event ids start with this.

@@ -27,7 +27,7 @@ from hotfix.enums import EventType, Severity
 from hotfix.events import parse_event
 from hotfix.keys import TICKET_MAX, TICKET_PATTERN
 from hotfix.limits import SHORT_TEXT_MAX
-from hotfix.settings import JiraIntake
+from hotfix.service_settings import JiraIntake
 
 SOURCE = "jira"
 CREATED = "jira:issue_created"

@@ -42,7 +42,8 @@ from hotfix import dates, keys, palette, postmortem
 from hotfix.durations import format_clock
 from hotfix.enums import Locale, Phase
 from hotfix.limits import DOCUMENT_TEXT_CHARS, clip, truncation_marker
-from hotfix.settings import SHIPPED_TEMPLATES, HttpSettings, Settings
+from hotfix.service_settings import HttpSettings
+from hotfix.settings import SHIPPED_TEMPLATES, Settings
 from hotfix.state import HotfixState
 from hotfix.templating import environment
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hotfix.enums import Locale, Severity
-from hotfix.settings import AlertmanagerIntake
+from hotfix.service_settings import AlertmanagerIntake
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from hotfix.enums import SmtpSecurity
-from hotfix.settings import SmtpSettings
+from hotfix.service_settings import SmtpSettings
 from tests.fixtures.smtp_server import SmtpTestServer, free_port, smtp_server  # noqa: F401
 from workers.compose import UNDISCLOSED, compose_email, make_message_id, thread_message_id
 from workers.content import EmailContent

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from hotfix.enums import TeamsFormat
-from hotfix.settings import TEAMS_RATE
+from hotfix.service_settings import TEAMS_RATE
 from tests.fixtures.teams_server import FakeTeams, Reply, teams_server  # noqa: F401
 from workers.cards import TEAMS_LIMIT_BYTES
 from workers.content import TeamsContent

@@ -10,7 +10,7 @@ from redis import Redis
 
 from hotfix import keys
 from hotfix.enums import TeamsFormat
-from hotfix.settings import TEAMS_RATE
+from hotfix.service_settings import TEAMS_RATE
 from tests.fixtures.teams_server import FakeTeams, teams_server  # noqa: F401
 from workers.content import TeamsContent
 from workers.senders.teams import TeamsSender

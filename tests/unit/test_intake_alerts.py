@@ -7,7 +7,7 @@ from typing import Any
 from daemon.intake.alerts import AlertGroup, translate
 from hotfix.events import Declared
 from hotfix.keys import TICKET_PATTERN
-from hotfix.settings import AlertmanagerIntake
+from hotfix.service_settings import AlertmanagerIntake
 from tests.fixtures.clock import frozen_at
 
 NOW = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)

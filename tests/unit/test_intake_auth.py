@@ -5,7 +5,7 @@ import pytest
 
 from daemon.intake.auth import check_token, expected_token
 from daemon.intake.errors import Rejected, split_reason
-from hotfix.settings import HttpSettings
+from hotfix.service_settings import HttpSettings
 
 
 def test_source_token_overrides_general_token() -> None:

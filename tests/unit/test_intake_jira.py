@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from daemon.intake.jira import JiraPayload, _text, translate
-from hotfix.settings import JiraIntake
+from hotfix.service_settings import JiraIntake
 from tests.fixtures.clock import frozen_at
 from tests.integration.test_intake_support import change, jira_created, jira_updated
 

@@ -28,7 +28,7 @@ from typing import TypeVar
 import aiosmtplib
 
 from hotfix.enums import SmtpSecurity
-from hotfix.settings import SmtpSettings
+from hotfix.service_settings import SmtpSettings
 from workers.classify import classify_smtp, classify_smtp_exception, refused_batch
 from workers.compose import flatten
 from workers.errors import DeliveryError, PermanentError, TransientError

@@ -11,7 +11,7 @@ import pymsteams
 
 from hotfix.enums import TeamsFormat
 from hotfix.limits import TEAMS_CARD_BYTES
-from hotfix.settings import TEAMS_RATE
+from hotfix.service_settings import TEAMS_RATE
 from workers.cards import teams_envelope
 from workers.classify import classify_teams, classify_teams_exception
 from workers.content import TeamsContent
