@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from tests.chaos.support import record
 from tests.fixtures.herald import BASE_CONFIG, merge
 from tests.fixtures.processes import hotfix_process, run_hotfix, to_toml, wait_until  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
@@ -78,9 +79,11 @@ def test_raised_to_p0_late_escalates_at_once_and_postmortem_reminder_follows_a_l
     declared = {"type": "declared", "ticket": "INC-8", "title": "Export slow", "severity": "P2", "at": started.isoformat()}
     assert run_hotfix("push", "--file", "-", *args, input_text=json.dumps(declared)).returncode == 0
     wait_until(lambda: subjects_to(smtp, "oncall@example.com"), timeout=15, message="the P2 announcement")
+    raised_at = time.monotonic()
     assert run_hotfix("push", "updated", "--ticket", "INC-8", "--severity", "P0", *args).returncode == 0
     wait_until(lambda: any("ESCALADE" in s for s in subjects_to(smtp, "boss@example.com")), timeout=15,
                message="the breach escalation of the raised P0")
+    escalated_after = time.monotonic() - raised_at
     postmortem_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=6)
     assert run_hotfix("push", "resolved", "--ticket", "INC-8", "--root-cause", "timeout",
                       "--postmortem-at", postmortem_at.isoformat(), *args).returncode == 0
@@ -90,3 +93,6 @@ def test_raised_to_p0_late_escalates_at_once_and_postmortem_reminder_follows_a_l
     [reminder] = [e for e in shown["timeline"] if e["type"] == "postmortem"]
     assert datetime.fromisoformat(reminder["at"]) >= postmortem_at - timedelta(seconds=2)  # not before it was due
     assert [e["type"] for e in shown["timeline"]].count("escalation") == 1
+    record("raised_and_resolved_later", escalation_after_raise_s=round(escalated_after, 1),
+           postmortem_reminder_after_due_s=round((datetime.fromisoformat(reminder["at"]) - postmortem_at
+                                                  + timedelta(seconds=2)).total_seconds(), 1))
