@@ -16,10 +16,13 @@ from hotfix.enums import Locale, MessageName, Phase, Severity, Status
 from hotfix.events import InvalidEvent, dump_event, parse_event
 from hotfix.settings import Settings
 from hotfix.state import HotfixState
+from tests.fixtures.clock import frozen_at
 from workers.render import Renderer
 
 #: A Wednesday, 09:12 UTC (10:12 in Paris).
 T0 = datetime(2026, 11, 25, 9, 12, tzinfo=timezone.utc)
+#: Every wall clock stands at T0 in each test: the dates written here hold on any day.
+frozen_clock = frozen_at(T0)
 SETTINGS = Settings(
     audiences={"oncall": {"emails": ["oncall@example.com"]}, "cto": {"emails": ["cto@example.com"], "kind": "stakeholders"},
                "customers": {"emails": ["status@customers.example"], "kind": "users"}},
