@@ -124,6 +124,7 @@ def push(
     fix_description: Optional[str] = None,
     check: Annotated[Optional[list[str]], typer.Option(help="a verification done (review, smoke_test, …); repeatable")] = None,
     id_: Annotated[Optional[str], typer.Option("--id", help="idempotency key")] = None,
+    by: Annotated[Optional[str], typer.Option(help="who reports it (a role holder's name acknowledges the role)")] = None,
     config: ConfigOpt = None, format_: FormatOpt = Format.TABLE,
 ) -> None:
     """Push events: from a file / stdin (one JSON object or JSON lines), or one from flags."""
@@ -143,7 +144,7 @@ def push(
                       action=action, follow_up=follow_up, coordinator=coordinator, diagnostician=diagnostician,
                       developer=developer, reviewer=reviewer,
                       devops=devops, pr=pr, commit=commit, fix_description=fix_description, check=check, id=id_,
-                      source="cli")
+                      by=by, source="cli")
         payloads.append(("flags", _flag_event(type_, ticket, values)))
     else:
         fail("give an event TYPE with flags, or --file PATH (- for stdin)")
