@@ -6,6 +6,10 @@ worker renders the held message as its audience would read it (``preview``: the 
 audience's locale) and mints the approver's signed links (``links``: approve, edit, decline —
 ``hotfix.approval_links``). Both only add to a copy of the notice; a held message that cannot be
 rendered leaves the preview out (the request still goes: the approver can open the page).
+
+The links act as the approver, so they go only where the approver alone reads them: their own email.
+The Teams copy is posted in the team's channel, where everyone reads it: it carries no link, only
+``links_by_email`` (the card says the links are in the approver's email, and names the command).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from hotfix.approval_links import ApprovalGrant, links
-from hotfix.enums import Locale, MessageName
+from hotfix.enums import Channel, Locale, MessageName
 from hotfix.jobs import JobPayload
 from hotfix.settings import Settings
 from workers.render import Renderer
@@ -26,16 +30,21 @@ PREVIEW_MAX = 6000
 
 
 def request_notice(settings: Settings, renderer: Renderer, job: JobPayload, now: datetime) -> dict[str, Any] | None:
-    """The job's notice with ``preview`` and ``links`` added (unchanged for any other message)."""
+    """The job's notice with ``preview`` and, in the approver's email only, ``links`` added (unchanged for any other
+    message)."""
     notice = dict(job.notice or {})
     approval = notice.get("approval")
     if job.message is not MessageName.APPROVAL_REQUEST or not isinstance(approval, dict):
         return job.notice
     notice["preview"] = preview(renderer, job, approval, now)
     held_id = approval.get("id")
-    if job.person and isinstance(held_id, str):
+    if not job.person or not isinstance(held_id, str):
+        return notice
+    if job.channel is Channel.EMAIL:
         grant = ApprovalGrant(held=held_id, ticket=job.ticket, by=job.person, locale=job.locale)
         notice["links"] = links(settings, grant, now)
+    elif settings.http.links_enabled():  # a channel others read: whoever followed a link there would decide as them
+        notice["links_by_email"] = True
     return notice
 
 

@@ -33,7 +33,7 @@ NOTICE_KEYS = (
     "digest", "raised_from", "overdue_by", "last_update_at", "update_every", "reason", "time_left",
     "propose_rollback", "missing", "phase", "postmortem_at", "needs_access", "customer_impact", "since", "within", "entered",
     "role", "person", "target", "again", "asked_at",
-    "approval", "preview", "links", "postmortem_url", "overdue",
+    "approval", "preview", "links", "links_by_email", "postmortem_url", "overdue",
 )
 #: Adaptive Card container styles matching the severity colours (``hotfix.palette``).
 SEVERITY_STYLES = {Severity.P0: "attention", Severity.P1: "warning", Severity.P2: "warning"}

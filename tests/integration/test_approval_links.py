@@ -23,6 +23,7 @@ from hotfix.actions import Grant, act_url
 from hotfix.approval_links import ApprovalGrant, approval_url
 from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401
+from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
 from workers import runtime
 
 with warnings.catch_warnings():  # starlette warns at import that it prefers httpx2 over httpx
@@ -35,12 +36,15 @@ CUSTOMERS = "status@customers.example"
 
 
 @pytest.fixture
-def desk(redis: Redis, make_settings, make_daemon, smtp_server):
+def desk(redis: Redis, make_settings, make_daemon, smtp_server, teams_server):
     """P0 updates to `customers` wait for Alice or Bob; links on; a worker and the intake app at hand."""
     smtp = smtp_server()
+    teams_server.script("/engineering", [Reply.accepted()] * 20)
     settings = make_settings(
         smtp=smtp.settings().model_dump(), http={"public_url": PUBLIC, "signing_key": KEY},
-        people={"Alice": {"email": "alice@corp.example", "locale": "en"}, "Bob": {"email": "bob@corp.example"}},
+        teams={"engineering": {"url": teams_server.url("/engineering")}},
+        people={"Alice": {"email": "alice@corp.example", "locale": "en", "teams": "alice@corp.example"},
+                "Bob": {"email": "bob@corp.example"}},
         audiences={"customers": {"emails": [CUSTOMERS], "approval": ["Alice", "Bob"], "kind": "users", "locale": "en"}},
         severity={"P0": {"updates": ["oncall", "customers"]}})
     runtime.configure(settings, redis)
@@ -53,6 +57,19 @@ def desk(redis: Redis, make_settings, make_daemon, smtp_server):
     client = TestClient(create_app(settings, redis), base_url=PUBLIC)
     yield work, smtp, client, settings
     client.close()
+
+
+def test_the_request_in_the_teams_channel_carries_no_link_that_acts_as_the_approver(redis: Redis, desk,
+                                                                                      teams_server) -> None:
+    """Attack: anyone in the team's channel followed Alice's approval link from the card mentioning her and approved
+    as Alice. The card now says the links are in each approver's email; only that email carries them."""
+    work, smtp, _, _ = desk
+    held_update(redis, work)
+    cards = [r.raw.decode() for r in teams_server.requests("/engineering") if b"approve ap-" in r.raw]
+    assert cards and all("/approval/" not in card for card in cards)
+    assert all("personnels" in card for card in cards)  # the channel reads French
+    (request,) = [m for m in mails_to(smtp, "alice@corp.example") if "APPROVAL" in m["Subject"]]
+    assert set(links_in(text_of(request))) == {"approve", "edit", "decline"}
 
 
 def mails_to(smtp, address: str) -> list[EmailMessage]:
