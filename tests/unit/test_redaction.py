@@ -14,6 +14,13 @@ def test_link_tokens_and_query_tokens_are_cut_from_a_log_line() -> None:
     assert "/act/…?do=take_role" in cleaned and "?token=…&x=1" in cleaned
 
 
+def test_an_invitation_token_is_cut_from_a_log_line() -> None:
+    """Attack: `GET /subscribe?invite=<token>` was written whole in the access log (the invitation opens the form)."""
+    cleaned = without_link_tokens('"GET /subscribe?invite=eyJpbnZ.s1gn HTTP/1.1" 200; GET /subscribe?x=1&invite=a.b')
+    assert "eyJpbnZ" not in cleaned and "s1gn" not in cleaned and "a.b" not in cleaned
+    assert "/subscribe?invite=… HTTP/1.1" in cleaned and "&invite=…" in cleaned
+
+
 def test_a_server_snippet_has_no_url_no_secret_one_line_and_a_bound() -> None:
     """A server's text loses URLs and the given secrets, is joined on one line and cut to MAX_SNIPPET."""
     out = server_snippet("see https://h/p?sig=abc\nand pw123 " + "x" * 500, ["pw123"])
