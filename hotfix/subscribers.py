@@ -234,13 +234,23 @@ def request(redis: Redis, settings: Settings, audience: str, address: str, now: 
     return True
 
 
+class NotPending(LookupError):
+    """A confirmation with no request waiting for it: the address left (one click, ``--remove``) after asking."""
+
+
 def confirm(redis: Redis, audience: str, address: str, now: datetime) -> bool:
-    """The address confirmed (its link's form was posted): it receives the audience's messages. False if already."""
+    """The address confirmed (its link's form was posted): it receives the audience's messages. False if already.
+
+    Only a pending request is confirmed: an address unsubscribed, or removed by an operator, since it asked
+    (its confirmation link lasts days) raises ``NotPending`` and stays out until it asks again.
+    """
     key = normalize(address)
     current = entries_of(redis, audience, [key]).get(key)
     if current is not None and current.state is SubscriptionState.SUBSCRIBED:
         return False
-    origin = current.origin if current is not None and current.origin is not None else Origin.SELF
+    if current is None or current.state is not SubscriptionState.PENDING:
+        raise NotPending(f"no subscription of {key} to {audience} waits for a confirmation")
+    origin = current.origin if current.origin is not None else Origin.SELF
     _write(redis, audience, key, Entry(state=SubscriptionState.SUBSCRIBED, origin=origin, at=now))
     return True
 

@@ -10,7 +10,9 @@
   the confirmation email (``hotfix.confirmations``); it answers the same whether or not the address was
   known, so the form tells nobody who is subscribed.
 - ``GET /subscribe/confirm/{token}`` — the page of the email's link: one ``<form>`` whose ``POST``
-  confirms, so that mail scanners that prefetch links confirm nothing.
+  confirms, so that mail scanners that prefetch links confirm nothing. It confirms a request still
+  pending only: an address that left since it asked (one click, ``hotfix subscribers --remove``) is
+  refused (409) and stays out until it asks again.
 
 Invariants: every token is checked first (403 forged, expired or malformed; a token of another purpose
 is forged here); an audience that is not (or no longer) ``self_service`` refuses every page (403),
@@ -203,6 +205,8 @@ class SubscriptionPages:
             state = await run_in_threadpool(self.state_of, found)
         except RedisError:
             return self.pages.refused("unavailable", 503, self.locale_of(found.audience))
+        if state not in (subscribers.SubscriptionState.PENDING, subscribers.SubscriptionState.SUBSCRIBED):
+            return self.pages.refused("not_pending", 409, self.locale_of(found.audience))
         return self.confirm_page(token, found, done=state is subscribers.SubscriptionState.SUBSCRIBED)
 
     async def confirm_post(self, request: Request, token: str) -> Response:
@@ -225,6 +229,8 @@ class SubscriptionPages:
 
         try:
             changed = await run_in_threadpool(join)
+        except subscribers.NotPending:
+            return self.pages.refused("not_pending", 409, self.locale_of(found.audience))
         except RedisError:
             return self.pages.refused("unavailable", 503, self.locale_of(found.audience))
         log.info("subscription to %s confirmed through its link: %s", found.audience, "joined" if changed else "already in")

@@ -173,6 +173,11 @@ def test_a_new_address_subscribes_confirms_by_its_email_link_and_gets_the_next_u
     desk.update("Deployed to production")
     (update,) = desk.mails("zoe@newcomer.example", "production")
     assert header_path(update).startswith("/unsubscribe/")
+    # attack: the confirmation link (valid 7 days) replayed after Zoe left undid her unsubscribe
+    assert desk.client.post(header_path(update), content=b"List-Unsubscribe=One-Click").status_code == 200
+    for answer in (desk.client.get(link), desk.client.post(link, data={"confirm": "yes"})):
+        assert answer.status_code == 409 and 'data-reason="not_pending"' in answer.text
+    assert desk.roster("customers")["zoe@newcomer.example"] == ("self", "unsubscribed")
 
 
 def test_domains_invitations_and_hostile_forms(desk: Desk) -> None:

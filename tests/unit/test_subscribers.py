@@ -60,6 +60,19 @@ def test_a_request_sends_one_confirmation_and_none_for_a_subscriber(settings: Se
     assert [r.origin for r in subscribers.roster(settings, "customers", changes, read)][0] is Origin.CONFIG
 
 
+def test_a_confirmation_confirms_only_a_pending_request(settings: Settings, fake_redis: fakeredis.FakeRedis) -> None:
+    """An address removed by an operator (or unsubscribed) after asking is not brought back by its old link."""
+    with pytest.raises(subscribers.NotPending):  # nobody asked
+        subscribers.confirm(fake_redis, "customers", "eve@customers.example", NOW)
+    assert subscribers.request(fake_redis, settings, "customers", "x@customers.example", NOW, read)
+    subscribers.unsubscribe(fake_redis, "customers", "x@customers.example", NOW, by="operator")
+    with pytest.raises(subscribers.NotPending):
+        subscribers.confirm(fake_redis, "customers", "x@customers.example", NOW + timedelta(minutes=5))
+    assert subscribers.entries(fake_redis, "customers")["x@customers.example"].state is SubscriptionState.UNSUBSCRIBED
+    assert subscribers.request(fake_redis, settings, "customers", "x@customers.example", NOW + timedelta(hours=1), read)
+    assert subscribers.confirm(fake_redis, "customers", "x@customers.example", NOW + timedelta(hours=1))  # asked again
+
+
 def test_still_subscribed_checks_right_before_sending(fake_redis: fakeredis.FakeRedis) -> None:
     """A job built before the unsubscribe does not reach the address that left (whatever its case)."""
     subscribers.unsubscribe(fake_redis, "customers", "bob@customers.example", NOW)
