@@ -51,16 +51,18 @@ class Accepted(BaseModel):
 
 
 class Problem(BaseModel):
-    """An error answer; ``errors`` lists each bad field of a 422."""
+    """An error answer; ``errors`` lists each bad field of a 422, ``ids`` the valid events of its list pushed anyway."""
 
     detail: str
     errors: list[dict[str, Any]] | None = None
+    ids: list[str] | None = None
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "missing or wrong bearer token, or no token configured"},
     413: {"model": Problem, "description": "body larger than [http] max_body"},
-    422: {"model": Problem, "description": "invalid payload; one entry per bad field"},
+    422: {"model": Problem, "description": "invalid payload; one entry per bad field (in a list: `[i].field`, "
+                                           "the list's valid events pushed all the same, their ids in `ids`)"},
     503: {"model": Problem, "description": "Redis unreachable: nothing was accepted, retry"},
 }
 #: A webhook adapter: (Redis, its settings section, the body, now) → what it pushed.
@@ -144,10 +146,13 @@ async def _answer(source: str, request: Request, work: Callable[[Intake, Any], A
 
 
 async def _push_events(intake: Intake, data: Any) -> Accepted:
-    events = _parse_events(data, intake.clock())
-    ids = await run_in_threadpool(push, intake.redis, events)
+    """Push every valid event; a bad one costs its neighbours nothing (422 naming it, with the ids pushed)."""
+    events, errors = _parse_events(data, intake.clock())
+    ids = await run_in_threadpool(push, intake.redis, events) if events else []
     for event in events:
         metrics.intake_events_pushed.labels("events", event.type.value).inc()
+    if errors:
+        raise Invalid(errors, accepted=ids if isinstance(data, list) else None)
     return Accepted(ids=ids)
 
 
@@ -197,8 +202,8 @@ async def get_metrics() -> Response:
     return Response(body, media_type=content_type)
 
 
-def _parse_events(data: Any, now: datetime) -> list[Event]:
-    """One event or a list, all valid, or ``Invalid`` naming each bad field (``[i].field`` in a list)."""
+def _parse_events(data: Any, now: datetime) -> tuple[list[Event], list[dict[str, Any]]]:
+    """One event or a list: the valid events, and each bad field of the others (``[i].field`` in a list)."""
     items = data if isinstance(data, list) else [data]
     if not items:
         raise Invalid([{"field": "body", "message": "an empty list: expected at least one event"}])
@@ -213,9 +218,7 @@ def _parse_events(data: Any, now: datetime) -> list[Event]:
             events.append(parse_event(item, now=now))
         except InvalidEvent as exc:
             errors.extend(split_reason(exc.reason, prefix))
-    if errors:
-        raise Invalid(errors)
-    return events
+    return events, errors
 
 
 def _count(source: str, outcome: PushResult) -> None:

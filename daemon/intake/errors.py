@@ -28,13 +28,17 @@ class Rejected(Exception):
 class Invalid(Rejected):
     """A payload that does not validate: 422 naming each bad field."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[dict[str, Any]], *, accepted: list[str] | None = None) -> None:
         self.errors = errors
+        self.accepted = accepted
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         super().__init__(422, "invalid", summary)
 
     def body(self) -> dict[str, Any]:
-        return {"detail": self.detail, "errors": self.errors}
+        body: dict[str, Any] = {"detail": self.detail, "errors": self.errors}
+        if self.accepted is not None:
+            body["ids"] = self.accepted  # the valid events of the same list, pushed all the same
+        return body
 
 
 def split_reason(reason: str, prefix: str = "") -> list[dict[str, Any]]:

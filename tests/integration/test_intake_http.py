@@ -82,13 +82,14 @@ def test_a_list_of_events_is_pushed_in_order(make_client: Callable[..., TestClie
 
 
 def test_invalid_events_are_422_naming_each_field(make_client: Callable[..., TestClient], redis: Redis) -> None:
-    """Invalid events answer 422 with one entry per bad field, and none of the list enters the stream."""
+    """Invalid events answer 422 with one entry per bad field; only the list's valid events enter the stream."""
     bad = {"type": "declared", "ticket": "no spaces allowed", "severity": "P7"}
-    response = make_client().post("/events", json=[DECLARED, bad], headers=AUTH)
+    response = make_client().post("/events", json=[bad, DECLARED, bad], headers=AUTH)
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}
-    assert {"[1].ticket", "[1].severity", "[1].title"} <= fields
-    assert stream_events(redis) == []
+    assert {"[0].ticket", "[0].severity", "[0].title", "[2].ticket"} <= fields
+    assert [e["ticket"] for e in stream_events(redis)] == [DECLARED["ticket"]]
+    assert len(response.json()["ids"]) == 1
 
 
 def test_unknown_type_and_bad_json_are_422(make_client: Callable[..., TestClient], redis: Redis) -> None:
@@ -198,18 +199,22 @@ def test_openapi_schema_lists_every_path_and_the_event_body(make_client: Callabl
 
 
 def test_a_date_out_of_the_window_is_a_422_naming_the_field(make_client: Callable[..., TestClient], redis: Redis) -> None:
-    """Repro 1 and 2: a list with one event dated 9999 is refused whole, naming ``[1].at``; an update's far ``eta`` names ``eta``."""
+    """Repro 1 and 2: in a list, the event dated 9999 is a 422 naming ``[1].at`` while its valid neighbour is pushed;
+    an update's far ``eta`` names ``eta``."""
     client = make_client()
     ok = {"type": "declared", "ticket": "OK-1", "title": "t", "severity": "P0"}
     bad = {"type": "declared", "ticket": "BAD-1", "title": "t", "severity": "P0", "at": "9999-12-31T23:30:00Z"}
     answer = client.post("/events", json=[ok, bad], headers=AUTH)
     assert answer.status_code == 422
     assert [(e["field"], e["message"].split(" (")[0]) for e in answer.json()["errors"]] == [("[1].at", "too far in the future")]
+    pushed = stream_events(redis)
+    assert [e["ticket"] for e in pushed] == ["OK-1"] and len(answer.json()["ids"]) == 1
     for field in ("eta", "postmortem_at"):
         body = {"type": "updated" if field == "eta" else "resolved", "ticket": "OK-1", field: "9999-12-31T23:30:00Z"}
         answer = client.post("/events", json=body, headers=AUTH)
         assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == [field]
-    assert stream_events(redis) == []
+        assert "ids" not in answer.json()  # one event alone: nothing else to push
+    assert [e["ticket"] for e in stream_events(redis)] == ["OK-1"]
 
 
 @pytest.mark.parametrize("path", POST_PATHS)
