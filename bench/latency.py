@@ -1,9 +1,11 @@
 """P0 time-to-announce, alone and during a P2 storm with a hanging webhook (scenarios 1 and 2).
 
-A latency is the time from just before the ``XADD`` of a P0 ``declared`` event
-(``at`` = now) to the sink's receipt: the Teams request's arrival, or the SMTP
-server accepting DATA of the email carrying ``X-Hotfix-Ticket``. Both clocks are
-this process's ``time.monotonic()``, since the sinks run in it.
+A latency is the time from just before a P0 ``declared`` event (``at`` = now) is submitted to the
+sink's receipt: the Teams request's arrival, or the SMTP server accepting DATA of the email carrying
+``X-Hotfix-Ticket``. Scenario 1 submits with an ``XADD`` to ``hotfix:events``; scenario 2 the way
+monitoring and people do, through ``hotfix serve`` (``POST /events``, which puts a P0 on Herald's P0
+lane), while the storm was ``XADD``ed straight to ``hotfix:events``. Both clocks are this process's
+``time.monotonic()``, since the sinks run in it.
 """
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 from redis import Redis
 
 from bench import stages
-from bench.stack import Sinks, flush, group_info, herald, wait_group, xadd_event, xadd_many
+from bench.stack import Sinks, current_tree, flush, group_info, herald, wait_group, xadd_event, xadd_many
 from bench.stats import Summary, summarize
+from tests.fixtures.processes import wait_until
 from tests.fixtures.teams_server import Reply
 
 TICKET_RE = re.compile(rb"(LAT-\d{5})")
@@ -72,9 +76,9 @@ def latencies(sent: dict[str, float], got: dict[str, float], tickets: list[str])
     return [got[t] - sent[t] for t in tickets if t in got and t in sent]
 
 
-def warm_up(redis: Redis, s: Sinks, arrivals: Callable[[], dict[str, float]]) -> None:
+def warm_up(redis: Redis, s: Sinks, arrivals: Callable[[], dict[str, float]], first: int = 90000) -> None:
     """A few P0s through the whole path first: connections, templates, imports are warm."""
-    tickets = [f"LAT-{90000 + i:05d}" for i in range(WARMUP)]
+    tickets = [f"LAT-{first + i:05d}" for i in range(WARMUP)]
     paced(redis, tickets, 5.0, {})
     settle(arrivals, tickets, 30)
 
@@ -89,7 +93,7 @@ def _p0_config(audience: dict[str, Any], teams: dict[str, Any] | None = None) ->
 
 def time_to_announce(redis: Redis, s: Sinks, workdir: Path, n_email: int, n_teams: int,
                      workers: int = 2) -> LatencyResult:
-    """Scenario 1: email at a steady 20/s; Teams at 3/s to one webhook; warm SimpleWorkers."""
+    """Scenario 1: email alone at a steady 20/s; then Teams and email together at 3/s (one webhook); warm workers."""
     result = LatencyResult("P0 time-to-announce")
     # email: an audience with one address
     flush(redis)
@@ -106,27 +110,50 @@ def time_to_announce(redis: Redis, s: Sinks, workdir: Path, n_email: int, n_team
         got = settle(s.email_arrivals, tickets, 60)
         h.check_alive()
         result.channels["email @ 20/s"] = summarize(latencies(sent, got, tickets), n_email)
-        result.notes["email stages"] = stages.split(redis, "email", sent, got)
-    # Teams: one webhook, 3/s (under its 4/s token bucket)
+        result.notes["email @ 20/s stages"] = stages.split(redis, "email", sent, got)
+    # Teams and email beside it: one webhook (at 3/s, under its 4/s limit) and one address per P0
     flush(redis)
     teams = {"p0hook": {"url": s.teams.url("/p0hook"), "rate": 4.0}}
     arrivals = lambda: s.teams_arrivals("/p0hook", TICKET_RE)  # noqa: E731
-    with herald(s, workdir / "p0-teams", _p0_config({"teams": ["p0hook"]}, teams)) as h:
+    both = {"teams": ["p0hook"], "emails": ["oncall@bench.test"]}
+    with herald(s, workdir / "p0-teams", _p0_config(both, teams)) as h:
         h.daemon()
         for _ in range(workers):
             h.worker()
         wait_group(redis)
         h.wait_workers(redis)
-        warm_up(redis, s, arrivals)
-        tickets = [f"LAT-{i:05d}" for i in range(n_teams)]
+        warm_up(redis, s, arrivals, first=91000)
+        tickets = [f"LAT-{10000 + i:05d}" for i in range(n_teams)]  # not the email run's: the sink keeps its mail
         sent = {}
         paced(redis, tickets, 3.0, sent)
         got = settle(arrivals, tickets, 60)
+        got_mail = settle(s.email_arrivals, tickets, 30)
         h.check_alive()
         result.channels["teams @ 3/s"] = summarize(latencies(sent, got, tickets), n_teams)
-        result.notes["teams stages"] = stages.split(redis, "teams", sent, got)
-    result.notes["workers"] = f"1 daemon, {workers} `hotfix worker` (SimpleWorker, all queues)"
+        result.channels["email @ 3/s, beside Teams"] = summarize(latencies(sent, got_mail, tickets), n_teams)
+        result.notes["teams @ 3/s stages"] = stages.split(redis, "teams", sent, got)
+        result.notes["email beside Teams stages"] = stages.split(redis, "email", sent, got_mail)
+    result.notes["workers"] = f"1 daemon, {workers} `hotfix worker` (all queues{_companions()})"
     return result
+
+
+def _companions() -> str:
+    """How the workers of the tree under test are made up."""
+    return ", each with its P0-only companion thread" if current_tree().companions else ", SimpleWorker"
+
+
+def posted(client: httpx.Client, url: str, tickets: list[str], rate: float, sent: dict[str, float]) -> list[int]:
+    """POST one P0 declaration per ticket to the intake at a steady ``rate``/s, recording each POST's start."""
+    start = time.monotonic()
+    statuses = []
+    for i, ticket in enumerate(tickets):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        data = declared(ticket)
+        sent[ticket] = time.monotonic()
+        statuses.append(client.post(url, json=data).status_code)
+    return statuses
 
 
 def _storm(tickets: int, per_ticket: int) -> list[dict[str, Any]]:
@@ -142,8 +169,8 @@ def _storm(tickets: int, per_ticket: int) -> list[dict[str, Any]]:
     return out
 
 
-def isolation(redis: Redis, s: Sinks, workdir: Path, storm_tickets: int, n_p0: int) -> LatencyResult:
-    """Scenario 2: P0s at 3/s (Teams + email) while a P2 storm drains and the P2 webhook hangs."""
+def isolation(redis: Redis, s: Sinks, workdir: Path, storm_tickets: int, n_p0: int, rate: float = 1.0) -> LatencyResult:
+    """Scenario 2: P0s at ``rate``/s (Teams + email) through the intake while a P2 storm drains and the P2 webhook hangs."""
     result = LatencyResult("P0 isolation")
     flush(redis)
     storm = _storm(storm_tickets, 10)
@@ -158,10 +185,13 @@ def isolation(redis: Redis, s: Sinks, workdir: Path, storm_tickets: int, n_p0: i
     }
     teams_arrivals = lambda: s.teams_arrivals("/p0hook", TICKET_RE)  # noqa: E731
     with herald(s, workdir / "isolation", config) as h:
+        h.serve()
         h.daemon()
         h.worker(queues="hotfix-p0")
         h.worker()
         h.worker()
+        listen = h.config["http"]["listen"]
+        wait_until(lambda: _ready(f"http://{listen}/healthz"), timeout=30, message="hotfix serve ready")
         wait_group(redis)
         h.wait_workers(redis)
         warm_up(redis, s, teams_arrivals)
@@ -182,7 +212,8 @@ def isolation(redis: Redis, s: Sinks, workdir: Path, storm_tickets: int, n_p0: i
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         sent: dict[str, float] = {}
-        paced(redis, tickets, 3.0, sent)
+        with httpx.Client(headers={"Authorization": "Bearer bench-token"}, timeout=30) as client:
+            statuses = posted(client, f"http://{listen}/events", tickets, rate, sent)
         got_mail = settle(s.email_arrivals, tickets, 90)
         got_teams = settle(teams_arrivals, tickets, 30)
         watching.set()
@@ -202,9 +233,18 @@ def isolation(redis: Redis, s: Sinks, workdir: Path, storm_tickets: int, n_p0: i
             result.notes["storm ingested by the daemon in"] = f"{cut - started:.1f} s ({len(storm)} events)"
         else:
             result.notes["storm ingested by the daemon in"] = "not within the run"
+        result.notes["intake answers"] = ", ".join(f"{c}×{statuses.count(c)}" for c in sorted(set(statuses)))
         result.notes["P2 webhook requests (hanging) during the run"] = str(len(s.teams.requests("/p2hook")))
         result.notes["P2 queue left"] = str(redis.llen("rq:queue:hotfix-p2"))
-        result.notes["workers"] = ("1 daemon; 1 `hotfix worker --queues hotfix-p0` + 2 `hotfix worker` "
-                                   "(all queues), SimpleWorker")
-        result.notes["storm"] = f"{len(storm)} P2 events ({storm_tickets} tickets × declared + 9 updates), XADDed at once"
+        result.notes["workers"] = (f"1 `hotfix serve`, 1 daemon; 1 `hotfix worker --queues hotfix-p0` + 2 `hotfix worker` "
+                                   f"(all queues{_companions()})")
+        result.notes["storm"] = (f"{len(storm)} P2 events ({storm_tickets} tickets × declared + 9 updates), XADDed at once "
+                                 f"to hotfix:events; then {n_p0} P0 declarations at {rate:g}/s, POST /events")
     return result
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -73,7 +73,8 @@ def _latency_target(summary: Summary, limit: tuple[float, float] | None) -> str:
     parts = []
     if p50 > 0:
         parts.append(Target(f"p50 ≤ {p50:g}", _ok(summary.p50, p50)).cell())
-    parts.append(Target(f"p99 ≤ {p99:g}", _ok(summary.p99, p99)).cell())
+    if p99 > 0:
+        parts.append(Target(f"p99 ≤ {p99:g}", _ok(summary.p99, p99)).cell())
     if summary.count < summary.expected:
         parts.append("(missing arrivals ❌)")
     return ", ".join(parts)

@@ -162,6 +162,51 @@ def sinks() -> Iterator[Sinks]:
         found.close()
 
 
+# -- which Herald: this tree, or another one for a side-by-side before/after ------------
+@dataclass(frozen=True)
+class Tree:
+    """The Herald source tree the scenario's processes run (``PYTHONPATH``), and what its CLI offers."""
+
+    path: Path
+    label: str
+    #: ``hotfix worker --p0-workers`` exists (P0 companions): each worker process registers more RQ workers.
+    companions: bool
+
+
+_TREE: Tree | None = None
+
+
+def tree_of(path: Path, label: str) -> Tree:
+    """Describe the tree at ``path`` (asks its own ``hotfix worker --help``)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(path), "PYTHONSAFEPATH": "1"}
+    shown = subprocess.run([sys.executable, "-m", "herald.cli", "worker", "--help"], capture_output=True, text=True,
+                           env=env, timeout=60, cwd=path)
+    return Tree(path, label, "--p0-workers" in shown.stdout)
+
+
+def current_tree() -> Tree:
+    """The tree the processes run now (this one unless ``use_tree`` says otherwise)."""
+    global _TREE
+    if _TREE is None:
+        _TREE = tree_of(Path(__file__).resolve().parent.parent, "this tree")
+    return _TREE
+
+
+@contextmanager
+def use_tree(tree: Tree) -> Iterator[Tree]:
+    """Run the Herald processes started meanwhile from ``tree``."""
+    global _TREE
+    previous = current_tree()
+    _TREE = tree
+    try:
+        yield tree
+    finally:
+        _TREE = previous
+
+
 # -- Herald ------------------------------------------------------------------------
 def herald_config(s: Sinks, workdir: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     """The tests' base config pointed at the sinks and the bench db, with a scenario's overrides deep-merged."""
@@ -187,7 +232,9 @@ class Herald:
     rq_workers: int = 0
 
     def start(self, *args: str, prefix: list[str] | None = None) -> HotfixProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOTFIX_CONFIG": str(self.config_path)}
+        # PYTHONSAFEPATH: ``-m herald.cli`` must not put the working directory (this tree) ahead of PYTHONPATH
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOTFIX_CONFIG": str(self.config_path),
+               "PYTHONPATH": str(current_tree().path), "PYTHONSAFEPATH": "1"}
         env.pop("HOTFIX_REDIS__URL", None)
         log = self.workdir / f"{len(self.procs)}-{args[0]}.log"
         argv = [*args, "--config", str(self.config_path)]
@@ -202,8 +249,11 @@ class Herald:
     def worker(self, queues: str | None = None, fork: bool = False, p0_workers: int = 1) -> HotfixProcess:
         """``hotfix worker`` (by default with its one P0 companion, as deployed)."""
         args = ["worker"] + (["--queues", queues] if queues else []) + (["--fork"] if fork else [])
-        args += ["--p0-workers", str(p0_workers)]
-        self.rq_workers += 1 + (0 if queues == keys.QUEUE_NAMES[0] else p0_workers)
+        companions = 0
+        if current_tree().companions:
+            args += ["--p0-workers", str(p0_workers)]
+            companions = 0 if queues == keys.QUEUE_NAMES[0] else p0_workers
+        self.rq_workers += 1 + companions
         return self.start(*args)
 
     def wait_workers(self, redis: Redis, timeout: float = 30.0) -> None:

@@ -83,6 +83,8 @@ class Daemon:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = batch
+        #: Lane entries handled so far, also those taken in the middle of another read's work.
+        self._lane_taken = 0
         self.read_ahead = max(read_ahead, batch)
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
@@ -203,40 +205,53 @@ class Daemon:
                            window=READ_WINDOW)
 
     def process(self, entries: list[lanes.Entry]) -> int:
-        """Validate every entry, then commit the urgent group (the lane, P0 tickets) first and the rest in chunks.
+        """Commit the read's lane entries, validate the rest, then commit the urgent group (P0 tickets) first and
+        the rest in chunks.
 
-        Before each chunk of the rest, the lane is read again (without blocking) and its entries go first.
-        Returns the number of entries handled.
+        The lane is read again (without blocking) every ``lanes.LANE_EVERY`` entries validated and before each
+        chunk of the rest, and its entries go first. Returns the number of entries handled.
         """
-        items, raws = self._validate(entries)
-        if not items:
-            return len(entries)
-        urgent = lanes.urgent_tickets((event for _, event in items), lanes.known_p0(self.redis, (e.ticket for _, e in items)))
-        first, rest = lanes.split(items, urgent)
-        handled = len(entries)
-        if first:
-            self._commit_safely(first, raws)
-        for chunk in lanes.chunks(rest, self.batch):
-            handled += self._lane_now()
-            self._commit_safely(chunk, raws)
-        return handled
+        taken, lane_tickets = self._lane_taken, set()
+        lane = [entry for entry in entries if entry.stream == keys.P0_STREAM]
+        if lane and len(lane) < len(entries):  # before the main stream's entries are even validated
+            lane_tickets = {event.ticket for _, event in self._take(lane)}
+            entries = [entry for entry in entries if entry.stream != keys.P0_STREAM]
+        items, raws = self._validate(entries, lane_checks=True)
+        if items:
+            known = lanes.known_p0(self.redis, (e.ticket for _, e in items)) | lane_tickets
+            first, rest = lanes.split(items, lanes.urgent_tickets((event for _, event in items), known))
+            if first:
+                self._commit_safely(first, raws)
+            for chunk in lanes.chunks(rest, self.batch):
+                self._lane_now()
+                self._commit_safely(chunk, raws)
+        return len(entries) + self._lane_taken - taken
 
-    def _lane_now(self) -> int:
-        """Process what arrived on the P0 lane meanwhile (no blocking read); the entries handled."""
+    def _lane_now(self) -> None:
+        """Process what arrived on the P0 lane meanwhile (no blocking read)."""
         arrived = self._read((keys.P0_STREAM,), block=None)
-        if not arrived:
-            return 0
-        items, raws = self._validate(arrived)
+        if arrived:
+            self._take(arrived)
+
+    def _take(self, lane: list[lanes.Entry]) -> list[Item]:
+        """Validate and commit lane entries, in server-clock order; their events."""
+        items, raws = self._validate(lane)
         if items:
             self._commit_safely(sorted(items, key=lambda item: item[0].order), raws)
-        return len(arrived)
+        self._lane_taken += len(lane)
+        return items
 
-    def _validate(self, entries: list[lanes.Entry]) -> tuple[list[Item], dict[str, str]]:
-        """The events of ``entries``, the invalid ones dead-lettered at once; and every entry's raw text."""
+    def _validate(self, entries: list[lanes.Entry], *, lane_checks: bool = False) -> tuple[list[Item], dict[str, str]]:
+        """The events of ``entries``, the invalid ones dead-lettered at once; and every entry's raw text.
+
+        ``lane_checks``: the P0 lane is read and committed every ``lanes.LANE_EVERY`` entries meanwhile.
+        """
         items: list[Item] = []
         dead: list[Dead] = []
         raws = {entry.key: _raw(entry.fields) for entry in entries}
-        for entry in entries:
+        for number, entry in enumerate(entries, 1):
+            if lane_checks and number % lanes.LANE_EVERY == 0:
+                self._lane_now()
             try:
                 items.append((entry, self.parse(entry.id, entry.fields, entry.stream)))
             except InvalidEvent as exc:

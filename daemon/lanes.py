@@ -18,7 +18,10 @@ Invariants kept here:
   the two streams, the order of the Redis server's clock in the entry ids); the state machine keeps the
   timeline in ``at`` order whatever the arrival order, so an event that jumped ahead of its ticket's older
   entries still in the backlog changes nothing it should not;
-- the rest is committed in chunks, and the lane is read again (without blocking) before each chunk.
+- a read's lane entries are committed before the main stream's entries are validated; while those are
+  validated the lane is read again every ``LANE_EVERY`` entries, and the rest is committed in chunks with
+  the lane read again (without blocking) before each chunk: a P0 waits for one slice of work, never for a
+  whole read of ``READ_AHEAD`` entries.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ from hotfix.events import Event
 
 #: Entries read from each stream per turn: a P0 among them is applied before the others.
 READ_AHEAD = 1000
+#: While a read of ``hotfix:events`` is validated, the lane is read again every this many entries.
+LANE_EVERY = 200
 #: How long a producer remembers that a ticket goes to the lane (longer than any daemon lag; then ``open:P0`` says it).
 MARK_TTL = 3600
 

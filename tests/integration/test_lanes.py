@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from daemon import producer, store
+from daemon import lanes, producer, store
 from daemon.consumer import Daemon
 from hotfix import keys
 from hotfix.enums import Severity
@@ -119,6 +119,49 @@ def test_the_lane_is_read_again_between_chunks(redis: Redis, make_daemon: Callab
     monkeypatch.setattr(store, "commit", commit_then_push)
     daemon.turn()
     assert len(commits[0]) == 25 and commits[1] == ["URGENT-2"] and len(commits) == 5
+
+
+def test_the_lane_is_read_again_while_a_large_read_is_validated(
+        redis: Redis, make_daemon: Callable[..., Daemon], commits: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A P0 pushed while the daemon validates a large read is committed before the read is even validated."""
+    monkeypatch.setattr(lanes, "LANE_EVERY", 50)
+    daemon = make_daemon(batch=100, read_ahead=300)
+    xadd(redis, *storm(300))
+    parse = daemon.parse
+    parsed: list[str] = []
+    applied_while_validating: list[bool] = []
+
+    def parse_then_push(*args: Any, **kwargs: Any) -> Any:
+        parsed.append(args[0])
+        if len(parsed) == 10:
+            push(redis, event("declared", ticket="URGENT-3"))
+        if len(parsed) == 250:
+            applied_while_validating.append(store.load(redis, "URGENT-3") is not None)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(daemon, "parse", parse_then_push)
+    daemon.turn()
+    assert applied_while_validating == [True] and commits[0] == ["URGENT-3"]
+    assert len(parsed) == 301 and all(len(c) <= 100 for c in commits[1:])
+
+
+def test_a_read_commits_its_lane_entries_before_validating_the_rest(
+        redis: Redis, make_daemon: Callable[..., Daemon], commits: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lane entries read together with a storm are committed before one storm entry is validated."""
+    daemon = make_daemon(batch=100, read_ahead=300)
+    xadd(redis, *storm(300))
+    push(redis, event("declared", ticket="URGENT-4"))
+    parse = daemon.parse
+    committed_before: list[bool] = []
+
+    def watch(*args: Any, **kwargs: Any) -> Any:
+        if args[2] == keys.EVENTS_STREAM and not committed_before:
+            committed_before.append(store.load(redis, "URGENT-4") is not None)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(daemon, "parse", watch)
+    daemon.turn()
+    assert committed_before == [True] and commits[0] == ["URGENT-4"]
 
 
 def test_lane_entries_left_by_a_dead_consumer_are_reclaimed(redis: Redis, make_daemon: Callable[..., Daemon]) -> None:
