@@ -33,7 +33,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from daemon import lanes, store
-from daemon.lifecycle import Outcome, Rules, Step, apply
+from daemon.lifecycle import Outcome, Rules, Step, TooManyWaiting, apply
 from daemon.planner import plan, plan_fired
 from daemon.timers import fire, timer_names
 from hotfix import dates, keys, metrics, subscribers
@@ -303,6 +303,10 @@ class Daemon:
                 try:
                     steps = apply(states[event.ticket], event, now, self.rules)
                     planned = plan(steps, self.settings, now, changes=self.book.get)
+                except TooManyWaiting as exc:  # a bound, not a bug: the reason alone
+                    log.warning("%s: entry %s cannot wait: %s", event.ticket, entry.id, exc)
+                    poisoned.append((entry, str(exc), raws[entry.key]))
+                    continue
                 except Exception as exc:  # pure code failed on this event: it alone is dead-lettered
                     log.exception("%s: cannot apply entry %s", event.ticket, entry.id)
                     poisoned.append((entry, _internal("applying", exc), raws[entry.key]))

@@ -6,7 +6,8 @@ Rules it keeps:
 
 - an event id already applied (or waiting) is a duplicate and changes nothing;
 - an event for a ticket not yet declared waits in ``pending`` and is applied,
-  in ``at`` order, right after the declaration;
+  in ``at`` order, right after the declaration; at most ``WAITING_EVENTS_MAX`` events (and
+  ``WAITING_CHARS_MAX`` characters) wait per ticket: one more raises ``TooManyWaiting``;
 - the timeline is kept in ``at`` order whatever order events arrive in, and a
   field is only overwritten by an event at least as recent as the one that set it;
 - a late event for a closed (resolved or cancelled) hotfix is recorded but never reopens it;
@@ -26,6 +27,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,9 +49,13 @@ from hotfix.events import (
     dump_event,
     load_event,
 )
-from hotfix.limits import SUMMARY_CHARS, clip
+from hotfix.limits import SUMMARY_CHARS, WAITING_CHARS_MAX, WAITING_EVENTS_MAX, clip
 from hotfix.settings import PLAYBOOK_DEADLINES
 from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Ack, Attempt, HotfixState, PostmortemRecord, TimelineEntry
+
+
+class TooManyWaiting(ValueError):
+    """An event that would wait beyond the bounds of its ticket's waiting list; ``str()`` says which (a dead letter)."""
 
 
 class Outcome(str, Enum):
@@ -96,8 +102,10 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
     if event.event_id in current.applied_ids or any(p.get("id") == event.event_id for p in current.pending):
         return [Step(current, current, event, Outcome.DUPLICATE)]
     if _waits(current, event):
+        raw = dump_event(event)
+        _check_room(current, raw)
         after = current.fork()
-        after.pending.append(dump_event(event))
+        after.pending.append(raw)
         after.pending.sort(key=lambda p: str(p.get("at", "")))
         after.version += 1
         return [Step(current, after, event, Outcome.BUFFERED)]
@@ -119,6 +127,18 @@ def apply(state: HotfixState | None, event: Event, now: datetime, rules: Rules |
         state_now = step.after.fork()
         steps[-1] = Step(step.before, state_now, queued, step.outcome, step.reopened, step.guardrail)
     return steps
+
+
+def _check_room(state: HotfixState, raw: dict[str, Any]) -> None:
+    """``TooManyWaiting`` unless ``raw`` fits beside the events already waiting on ``state``."""
+    why = "its declaration" if not state.declared else "its resolution or a rollback"
+    if len(state.pending) >= WAITING_EVENTS_MAX:
+        raise TooManyWaiting(f"{state.ticket}: {len(state.pending)} events already wait for {why} "
+                             f"(at most {WAITING_EVENTS_MAX})")
+    size = sum(len(json.dumps(p, default=str)) for p in [*state.pending, raw])
+    if size > WAITING_CHARS_MAX:
+        raise TooManyWaiting(f"{state.ticket}: the events waiting for {why} would hold {size:,} characters "
+                             f"(at most {WAITING_CHARS_MAX:,})")
 
 
 def _waits(state: HotfixState, event: Event) -> bool:

@@ -44,6 +44,11 @@ SUBJECT_CHARS = 200
 DOCUMENT_CELL_CHARS = 300
 #: A text in the coordination document's "full texts" section, and on the status page.
 DOCUMENT_TEXT_CHARS = 20_000
+#: Events waiting in one hotfix's state (before its declaration; a post-mortem before its resolution): at most
+#: this many, and this many characters of JSON together; one more is dead-lettered, since every later event of
+#: the ticket loads and writes them all (Redis refuses a value over 512 MB: the desk would stop).
+WAITING_EVENTS_MAX = 100
+WAITING_CHARS_MAX = 4 * STORED_TEXT_MAX
 
 J = TypeVar("J")
 

@@ -270,3 +270,27 @@ def test_hostile_json_on_the_stream_is_dead_lettered(redis: Redis, make_daemon, 
     drain(d)
     assert dead_letters(redis)[entry].startswith(error)
     assert store.load(redis, "OK-1") is not None
+
+
+def test_events_waiting_on_a_ticket_are_bounded(redis: Redis, make_daemon) -> None:
+    """Attack: 1 MB post-mortems sent to an open hotfix all waited in its state (30 made it 33 MB, reloaded and
+    rewritten by every event; ~520 would pass Redis's 512 MB value limit and stop the desk). Past
+    WAITING_CHARS_MAX characters (or WAITING_EVENTS_MAX events) one more is dead-lettered with the reason."""
+    d = make_daemon()
+    xadd(redis, event("declared", ticket="PM-1"))
+    big = [event("postmortem", ticket="PM-1", minutes=i, summary=f"report {i} " + "x" * 1_000_000) for i in range(5)]
+    ids = xadd(redis, *big)
+    drain(d)
+    (reason,) = dead_letters(redis).values()
+    assert list(dead_letters(redis)) == [ids[4]]
+    assert reason.startswith("PM-1: the events waiting for its resolution or a rollback would hold 5,000,")
+    assert reason.endswith(" characters (at most 4,194,304)")
+    assert len(store.load(redis, "PM-1").pending) == 4
+    small = xadd(redis, *[event("updated", ticket="EARLY-1", minutes=i, message="early") for i in range(101)])
+    drain(d)
+    assert dead_letters(redis)[small[100]] == "EARLY-1: 100 events already wait for its declaration (at most 100)"
+    xadd(redis, event("resolved", ticket="PM-1", minutes=10))
+    drain(d)
+    state = store.load(redis, "PM-1")
+    assert state.pending == [] and state.postmortem is not None and state.postmortem.summary.startswith("report 3 ")
+    assert redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP)["pending"] == 0
