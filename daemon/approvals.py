@@ -31,6 +31,7 @@ from hotfix.enums import Decision, MessageName
 from hotfix.routing import PERSON_AUDIENCE, Delivery, expand, team_channels, to_person
 from hotfix.settings import Settings
 from hotfix.state import Approval, Held, HotfixState, TimelineEntry
+from hotfix.text import printable
 
 #: Timer names of approval timeouts are ``approval:<audience>``.
 TIMER = "approval:"
@@ -160,10 +161,18 @@ def find(state: HotfixState, held_id_: str) -> Held:
 
 def decide(state: HotfixState, held_id_: str, decision: Decision, settings: Settings, now: datetime, *,
            by: str, edits: Mapping[str, str] | None = None, reason: str | None = None) -> Released:
-    """An approver's decision on a held message: approve (with ``edits``: edited) or decline. ``NotHeld`` if gone."""
+    """An approver's decision on a held message: approve (with ``edits``: edited) or decline. ``NotHeld`` if gone.
+
+    ``by``, ``reason`` and ``edits`` are cleaned of control characters (``hotfix.text``) and bounded before they are
+    recorded: they reach the state, the timeline, the pages and the released message like an event's texts.
+    """
     if decision not in (Decision.APPROVED, Decision.EDITED, Decision.DECLINED):
         raise ValueError(f"an approver approves or declines, not {decision.value}")
     held = find(state, held_id_)
+    by = printable(by).strip()[:100]
+    if not by:
+        raise ValueError("by: say who decides")
+    reason = printable(reason).strip()[:EDIT_MAX] or None if reason else None
     after = _copy(state)
     after.held = [h for h in after.held if h.id != held.id]
     clean = check_edits(held, edits or {})
@@ -204,12 +213,13 @@ def timeout_at(state: HotfixState, held: Held, settings: Settings) -> datetime |
 
 
 def check_edits(held: Held, edits: Mapping[str, str]) -> dict[str, str]:
-    """The edits that change something, or ``ValueError`` naming a part that cannot be edited or is too long."""
+    """The edits that change something, without control characters; ``ValueError`` naming a part that cannot be
+    edited or is too long."""
     out: dict[str, str] = {}
     for name, value in edits.items():
         if name not in EDITABLE:
             raise ValueError(f"{name}: not an editable part (one of {', '.join(EDITABLE)})")
-        text = value.strip()
+        text = printable(value).strip()  # the door of an approver's text, as parse_event is an event's
         if len(text) > EDIT_MAX:
             raise ValueError(f"{name}: at most {EDIT_MAX} characters")
         if text and text != ((held.event or {}).get(name) or ""):

@@ -116,6 +116,24 @@ def test_an_approver_edits_the_free_text() -> None:
         approvals.check_edits(state.held[0], {"severity": "P2"})
 
 
+def test_an_approvers_texts_are_cleaned_like_an_events() -> None:
+    """Attack: an edit or a decline reason posted from the page with NUL, BEL and ESC reached the stored state as is
+    (the event door cleans them; this one did not). Control characters go, line breaks stay, the reason is bounded."""
+    state, _, _ = run(declared(), ev("updated", 2, message="internal detail"), 2)
+    released = approvals.decide(state, state.held[0].id, Decision.APPROVED, SETTINGS, T0 + timedelta(minutes=3),
+                                by="Alice\x07", edits={"message": "Pay\x00ments\x1b[31m back\r\nsoon"})
+    assert released.state.decisions[-1].edits == {"message": "Payments[31m back\nsoon"}
+    assert released.event is not None and released.event["message"] == "Payments[31m back\nsoon"
+    assert released.state.decisions[-1].by == "Alice"
+    state, _, _ = run(released.state, ev("updated", 5, message="more detail"), 5)
+    declined = approvals.decide(state, state.held[0].id, Decision.DECLINED, SETTINGS, T0 + timedelta(minutes=6),
+                                by="Bob", reason="\x1b]0;title\x07" + "r" * 10_000)
+    reason = declined.state.decisions[-1].reason
+    assert reason is not None and reason.startswith("]0;title") and len(reason) == approvals.EDIT_MAX
+    with pytest.raises(ValueError, match="by: "):
+        approvals.decide(state, state.held[0].id, Decision.DECLINED, SETTINGS, T0, by="\x00 ")
+
+
 def test_declining_sends_nothing_and_says_why() -> None:
     """Declined: nothing released, the reason in the record and the timeline."""
     state = declared()
