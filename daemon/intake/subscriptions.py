@@ -4,11 +4,12 @@
   mail client) and the confirmation page's button: takes the token's address out of the token's
   audience for good, from the next message on; answers 200. ``GET`` shows that button, and changes
   nothing (a link scanner's prefetch unsubscribes nobody).
-- ``GET /subscribe`` — opened with the viewer token (``?token=`` or Bearer, or the status pages' session)
-  or a signed invitation (``?invite=``): one ``<form>`` with ``email`` and ``audience`` (one value per
-  self-service audience it may offer). ``POST /subscribe`` notes the address ``pending`` and enqueues
-  the confirmation email (``hotfix.confirmations``); it answers the same whether or not the address was
-  known, so the form tells nobody who is subscribed.
+- ``GET /subscribe`` — opened with the viewer token (``?token=``, traded like the status pages' for the
+  session cookie and a clean URL; or Bearer, or that session) or a signed invitation (``?invite=``): one
+  ``<form>`` with ``email`` and ``audience`` (one value per self-service audience it may offer).
+  ``POST /subscribe`` notes the address ``pending`` and enqueues the confirmation email
+  (``hotfix.confirmations``); it answers the same whether or not the address was known, so the form tells
+  nobody who is subscribed.
 - ``GET /subscribe/confirm/{token}`` — the page of the email's link: one ``<form>`` whose ``POST``
   confirms, so that mail scanners that prefetch links confirm nothing. It confirms a request still
   pending only: an address that left since it asked (one click, ``hotfix subscribers --remove``) is
@@ -35,7 +36,7 @@ from daemon.intake import session
 from daemon.intake.auth import read_body
 from daemon.intake.errors import Rejected
 from daemon.intake.link_pages import FORM_MAX, FormRefused, LinkPages
-from daemon.intake.status import check_viewer
+from daemon.intake.status import check_viewer, reader_tokens
 from hotfix import communication, subscribers
 from hotfix.confirmations import Confirmation, enqueue
 from hotfix.jobs import read_emails_file
@@ -129,10 +130,12 @@ class SubscriptionPages:
                 return self.pages.refused(exc.problem.value)
             return offered or self.pages.refused("not_self_service", 403)
         try:
-            check_viewer(self.settings.http, request.headers.get("authorization"), request.query_params.get("token"),
-                         request.cookies.get(session.COOKIE), now)
+            how = check_viewer(self.settings.http, request.headers.get("authorization"), request.query_params.get("token"),
+                               request.cookies.get(session.COOKIE), now)
         except Rejected:
             return self.pages.refused("unauthorized", 401)
+        if how == "query":  # like the status pages: the token in the URL is traded for the session cookie
+            return session.open_session(request, reader_tokens(self.settings.http), now)
         return open_ or self.pages.refused("no_audience", 404)
 
     def form_page(self, audiences: list[str], form: str, *, status: int = 200, error: str = "", values: dict[str, str] | None = None,

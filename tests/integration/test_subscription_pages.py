@@ -153,7 +153,9 @@ def test_the_unsubscribe_page_asks_first_and_tokens_are_scoped(desk: Desk) -> No
 def test_a_new_address_subscribes_confirms_by_its_email_link_and_gets_the_next_update(desk: Desk) -> None:
     """Viewer-token form → confirmation email → its page's POST: joined (self, subscribed), and the next update arrives."""
     assert desk.client.get("/subscribe").status_code == 401
-    page = desk.client.get(f"/subscribe?token={VIEWER}")
+    traded = desk.client.get(f"/subscribe?token={VIEWER}", follow_redirects=False)  # no token left in the history
+    assert traded.status_code == 303 and traded.headers["location"] == "/subscribe" and VIEWER not in str(traded.headers)
+    page = desk.client.get("/subscribe")  # with the session cookie
     assert page.status_code == 200 and page.text.count("<form") == 1
     assert 'name="email"' in page.text and 'name="audience"' in page.text
     assert re.findall(r'<option value="([^"]+)"', page.text) == ["customers", "partners"]  # not on-call

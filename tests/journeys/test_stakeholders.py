@@ -44,7 +44,7 @@ def metric(stack: Stack, name: str, **labels: str) -> float:
 
 def subscribe(stack: Stack, address: str) -> None:
     """Open the form with the viewer token, as a browser would, and ask to join the customers."""
-    page = stack.client.get(f"/subscribe?token={stack.viewer}")
+    page = stack.client.get(f"/subscribe?token={stack.viewer}", follow_redirects=True)  # traded for the session cookie
     assert page.status_code == 200 and page.text.count("<form") == 1, page.text[:500]
     assert re.findall(r'<option value="([^"]+)"', page.text) == ["customers"]  # the only self-service audience
     form = re.search(r'name="form" value="([^"]+)"', page.text)
