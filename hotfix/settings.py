@@ -233,6 +233,9 @@ class Settings(BaseSettings):
     def _cross_check(self) -> Settings:
         problems: list[str] = []
         for name, audience in self.audiences.items():
+            if not _AUDIENCE_NAME.match(name):
+                problems.append(f"audiences.{name[:40]!r}: a name of 1-100 characters without <, >, quotes, ':' or "
+                                "control characters")
             for channel in audience.teams:
                 if channel not in self.teams:
                     known = ", ".join(sorted(self.teams)) or "none"
@@ -315,3 +318,6 @@ class Settings(BaseSettings):
 
 #: A ``[people]`` key: it is shown in messages and is the NAME of a Teams ``<at>NAME</at>`` mention.
 _PERSON_NAME = re.compile(r"^[^<>\"'\x00-\x1f\x7f]{1,100}$")
+#: An ``[audiences]`` key: in subjects, Redis keys and signed links (at most 100 characters there); ``:`` is kept for
+#: ``person:NAME``, the audience of one person's own copy.
+_AUDIENCE_NAME = re.compile(r"^[^<>\"':\x00-\x1f\x7f-\x9f]{1,100}$")

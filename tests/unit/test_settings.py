@@ -67,6 +67,10 @@ def write(tmp_path: Path, text: str) -> Path:
     ('[postmortem]\nweekdays = []', "postmortem.weekdays: at least one day"),
     ('[postmortem]\nweekdays = ["monday"]', "postmortem.weekdays.0"),
     ('[postmortem]\nafter = "later"', "postmortem.after: invalid duration 'later'"),
+    # attack: audience names went unchecked into subjects, Redis keys and signed links
+    ('[audiences."news\\r\\nBcc: evil@x.example"]\nemails = ["a@example.com"]', "audiences.'news\\r\\nBcc:"),
+    ('[audiences."person:Alice"]\nemails = ["a@example.com"]', "audiences.'person:Alice': a name of 1-100"),
+    (f'[audiences.{"a" * 101}]\nemails = ["a@example.com"]', "without <, >, quotes, ':' or control characters"),
 ])
 def test_bad_config_names_the_key(tmp_path: Path, text: str, expected: str) -> None:
     """Each kind of bad configuration is refused with the key path and what is expected."""
