@@ -110,10 +110,17 @@ def hold(state: HotfixState, deliveries: list[Delivery], event: dict[str, Any] |
             summary = f"{new.message.value} for {audience} held for approval by {names}, replacing {previous.id}"
         else:
             summary = f"{new.message.value} for {audience} held for approval by {names}"
-        _timeline(state, TimelineEntry(at=now, type="held", id=new.id, summary=summary))
+        _timeline(state, TimelineEntry(at=now, type="held", id=new.id, summary=summary,
+                                       what=_what(new, names, replaces=previous.id if previous is not None else None)))
         counts.append(("messages_held", audience))
         asks += requests(state, new, settings)
     return kept, asks, counts
+
+
+def _what(held: Held, who: str | None, **more: Any) -> dict[str, Any]:
+    """An approval step's timeline line as data: which message, for whom, who (approvers or decider), and more."""
+    what = {"message": held.message.value, "audience": held.audience, "who": who, **more}
+    return {k: v for k, v in what.items() if v not in (None, "", False)}
 
 
 def requests(state: HotfixState, held: Held, settings: Settings) -> list[Delivery]:
@@ -179,14 +186,16 @@ def decide(state: HotfixState, held_id_: str, decision: Decision, settings: Sett
     if decision is Decision.DECLINED:
         _decided(after, held, Decision.DECLINED, now, by=by, reason=reason)
         _timeline(after, TimelineEntry(at=now, type="declined", id=f"{held.id}:declined", summary=(
-            f"{held.message.value} for {held.audience} declined by {by}" + (f": {reason}" if reason else "")), by=by))
+            f"{held.message.value} for {held.audience} declined by {by}" + (f": {reason}" if reason else "")), by=by,
+            what=_what(held, by, reason=reason)))
         return Released(after, counts=[("approvals", Decision.DECLINED.value)],
                         answer=f"{held.id} declined: {held.audience} will not receive this {held.message.value}")
     decision = Decision.EDITED if clean else Decision.APPROVED
     _decided(after, held, decision, now, by=by, edits=clean)
     verb = "approved with edits" if clean else "approved"
     _timeline(after, TimelineEntry(at=now, type="approved", id=f"{held.id}:approved",
-                                   summary=f"{held.message.value} for {held.audience} {verb} by {by}", by=by))
+                                   summary=f"{held.message.value} for {held.audience} {verb} by {by}", by=by,
+                                   what=_what(held, by, edited=bool(clean))))
     return _release(after, held, settings, clean, [("approvals", decision.value)],
                     f"{held.id} {verb}: {held.message.value} sent to {held.audience}")
 
@@ -201,7 +210,8 @@ def expire(state: HotfixState, audience: str, settings: Settings, now: datetime)
     after.held = [h for h in after.held if h.id != held.id]
     _decided(after, held, Decision.TIMEOUT, now, reason="no approver decided in time")
     _timeline(after, TimelineEntry(at=now, type="approval_timeout", id=f"{held.id}:timeout", summary=(
-        f"{held.message.value} for {held.audience} sent UNAPPROVED: nobody decided within the approval timeout")))
+        f"{held.message.value} for {held.audience} sent UNAPPROVED: nobody decided within the approval timeout"),
+        what=_what(held, None)))
     return _release(after, held, settings, {}, [("approvals", Decision.TIMEOUT.value)],
                     f"{held.id} sent unapproved after the timeout")
 

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from jinja2.sandbox import SandboxedEnvironment
 
 from hotfix import dates
+from hotfix.durations import format_span
 from hotfix.enums import TERMINAL_STATUSES, AudienceKind, DeliveryStatus, Locale, Status
 from hotfix.events import ROLES
 from hotfix.limits import DOCUMENT_CELL_CHARS, DOCUMENT_TEXT_CHARS, SUBJECT_CHARS, clip
@@ -147,6 +148,7 @@ class Entry:
     summary: Snippet
     late: bool
     by: Snippet = Snippet("")  # who acted, when the event said so
+    what: dict[str, Any] = field(default_factory=dict)  # the line as data, worded per locale (<locale>/_timeline.j2)
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
         texts=texts,
         team=team,
         unassigned=[m.role for m in team if m.status == "unassigned"],
-        timeline=[Entry(e.at, e.type, _snippet(e.summary), e.late, _snippet(e.by)) for e in state.timeline],
+        timeline=[Entry(e.at, e.type, _snippet(e.summary), e.late, _snippet(e.by), e.what) for e in state.timeline],
         verification=verification,
         other_checks=others,
         guardrails=sorted({g.split("@")[0] for g in state.guardrails}),
@@ -354,7 +356,7 @@ def render_md(document: Document, settings: Settings, locale: Locale | None = No
     state = document.state
     template = _environment(settings.templates_path()).get_template(f"{locale.value}/document.md.j2")
     return template.render(d=document, h=state, locale=locale.value,
-                           **_formatters(zone, state.declared_at))
+                           span=lambda seconds: format_span(seconds, locale), **_formatters(zone, state.declared_at))
 
 
 def document_md(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings, now: datetime,

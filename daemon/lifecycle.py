@@ -377,7 +377,7 @@ def _acknowledge(after: HotfixState, event: Event) -> None:
 
 def _add_timeline(after: HotfixState, event: Event, *, late: bool = False) -> None:
     entry = TimelineEntry(at=event.when, type=event.type.value, id=event.event_id, summary=_summary(event),
-                          phase=getattr(event, "phase", None), late=late, by=event.by)
+                          phase=getattr(event, "phase", None), late=late, by=event.by, what=_what(event))
     add_timeline_entry(after, entry)
 
 
@@ -390,6 +390,21 @@ def add_timeline_entry(state: HotfixState, entry: TimelineEntry) -> None:
 def _summary(event: Event) -> str:
     """A one-line summary of the event for the timeline, cut to ``SUMMARY_CHARS``."""
     return clip(_summary_text(event), SUMMARY_CHARS)
+
+
+def _what(event: Event) -> dict[str, Any]:
+    """The timeline line as data (``TimelineEntry.what``): people's text, and what an update set."""
+    if not isinstance(event, Updated):
+        text = _summary(event)
+        return {"text": text} if text else {}
+    what: dict[str, Any] = {
+        "text": clip(event.message, SUMMARY_CHARS) if event.message else None,
+        "phase": event.phase.value if event.phase else None,
+        "severity": event.severity.value if event.severity else None,
+        "team": event.team.roles() if event.team else None,
+        "checks": [check for check, done in (event.checks or {}).items() if done],
+    }
+    return {k: v for k, v in what.items() if v}
 
 
 def _summary_text(event: Event) -> str:

@@ -162,7 +162,8 @@ def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fi
     if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM, TimerKind.POSTMORTEM_OVERDUE, TimerKind.TRIAGE_BOX,
                 TimerKind.DEPLOY_BOX):
         deliveries += _coordinator(state, settings, message, cause, notice)
-    add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice)))
+    add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice),
+                                            what=_what(kind, notice)))
     return Fired(after, deliveries, key)
 
 
@@ -207,7 +208,8 @@ def _remind_reviewer(state: HotfixState, after: HotfixState, now: datetime, sett
     channels = team_channels([*policy.announce, *state.announced_to], settings)
     deliveries = to_person(MessageName.REVIEW_REQUEST, name, settings, cause, channels=channels, notice=notice)
     add_timeline_entry(after, TimelineEntry(at=now, type=MessageName.REVIEW_REQUEST.value, id=cause,
-                                            summary=f"review still pending: {name} asked again"))
+                                            summary=f"review still pending: {name} asked again",
+                                            what={"notice": TimerKind.REVIEW_PENDING.value, "person": name}))
     return Fired(after, deliveries, key)
 
 
@@ -274,6 +276,13 @@ def _notice(state: HotfixState, kind: TimerKind, now: datetime, policy: Severity
     breached = kind is TimerKind.BREACHED
     return {"reason": "deadline_breached" if breached else "deadline_at_risk", "time_left": left,
             "propose_rollback": state.severity is Severity.P0}  # "P0 sans fix possible rapide → rollback"
+
+
+def _what(kind: TimerKind, notice: dict[str, Any]) -> dict[str, Any]:
+    """The notice's timeline line as data: its kind and the figures its wording needs."""
+    what: dict[str, Any] = {"notice": kind.value}
+    what.update({k: notice[k] for k in ("within", "time_left") if notice.get(k) is not None})
+    return what
 
 
 def _summary(kind: TimerKind, notice: dict[str, Any]) -> str:

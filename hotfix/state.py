@@ -40,7 +40,13 @@ class Ack(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    """One line of the timeline: an applied event or a notice Herald originated."""
+    """One line of the timeline: an applied event or a notice Herald originated.
+
+    ``summary`` is the line in English (the JSON view's, and the fallback of entries stored before
+    ``what``); ``what`` says the same as data — people's own text (``text``), the phase, severity, roles
+    and checks an update set, or which notice it was (``notice``: a timer kind or an approval step, with its
+    figures) — so that each view words it in its reader's language (``<locale>/_timeline.j2``).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -51,6 +57,7 @@ class TimelineEntry(BaseModel):
     phase: Phase | None = None
     late: bool = False
     by: str | None = None
+    what: dict[str, Any] = Field(default_factory=dict)
 
 
 class Attempt(BaseModel):

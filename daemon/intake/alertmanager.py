@@ -17,6 +17,7 @@ from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
 from daemon.intake.memory import PushResult
+from hotfix.enums import Locale
 from hotfix.service_settings import AlertmanagerIntake
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,10 @@ class AlertmanagerPayload(AlertGroup):
     """An Alertmanager webhook body."""
 
 
-def receive(redis: Redis, cfg: AlertmanagerIntake, body: dict[str, Any], now: datetime) -> PushResult:
-    """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes."""
+def receive(redis: Redis, cfg: AlertmanagerIntake, body: dict[str, Any], now: datetime,
+            locale: Locale = Locale.EN) -> PushResult:
+    """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes (texts in ``locale``)."""
     payload = AlertmanagerPayload.model_validate(body)
     if payload.version not in (None, VERSION):
         log.warning("alertmanager payload version %r (expected %s): reading it as version 4", payload.version, VERSION)
-    return handle(redis, SOURCE, PREFIX, cfg, payload, now)
+    return handle(redis, SOURCE, PREFIX, cfg, payload, now, locale)

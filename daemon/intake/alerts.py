@@ -31,8 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from daemon.intake.memory import PushResult, Translation, push_once
+from daemon.intake.wording import say
 from hotfix.dates import producer_time
-from hotfix.enums import EventType, Severity
+from hotfix.enums import EventType, Locale, Severity
 from hotfix.events import Event, parse_event
 from hotfix.keys import valid_ticket
 from hotfix.service_settings import AlertmanagerIntake
@@ -99,9 +100,10 @@ def group_id(source: str, group: AlertGroup) -> str:
 
 
 def handle(redis: Redis, source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup,
-           now: datetime) -> PushResult:
-    """Push what the payload changes for its group (nothing for a re-send)."""
-    return push_once(redis, source, group_id(source, group), lambda prev: translate(source, prefix, cfg, group, prev, now))
+           now: datetime, locale: Locale = Locale.EN) -> PushResult:
+    """Push what the payload changes for its group (nothing for a re-send); its texts in ``locale``."""
+    return push_once(redis, source, group_id(source, group),
+                     lambda prev: translate(source, prefix, cfg, group, prev, now, locale))
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,16 @@ class _Reading:
     status: Literal["firing", "resolved"]
     fps: list[str]
     notes: list[str]
+    locale: Locale = Locale.EN  # of the texts the events carry
 
 
 def translate(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGroup, prev: dict[str, Any] | None,
-              now: datetime) -> Translation:
-    """The pure decision: what ``group`` means given ``prev`` (the remembered state, or None)."""
+              now: datetime, locale: Locale = Locale.EN) -> Translation:
+    """The pure decision: what ``group`` means given ``prev`` (the remembered state, or None); texts in ``locale``."""
     firing = group.firing()
     reading = _Reading(firing, "firing" if firing else "resolved", sorted({a.key() for a in firing}),
-                       [f"{group.truncatedAlerts} alert(s) truncated by the sender"] if group.truncatedAlerts else [])
+                       [f"{group.truncatedAlerts} alert(s) truncated by the sender"] if group.truncatedAlerts else [],
+                       locale)
     if prev is None or prev.get("closed"):
         return _declaration(source, prefix, cfg, group, prev, now, reading)
     return _follow_up(source, prefix, cfg, group, prev, now, reading)
@@ -144,7 +148,7 @@ def _declaration(source: str, prefix: str, cfg: AlertmanagerIntake, group: Alert
     raw: dict[str, Any] = {
         "type": EventType.DECLARED.value, "ticket": ticket, "id": event_id, "at": now.isoformat(),
         "source": source, "severity": severity.value, "title": _title(group, firing),
-        "message": _listing("firing", firing),
+        "message": _listing(firing, reading.locale),
     }
     started = _started(firing, now)
     if started is not None:
@@ -170,14 +174,14 @@ def _follow_up(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGr
     base: dict[str, Any] = {"ticket": ticket, "id": event_id, "at": now.isoformat(), "source": source}
     severity = Severity(prev["severity"])
     if status == "resolved":
-        recovery = "monitoring reports recovery"
+        recovery = say(reading.locale, "recovery")
         if cfg.resolve_on_recovery:
             raw = base | {"type": EventType.RESOLVED.value, "message": recovery}
             return _planned(raw, ticket, notes, gen, seq, status, fps, severity, names, closed=True)
         raw = base | {"type": EventType.UPDATED.value, "message": recovery}
         return _planned(raw, ticket, notes, gen, seq, status, fps, severity, names, closed=False)
     current = {a.key(): a.name() for a in firing}
-    raw = base | {"type": EventType.UPDATED.value, "message": _change(prev, firing, fps, current, names)}
+    raw = base | {"type": EventType.UPDATED.value, "message": _change(prev, firing, fps, current, names, reading.locale)}
     mapped = _severity(cfg, group, firing)
     if mapped is not None and mapped != severity:
         raw["severity"] = mapped.value  # re-classification: the daemon tells the audiences newly concerned
@@ -187,18 +191,18 @@ def _follow_up(source: str, prefix: str, cfg: AlertmanagerIntake, group: AlertGr
 
 
 def _change(prev: dict[str, Any], firing: list[Alert], fps: list[str], current: dict[str, str],
-            names: dict[str, str]) -> str:
+            names: dict[str, str], locale: Locale) -> str:
     """What changed in the firing set since the last word: firing again, or which alerts came and went."""
     if prev.get("status") == "resolved":
-        return "monitoring reports the alerts firing again: " + _listing("firing", firing)
+        return say(locale, "firing_again", listing=_listing(firing, locale))
     added = [current[fp] for fp in fps if fp not in prev.get("fps", [])]
     cleared = [names.get(fp, fp) for fp in prev.get("fps", []) if fp not in current]
-    parts = [f"{len(fps)} alert(s) firing"]
+    parts = [say(locale, "count", count=len(fps))]
     if added:
-        parts.append("new: " + ", ".join(added[:MAX_LISTED]))
+        parts.append(say(locale, "new", names=", ".join(added[:MAX_LISTED])))
     if cleared:
-        parts.append("cleared: " + ", ".join(cleared[:MAX_LISTED]))
-    return "firing alerts changed: " + "; ".join(parts)
+        parts.append(say(locale, "cleared", names=", ".join(cleared[:MAX_LISTED])))
+    return say(locale, "changed", parts="; ".join(parts))
 
 
 def _planned(raw: dict[str, Any], ticket: str, notes: list[str], gen: int, seq: int, status: str, fps: list[str],
@@ -253,10 +257,11 @@ def _link(group: AlertGroup, firing: list[Alert]) -> str | None:
     return None
 
 
-def _listing(what: str, alerts: list[Alert]) -> str:
+def _listing(alerts: list[Alert], locale: Locale) -> str:
+    """"N alert(s) firing: a, b… and M more" in ``locale``."""
     shown = ", ".join(a.name() for a in alerts[:MAX_LISTED])
-    more = f" and {len(alerts) - MAX_LISTED} more" if len(alerts) > MAX_LISTED else ""
-    return f"{len(alerts)} alert(s) {what}: {shown}{more}"
+    more = say(locale, "more", count=len(alerts) - MAX_LISTED) if len(alerts) > MAX_LISTED else ""
+    return say(locale, "listing", count=len(alerts), names=shown, more=more)
 
 
 def _names(alerts: list[Alert]) -> dict[str, str]:

@@ -35,6 +35,7 @@ from daemon.producer import push
 from hotfix import communication, metrics, wire
 from hotfix.addresses import parse_listen
 from hotfix.connection import connect
+from hotfix.enums import Locale
 from hotfix.events import Event, InvalidEvent, describe_errors, parse_event
 from hotfix.redaction import without_link_tokens
 from hotfix.settings import Settings
@@ -65,8 +66,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
                                            "the list's valid events pushed all the same, their ids in `ids`)"},
     503: {"model": Problem, "description": "Redis unreachable: nothing was accepted, retry"},
 }
-#: A webhook adapter: (Redis, its settings section, the body, now) → what it pushed.
-Receive = Callable[[Redis, Any, dict[str, Any], datetime], PushResult]
+#: A webhook adapter: (Redis, its settings section, the body, now, the locale of its texts) → what it pushed.
+Receive = Callable[[Redis, Any, dict[str, Any], datetime, Locale], PushResult]
 #: The webhook sources: their adapter, their settings section and the OpenAPI summary.
 HOOKS: dict[str, tuple[Receive, Callable[[Settings], Any], str]] = {
     "alertmanager": (alertmanager.receive, lambda s: s.intake.alertmanager,
@@ -161,7 +162,8 @@ async def _push_hook(source: str, intake: Intake, data: Any) -> Accepted:
         raise Invalid([{"field": "body", "message": "expected a JSON object"}])
     receive, section, _doc = HOOKS[source]
     try:
-        pushed = await run_in_threadpool(receive, intake.redis, section(intake.settings), data, intake.clock())
+        pushed = await run_in_threadpool(receive, intake.redis, section(intake.settings), data, intake.clock(),
+                                         intake.settings.locale)
     except ValidationError as exc:
         raise Invalid(split_reason(describe_errors(exc, drop_first=False))) from None
     except InvalidEvent as exc:

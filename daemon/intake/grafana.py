@@ -15,6 +15,7 @@ from redis import Redis
 
 from daemon.intake.alerts import AlertGroup, handle
 from daemon.intake.memory import PushResult
+from hotfix.enums import Locale
 from hotfix.service_settings import GrafanaIntake
 
 SOURCE = "grafana"
@@ -31,7 +32,8 @@ class GrafanaPayload(AlertGroup):
     message: str | None = None
 
 
-def receive(redis: Redis, cfg: GrafanaIntake, body: dict[str, Any], now: datetime) -> PushResult:
-    """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes."""
+def receive(redis: Redis, cfg: GrafanaIntake, body: dict[str, Any], now: datetime,
+            locale: Locale = Locale.EN) -> PushResult:
+    """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes (texts in ``locale``)."""
     payload = GrafanaPayload.model_validate(body)
-    return handle(redis, SOURCE, PREFIX, cfg, payload, now)
+    return handle(redis, SOURCE, PREFIX, cfg, payload, now, locale)

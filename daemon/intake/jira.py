@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from daemon.intake.memory import PushResult, Translation, push_once
+from daemon.intake.wording import say
 from hotfix.dates import producer_time
-from hotfix.enums import EventType, Severity
+from hotfix.enums import EventType, Locale, Severity
 from hotfix.events import parse_event
 from hotfix.keys import TICKET_MAX, TICKET_PATTERN
 from hotfix.limits import SHORT_TEXT_MAX
@@ -82,20 +83,22 @@ class JiraPayload(BaseModel):
     comment: Comment | None = None
 
 
-def receive(redis: Redis, cfg: JiraIntake, body: dict[str, Any], now: datetime) -> PushResult:
-    """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes."""
+def receive(redis: Redis, cfg: JiraIntake, body: dict[str, Any], now: datetime,
+            locale: Locale = Locale.EN) -> PushResult:
+    """Validate (``pydantic.ValidationError`` when malformed) and push what the body changes (texts in ``locale``)."""
     payload = JiraPayload.model_validate(body)
     if payload.issue is None:
         return PushResult([], None, [f"{payload.webhookEvent}: no issue in the payload, nothing to do"], [])
     group = _hash(payload.issue.key)[:32]
-    return push_once(redis, SOURCE, group, lambda prev: translate(cfg, payload, prev, now))
+    return push_once(redis, SOURCE, group, lambda prev: translate(cfg, payload, prev, now, locale))
 
 
-def translate(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Translation:
+def translate(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime,
+              locale: Locale = Locale.EN) -> Translation:
     """The pure decision: what ``payload`` means given ``prev`` (the remembered state of its issue, or None)."""
     if prev is None or prev.get("closed"):
         return _declare(cfg, payload, prev, now)
-    return _follow(cfg, payload, prev, now)
+    return _follow(cfg, payload, prev, now, locale)
 
 
 def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None, now: datetime) -> Translation:
@@ -138,7 +141,7 @@ def _declare(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any] | None,
     return Translation(events=[parse_event(raw, now=now)], state=state, ticket=ticket)
 
 
-def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: datetime) -> Translation:
+def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: datetime, locale: Locale) -> Translation:
     """An open hotfix: its transitions and comments become an update, its resolution a ``resolved``."""
     assert payload.issue is not None
     fields, ticket = payload.issue.fields, payload.issue.key
@@ -149,14 +152,15 @@ def _follow(cfg: JiraIntake, payload: JiraPayload, prev: dict[str, Any], now: da
     event_id = "jira-" + _hash("\n".join(parts))[:24]
     if event_id in recent:
         return Translation(notes=[f"{ticket}: this webhook was already received"], ticket=ticket, duplicate=True)
-    change = _transition(cfg, payload.changelog, Severity(prev["severity"]))
-    lines = change.lines + _comment(payload.comment, recent)
+    change = _transition(cfg, payload.changelog, Severity(prev["severity"]), locale)
+    lines = change.lines + _comment(payload.comment, recent, locale)
     resolved = change.resolved or bool(fields.get("resolution"))
     base: dict[str, Any] = {"ticket": ticket, "id": event_id, "at": now.isoformat(), "source": SOURCE}
     if resolved:
         raw = base | {"type": EventType.RESOLVED.value}
         resolution = _name(fields.get("resolution"))
-        raw["message"] = "\n".join(lines) or f"Resolved in Jira{': ' + resolution if resolution else ''}"
+        raw["message"] = "\n".join(lines) or (say(locale, "resolved_in_jira_as", resolution=resolution) if resolution
+                                              else say(locale, "resolved_in_jira"))
         root_cause = _text(fields.get(cfg.root_cause_field)) if cfg.root_cause_field else ""
         if root_cause:
             raw["root_cause"] = root_cause
@@ -179,28 +183,28 @@ class _Transition:
     resolved: bool
 
 
-def _transition(cfg: JiraIntake, changelog: Changelog | None, severity: Severity) -> _Transition:
+def _transition(cfg: JiraIntake, changelog: Changelog | None, severity: Severity, locale: Locale) -> _Transition:
     """The status, priority, assignee and resolution items of a changelog."""
     out = _Transition([], {}, severity, False)
     for item in changelog.items if changelog else []:
         name = item.field.lower()
         if name == "status":
-            out.lines.append(f"Status: {item.fromString or '?'} → {item.toString or '?'}")
+            out.lines.append(say(locale, "status", old=item.fromString or "?", new=item.toString or "?"))
         elif name == "resolution":
             out.resolved = out.resolved or bool(item.to or item.toString)
         elif name == "priority":
-            out.lines.append(f"Priority: {item.fromString or '?'} → {item.toString or '?'}")
+            out.lines.append(say(locale, "priority", old=item.fromString or "?", new=item.toString or "?"))
             mapped = _priority(cfg, item.toString)
             if mapped is not None and mapped != out.severity:
                 out.severity = mapped
                 out.extra["severity"] = mapped.value
         elif name == "assignee" and item.toString:
-            out.lines.append(f"Assignee: {item.toString}")
+            out.lines.append(say(locale, "assignee", name=item.toString))
             out.extra["team"] = {"developer": item.toString[:SHORT_TEXT_MAX]}
     return out
 
 
-def _comment(comment: Comment | None, recent: list[str]) -> list[str]:
+def _comment(comment: Comment | None, recent: list[str], locale: Locale) -> list[str]:
     """The line quoting a comment not seen yet (its id joins ``recent``)."""
     if comment is None or (comment.id is not None and "c:" + comment.id in recent):
         return []
@@ -208,7 +212,7 @@ def _comment(comment: Comment | None, recent: list[str]) -> list[str]:
         recent.append("c:" + comment.id)
     text = _text(comment.body)
     # quoted whole: each channel trims it with its marker (hotfix.limits)
-    return [f"Comment by {_name(comment.author) or 'someone'}: {text}"] if text else []
+    return [say(locale, "comment", author=_name(comment.author) or say(locale, "someone"), text=text)] if text else []
 
 
 def _hash(text: str) -> str:

@@ -157,6 +157,6 @@ def test_alertmanager_group_declares_once_and_recovers(
     assert httpx.post(f"{am_url}/api/v2/alerts", json=[ended], timeout=5).status_code == 200
     events = await_true(lambda: (lambda ev: ev if len(ev) >= 2 else None)(stream(redis)), "the recovery", procs)
     assert [(e["type"], e.get("message")) for e in events] == [
-        ("declared", declared.get("message")), ("updated", "monitoring reports recovery")]
+        ("declared", declared.get("message")), ("updated", "le monitoring signale le retour à la normale")]
     assert events[1]["ticket"] == declared["ticket"]
     assert TOKEN not in (tmp_path / "intake.log").read_text(errors="replace")

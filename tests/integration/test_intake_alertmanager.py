@@ -69,14 +69,15 @@ def test_change_in_firing_alerts_is_an_update(make_client: Callable[..., TestCli
 
 
 def test_resolved_is_a_recovery_update_by_default(make_client: Callable[..., TestClient], redis: Redis) -> None:
-    """A resolved group is an `updated` "monitoring reports recovery" when resolve_on_recovery is false."""
+    """A resolved group is an `updated` "le monitoring signale le retour à la normale" (the configured locale) when
+    resolve_on_recovery is false."""
     client = make_client()
     client.post(HOOK, json=am_payload(), headers=AUTH)
     resolved = am_payload(am_alert(status="resolved"))
     client.post(HOOK, json=resolved, headers=AUTH)
     client.post(HOOK, json=resolved, headers=AUTH)
     assert [(e["type"], e.get("message")) for e in stream_events(redis)][1:] == [
-        ("updated", "monitoring reports recovery")]
+        ("updated", "le monitoring signale le retour à la normale")]
 
 
 def test_resolved_is_a_resolution_with_resolve_on_recovery(
@@ -149,7 +150,7 @@ def test_grafana_group_declares_once_and_recovers(make_client: Callable[..., Tes
     assert declared["ticket"].startswith("GF-") and declared["severity"] == "P0"
     assert declared["title"] == "Checkout p99 latency above 2 s"
     assert declared["link"].startswith("https://grafana.example.com/alerting/")
-    assert (recovery["type"], recovery["message"]) == ("updated", "monitoring reports recovery")
+    assert (recovery["type"], recovery["message"]) == ("updated", "le monitoring signale le retour à la normale")
 
 
 def test_grafana_resolve_on_recovery_resolves(make_client: Callable[..., TestClient], redis: Redis) -> None:

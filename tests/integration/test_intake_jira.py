@@ -71,9 +71,9 @@ def test_status_transition_and_comment_are_updates(make_client: Callable[..., Te
     client.post(HOOK, json=jira_comment("Fix deployed to staging, smoke test running"), headers=AUTH)
     client.post(HOOK, json=jira_comment("Fix deployed to staging, smoke test running"), headers=AUTH)
     _, status, comment = stream_events(redis)
-    assert (status["type"], status["message"]) == ("updated", "Status: To Do → In Progress")
+    assert (status["type"], status["message"]) == ("updated", "Statut : To Do → In Progress")
     assert comment["type"] == "updated"
-    assert comment["message"] == "Comment by Bob: Fix deployed to staging, smoke test running"
+    assert comment["message"] == "Commentaire de Bob : Fix deployed to staging, smoke test running"
 
 
 def test_priority_change_reclassifies(make_client: Callable[..., TestClient], redis: Redis) -> None:

@@ -81,7 +81,7 @@ def test_a_journey_a_year_from_now(future: datetime, in_process: Stack) -> None:
     declared = datetime.fromisoformat(v.data["declared_at"])
     assert abs(declared - future) < timedelta(minutes=5)
     assert datetime.fromisoformat(v.data["deadline"]) == declared + timedelta(hours=1)
-    assert "reste 59 min" in v.line("fr", "| Deadline |") or "reste 60 min" in v.line("fr", "| Deadline |")
+    assert "reste 59 min" in v.line("fr", "| Échéance |") or "reste 60 min" in v.line("fr", "| Échéance |")
     assert v.line("fr", "| Détecté |").startswith(f"| Détecté | {future.year}-")
     assert v.audiences("announcement") == {"oncall", "stakeholders", "management"}
     sent = parsedate_to_datetime(str(stack.emails(ONCALL[0])[0]["Date"]))

@@ -55,7 +55,7 @@ def test_p1_from_alertmanager_completed_by_updates(herald) -> None:
     stack.post("/hooks/alertmanager", bare(status="resolved"))  # recovery is news, not a resolution
     stack.settle()
     v = stack.views(ticket)
-    assert v.status == "open" and v.data["message"] == "monitoring reports recovery"
+    assert v.status == "open" and v.data["message"] == "le monitoring signale le retour à la normale"
 
     stack.push("resolved", ticket, root_cause="Expired IdP certificate")
     stack.settle()

@@ -28,14 +28,14 @@ def test_p2_from_jira_through_transitions_and_comments(herald) -> None:
                                             change("assignee", "Bob", "Hugo")], key=T, priority="Medium"))
     stack.settle()
     v = stack.views(T)
-    assert v.data["team"]["developer"] == "Hugo" and "Status: To Do → In Progress" in v.data["message"]
+    assert v.data["team"]["developer"] == "Hugo" and "Statut : To Do → In Progress" in v.data["message"]
     assert len(v.deliveries("update")) == 3  # on-call: Teams + two addresses
 
     stack.post("/hooks/jira", jira_comment("Found it: the CSV writer drops the header row", key=T))
     stack.settle()
     v = stack.views(T)
     assert "the CSV writer drops the header row" in v.hotfix_page
-    assert "Comment by Bob" in stack.emails(ONCALL[1])[-1].get_body(("plain",)).get_content()
+    assert "Commentaire de Bob" in stack.emails(ONCALL[1])[-1].get_body(("plain",)).get_content()
 
     stack.post("/hooks/jira", jira_updated([change("resolution", None, "Done", to="10000")], key=T,
                                            priority="Medium", resolution="Done", changelog_id="10102"))

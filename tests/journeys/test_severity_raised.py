@@ -32,7 +32,7 @@ def test_p2_raised_to_p0_midway(herald) -> None:
     stack.settle()
     v = stack.views(T)
     assert v.data["severity"] == "P0" and datetime.fromisoformat(v.data["deadline"]) == started + timedelta(hours=1)
-    assert "dépassée de" in v.line("fr", "| Deadline |") and "overdue by" in v.line("en", "| Deadline |")
+    assert "dépassée de" in v.line("fr", "| Échéance |") and "overdue by" in v.line("en", "| Deadline |")
     assert v.audiences("announcement") == {"oncall", "stakeholders", "management"}  # the raise: only the new ones
     assert len([d for d in v.deliveries("announcement") if d["audience"] == "oncall"]) == 3  # not told twice
     assert v.audiences("escalation") == {"management"} and "escalation" in v.timeline()

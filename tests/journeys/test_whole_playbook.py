@@ -50,6 +50,7 @@ def test_the_whole_playbook_from_alertmanager_to_the_postmortem(herald) -> None:
     started = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00"))
     assert (v.data["severity"], v.data["phase"], v.data["source"]) == ("P0", "triage", "alertmanager")
     assert datetime.fromisoformat(v.data["started_at"]) == started
+    assert v.data["message"].startswith("1 alerte(s) en cours : CheckoutErrors")  # the intake writes French (fr)
     assert v.line("fr", "| Reproductible |") == "| Reproductible | à confirmer |"
     assert "⚠️ Rôles à assigner : Coordinateur, Diagnostic, Développeur, Reviewer, DevOps" in v.md["fr"]
     assert v.audiences("announcement") == {"oncall", "stakeholders", "management"}
@@ -149,6 +150,13 @@ def test_the_whole_playbook_from_alertmanager_to_the_postmortem(herald) -> None:
     assert v.line("fr", "| Alert on payment error rate | Dan | OPS-311 |")
     assert v.line("fr", "- [x] Ticket de suivi créé : INC-2001") and v.line("en", "- [x] Follow-up ticket created: INC-2001")
     assert v.line("fr", "- [x] Utilisateurs notifiés") and v.line("en", "- [x] Stakeholders notified")
+    # the timeline reads in each document's language; what the intake wrote, in the configured one (fr)
+    assert "🚨 Déclaré : Checkout returns 500" in fr and "🔄 Mise à jour : Reproduced on staging" in fr
+    assert "⏰ Rappel : mise à jour en retard → coordinateur relancé" in fr
+    assert "📝 Post-mortem tenu : A release set the payment client timeout to 0 — par Alice" in fr
+    assert "⏰ Reminder: update overdue → coordinator reminded" in v.md["en"] and "↩️ Rolled back: The patch broke" in v.md["en"]
+    assert "Coordinateur → Alice · Diagnostic → Eve" in fr and "✓ Mergé vers main" in fr
+    assert v.data["timeline"][0]["summary"] == "Checkout returns 500"
     draft = stack.cli("postmortem", ticket, "--locale", "en")
     assert "## Why wasn't it caught before?\nStaging pins the old library" in draft
     assert "- [x] Follow-up ticket created: INC-2001" in draft

@@ -172,6 +172,6 @@ def test_who_acted_through_a_link_shows_in_the_document(locale: Locale, on_it: s
     assert line(text, "| DevOps |") == f"| DevOps | Dan | {on_it} {_hhmm(3)} |"
     assert line(text, "| Reviewer |") == f"| Reviewer | Chloé | {done} {_hhmm(12)} {by} Chloé |"
     assert line(text, checked) == f"{checked} ({_hhmm(12)}, {by} Chloé)"
-    assert line(text, f"| {_hhmm(12)} |").endswith(f"Review OK · ✓ review — {by} Chloé |")
+    assert line(text, f"| {_hhmm(12)} |").endswith(f"Review OK · ✓ {checked[6:]} — {by} Chloé |")  # in its locale
     members = {m.role: m.status for m in build(state, [], SETTINGS, T0).team}
     assert members == {"coordinator": "assigned", "diagnostician": "unassigned", "developer": "unassigned", "reviewer": "done", "devops": "active"}

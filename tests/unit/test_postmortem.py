@@ -90,7 +90,7 @@ def test_an_open_hotfix_runs_until_now(minutes_open: int, met: bool | None) -> N
 @pytest.mark.parametrize("locale,headings", [
     (Locale.FR, ["# 📝 Post-mortem : PM-1 - Checkout returns 500", "## Chronologie par phase", "## Root cause analysis",
                  "## Pourquoi pas détecté avant ?", "## Comment éviter à l'avenir ?", "## Actions correctives",
-                 "## Règles d'or", "## Communication", "❌ manquée de 10 min", "| Updates | 4 — 3 à l'heure, 1 en retard",
+                 "## Règles d'or", "## Communication", "❌ manquée de 10 min", "| Mises à jour | 4 — 3 à l'heure, 1 en retard",
                  "- ↩️ Tentative 1 annulée", "Déploiement en production sans smoke test"]),
     (Locale.EN, ["# 📝 Post-mortem: PM-1 - Checkout returns 500", "## Timeline by phase", "## Root cause analysis",
                  "## Why wasn't it caught before?", "## How to avoid it in the future?", "## Corrective actions",

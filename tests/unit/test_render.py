@@ -130,7 +130,8 @@ def test_every_message_renders_as_email(renderer: Renderer, message: MessageName
     assert "INC-1042" in content.subject
     assert "Checkout returns 500" in content.text
     assert content.html.startswith("<!DOCTYPE html>") and "Checkout returns 500" in content.html
-    assert "Deadline" in content.text and "Deadline" in content.html
+    deadline = "Échéance" if locale is Locale.FR else "Deadline"  # French says "échéance"
+    assert deadline in content.text and deadline in content.html
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -145,7 +146,7 @@ def test_every_message_renders_as_valid_card(renderer: Renderer, validate_card: 
     assert content.title and "\n" not in content.title
     assert re.fullmatch(r"[0-9A-F]{6}", content.color)
     assert content.facts and all(isinstance(k, str) and isinstance(v, str) for k, v in content.facts)
-    assert any(k == "Deadline" for k, _ in content.facts)
+    assert any(k == ("Échéance" if locale is Locale.FR else "Deadline") for k, _ in content.facts)
 
 
 def test_fr_announcement_uses_playbook_wording(renderer: Renderer) -> None:
@@ -310,7 +311,7 @@ def test_deadline_shows_time_left_and_date_when_not_today(renderer: Renderer) ->
     """The SLA clock gives the time left, and the date when the deadline is another day."""
     hotfix = sample_hotfix(Severity.P2, now=NOW)  # 24 h deadline: tomorrow
     text = renderer.email(MessageName.ANNOUNCEMENT, Locale.FR, hotfix, now=NOW).text
-    assert "Deadline : jeu. 26/11 10:15 — reste 23 h 35 min" in text
+    assert "Échéance : jeu. 26/11 10:15 — reste 23 h 35 min" in text
 
 
 def test_overdue_deadline_and_late_eta_are_flagged(renderer: Renderer) -> None:
@@ -328,7 +329,7 @@ def test_digest_lists_each_update_in_order(renderer: Renderer) -> None:
                           now=NOW).text
     first, second, third = (text.index(s) for s in ("Reproduced on staging", "Fix written", "Review in progress"))
     assert first < second < third
-    assert "Updates (3)" in text and "10:25 —" in text
+    assert "Mises à jour (3)" in text and "10:25 —" in text
 
 
 def test_raised_severity_is_announced(renderer: Renderer) -> None:
@@ -576,7 +577,7 @@ def test_action_links_are_buttons_and_email_links(people_renderer: Renderer) -> 
     urls = [a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl"]
     assert urls[:3] == [ACT, ACT + "?do=take_role", ACT + "?do=resolve"]
     mail = people_renderer.email(MessageName.REVIEW_REQUEST, Locale.FR, **inputs, act_url=ACT)
-    assert f"📝 Poster une update : {ACT}\n" in mail.text and f'href="{ACT}"' in mail.html
+    assert f"📝 Poster une mise à jour : {ACT}\n" in mail.text and f'href="{ACT}"' in mail.html
 
 
 def test_without_act_url_there_is_no_action_link(people_renderer: Renderer) -> None:
