@@ -113,6 +113,11 @@ def subscribers(audience: str) -> str:
     return f"{PREFIX}subscribers:{_audience(audience)}"
 
 
+def subscription_requests(audience: str, hour: int) -> str:
+    """How many confirmation emails one audience's form sent in one hour (``hour``: hours since the epoch)."""
+    return f"{PREFIX}subscription-requests:{_audience(audience)}:{int(hour)}"
+
+
 def _audience(name: str) -> str:
     if not 1 <= len(name) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise ValueError(f"invalid audience name {name[:40]!r}: expected 1-100 characters without control characters")

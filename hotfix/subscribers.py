@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: A pending subscription asked again within this time sends no second confirmation email.
 RESEND_AFTER = timedelta(minutes=10)
+#: The most subscription requests one audience takes in an hour: anyone holding an invitation reaches the form,
+#: and each request mails an address of their choosing (``a+1@…``, ``a+2@…`` are distinct addresses).
+REQUESTS_PER_HOUR = 100
 
 
 class Origin(str, Enum):
@@ -214,13 +217,24 @@ def unsubscribe(redis: Redis, audience: str, address: str, now: datetime, *, by:
     return True
 
 
+class TooManyRequests(Exception):
+    """The audience took ``REQUESTS_PER_HOUR`` subscription requests this hour already: ask again later."""
+
+
 def request(redis: Redis, settings: Settings, audience: str, address: str, now: datetime,
             reader: Callable[[Path], list[str]]) -> bool:
     """Note a subscription waiting for its confirmation; True when a confirmation email should go out.
 
     Nothing changes (and no email goes) for an address already receiving the audience's messages, or
-    one that asked a moment ago; an unsubscribed address may come back through the confirmation.
+    one that asked a moment ago; an unsubscribed address may come back through the confirmation. Past
+    ``REQUESTS_PER_HOUR`` requests of the audience this hour, whatever the address, ``TooManyRequests``.
     """
+    counter = keys.subscription_requests(audience, int(now.timestamp() // 3600))
+    pipe = redis.pipeline()
+    pipe.incr(counter)
+    pipe.expire(counter, 2 * 3600)
+    if int(pipe.execute()[0]) > REQUESTS_PER_HOUR:
+        raise TooManyRequests(f"{audience} took {REQUESTS_PER_HOUR} subscription requests this hour")
     key = normalize(address)
     current = entries_of(redis, audience, [key]).get(key)
     if current is None and key in {normalize(a) for a, _ in configured(settings, audience, reader)}:

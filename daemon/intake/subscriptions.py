@@ -9,7 +9,8 @@
   ``<form>`` with ``email`` and ``audience`` (one value per self-service audience it may offer).
   ``POST /subscribe`` notes the address ``pending`` and enqueues the confirmation email
   (``hotfix.confirmations``); it answers the same whether or not the address was known, so the form tells
-  nobody who is subscribed.
+  nobody who is subscribed. An audience takes ``subscribers.REQUESTS_PER_HOUR`` requests an hour; then 429
+  (each request mails an address of the requester's choosing).
 - ``GET /subscribe/confirm/{token}`` — the page of the email's link: one ``<form>`` whose ``POST``
   confirms, so that mail scanners that prefetch links confirm nothing. It confirms a request still
   pending only: an address that left since it asked (one click, ``hotfix subscribers --remove``) is
@@ -181,6 +182,9 @@ class SubscriptionPages:
 
         try:
             await run_in_threadpool(ask)
+        except subscribers.TooManyRequests:
+            log.warning("subscription to %s refused: %d requests this hour already", audience, subscribers.REQUESTS_PER_HOUR)
+            return self.pages.refused("too_many", 429, self.locale_of(audience))
         except RedisError:
             return self.pages.refused("unavailable", 503)
         log.info("subscription to %s asked through the form", audience)

@@ -182,8 +182,9 @@ def test_a_new_address_subscribes_confirms_by_its_email_link_and_gets_the_next_u
     assert desk.roster("customers")["zoe@newcomer.example"] == ("self", "unsubscribed")
 
 
-def test_domains_invitations_and_hostile_forms(desk: Desk) -> None:
-    """allowed_domains refuses other addresses (422 naming email); an invitation opens only its audience; junk is 4xx."""
+def test_domains_invitations_and_hostile_forms(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """allowed_domains refuses other addresses (422 naming email); an invitation opens only its audience; junk is 4xx;
+    past its hourly bound of requests an audience answers 429 and mails nobody."""
     page = desk.client.get(f"/subscribe?token={VIEWER}")
     form = re.search(r'name="form" value="([^"]+)"', page.text).group(1)
     refused = desk.client.post("/subscribe", data={"form": form, "email": "eve@elsewhere.example", "audience": "partners"})
@@ -196,6 +197,13 @@ def test_domains_invitations_and_hostile_forms(desk: Desk) -> None:
     assert invited.status_code == 200 and re.findall(r'<option value="([^"]+)"', invited.text) == ["partners"]
     assert desk.client.get("/subscribe?invite=forged.token").status_code == 403
     assert "eve@elsewhere.example" not in desk.roster("partners")
+    monkeypatch.setattr(subscribers, "REQUESTS_PER_HOUR", 2)
+    asked = [desk.client.post("/subscribe", data={"form": form, "email": f"a+{i}@victim.example", "audience": "customers"})
+             for i in range(4)]
+    assert [a.status_code for a in asked[:2]] == [200, 200] and 'data-reason="too_many"' in asked[3].text
+    assert [a.status_code for a in asked[2:]] == [429, 429]
+    desk.work()
+    assert len(desk.mails("a+0@victim.example")) == 1 and desk.mails("a+2@victim.example") == []
 
 
 def test_without_smtp_each_copy_and_the_confirmation_land_in_the_outbox(redis: Redis, make_settings, make_daemon,

@@ -73,6 +73,21 @@ def test_a_confirmation_confirms_only_a_pending_request(settings: Settings, fake
     assert subscribers.confirm(fake_redis, "customers", "x@customers.example", NOW + timedelta(hours=1))  # asked again
 
 
+def test_an_audience_takes_a_bounded_number_of_requests_an_hour(settings: Settings, fake_redis: fakeredis.FakeRedis,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack: the form mailed a confirmation to every distinct address asked (a+1@…, a+2@… all reach one inbox).
+    Past REQUESTS_PER_HOUR requests of an audience in an hour, whatever the address, TooManyRequests; the next hour
+    takes requests again."""
+    monkeypatch.setattr(subscribers, "REQUESTS_PER_HOUR", 3)
+    hour = NOW.replace(minute=0, second=0, microsecond=0)
+    for i in range(3):
+        assert subscribers.request(fake_redis, settings, "customers", f"a+{i}@victim.example", hour, read)
+    with pytest.raises(subscribers.TooManyRequests):
+        subscribers.request(fake_redis, settings, "customers", "a+3@victim.example", hour + timedelta(minutes=59), read)
+    assert "a+3@victim.example" not in subscribers.entries(fake_redis, "customers")
+    assert subscribers.request(fake_redis, settings, "customers", "a+3@victim.example", hour + timedelta(hours=1), read)
+
+
 def test_still_subscribed_checks_right_before_sending(fake_redis: fakeredis.FakeRedis) -> None:
     """A job built before the unsubscribe does not reach the address that left (whatever its case)."""
     subscribers.unsubscribe(fake_redis, "customers", "bob@customers.example", NOW)
