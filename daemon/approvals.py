@@ -16,6 +16,8 @@ Invariants:
   answered with what became of it and changes nothing;
 - every hold, supersession and decision is a timeline entry and an ``Approval`` record (who, when,
   why); a message sent after ``approval_timeout`` is marked unapproved;
+- when the hotfix closes (resolved, cancelled), a held message that told of it in progress is withdrawn
+  (``withdraw``): neither an approver nor the timeout sends it any more; a closing message stays held;
 - the functions change no input: they return new states whose changed lists are new lists.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from daemon.lifecycle import add_timeline_entry
-from hotfix.enums import Decision, MessageName
+from hotfix.enums import Decision, MessageName, Status
 from hotfix.routing import PERSON_AUDIENCE, Delivery, expand, team_channels, to_person
 from hotfix.settings import Settings
 from hotfix.state import Approval, Held, HotfixState, TimelineEntry
@@ -214,6 +216,22 @@ def expire(state: HotfixState, audience: str, settings: Settings, now: datetime)
         what=_what(held, None)))
     return _release(after, held, settings, {}, [("approvals", Decision.TIMEOUT.value)],
                     f"{held.id} sent unapproved after the timeout")
+
+
+def withdraw(state: HotfixState, status: Status, now: datetime) -> list[tuple[str, ...]]:
+    """At a step that closed the hotfix (``status``): withdraw every held message but the closing ones (a copy the caller owns; its lists are
+    replaced); the counters. An update held for customers would otherwise reach them after the resolution,
+    by an approver's click or unapproved by the timeout, saying the hotfix is still in progress."""
+    stale = [h for h in state.held if h.message not in _CLOSING]
+    if not stale:
+        return []
+    state.held = [h for h in state.held if h.message in _CLOSING]
+    closed = status.value
+    for held in stale:
+        _decided(state, held, Decision.WITHDRAWN, now, reason=f"the hotfix was {closed} before a decision")
+        _timeline(state, TimelineEntry(at=now, type="withdrawn", id=f"{held.id}:withdrawn", summary=(
+            f"{held.message.value} for {held.audience} withdrawn, never sent: the hotfix was {closed} before a decision")))
+    return [("approvals", Decision.WITHDRAWN.value)] * len(stale)
 
 
 def timeout_at(state: HotfixState, held: Held, settings: Settings) -> datetime | None:

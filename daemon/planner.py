@@ -14,7 +14,8 @@ reads are an audience's ``emails_file`` (``reader``) and its subscription change
   guardrail notices go to them too);
 - each applied update is counted on time or late against ``update_every`` (``Plan.counts``);
 - a message for an audience with approvers is held on the hotfix instead of sent, and its approvers are
-  asked (``approvals.hold``); ``plan_released`` sends it once approved, or unapproved after its timeout.
+  asked (``approvals.hold``); ``plan_released`` sends it once approved, or unapproved after its timeout;
+  a closing step withdraws what was held of the hotfix in progress (``approvals.withdraw``).
 
 ``plan_fired`` does the same for a notice a timer fired. The consumer loads, calls ``apply`` and
 ``plan``, and commits.
@@ -72,6 +73,8 @@ def plan(steps: list[Step], settings: Settings, now: datetime, reader: Reader = 
         event = dump_event(step.event)
         deliveries, asks, held = approvals.hold(final, deliveries, event, settings, now)
         counts += held
+        if step.before.is_open and not step.after.is_open:  # closed: what was held of it in progress is withdrawn
+            counts += approvals.withdraw(final, step.after.status, now)
         jobs += build_jobs(asks, step.after, None, settings, now, after=[], reader=reader, changes=changes)
         announcing = [d for d in deliveries if d.message is MessageName.ANNOUNCEMENT]
         others = [d for d in deliveries if d.message is not MessageName.ANNOUNCEMENT]

@@ -90,6 +90,7 @@ class Decision(str, Enum):
     DECLINED = "declined"      # never sent
     TIMEOUT = "timeout"        # sent unapproved after ``approval_timeout``
     SUPERSEDED = "superseded"  # replaced by a later message before anyone decided
+    WITHDRAWN = "withdrawn"    # the hotfix closed before anyone decided: it told of a hotfix in progress
 
 
 class DeliveryStatus(str, Enum):

@@ -159,6 +159,34 @@ def test_the_timeout_sends_it_unapproved() -> None:
     assert planned.state.timeline[-1].type == "approval_timeout" and "UNAPPROVED" in planned.state.timeline[-1].summary
 
 
+def test_closing_withdraws_what_was_held_of_the_hotfix_in_progress() -> None:
+    """Attack: an update held for customers, the hotfix then resolved without telling them, went out UNAPPROVED at its
+    timeout (or on a late click) saying the hotfix was still in progress. A closing step withdraws it: no timer, no
+    link; a closing message for them would have replaced it and stayed held."""
+    settings = Settings(**(SETTINGS.model_dump() | {"severity": {"P0": {
+        "resolve_within": "1h", "announce": ["oncall"], "updates": ["oncall", "customers"], "resolution": ["oncall"],
+        "approval_timeout": "5m"}}}))
+    state = None
+    for minutes, event in ((0, ev("declared", 0)), (2, ev("updated", 2, message="Fix in review"))):
+        planned = plan(apply(state, event, T0 + timedelta(minutes=minutes)), settings, T0 + timedelta(minutes=minutes))
+        state = planned.state
+    assert state is not None and [h.message for h in state.held] == [MessageName.UPDATE]
+    held = state.held[0]
+    planned = plan(apply(state, ev("resolved", 3, root_cause="timeout"), T0 + timedelta(minutes=3)), settings,
+                   T0 + timedelta(minutes=3))
+    state = planned.state
+    assert state is not None and state.held == [] and ("approvals", "withdrawn") in planned.counts
+    assert not any(j.payload.audience == "customers" for j in planned.jobs)
+    record = state.decisions[-1]
+    assert (record.id, record.decision, record.reason) == (held.id, Decision.WITHDRAWN,
+                                                           "the hotfix was resolved before a decision")
+    assert [e.type for e in state.timeline][-2:] == ["resolved", "withdrawn"]
+    assert "never sent" in state.timeline[-1].summary
+    assert "approval:customers" not in schedule(state, settings.policy(state.severity))  # type: ignore[arg-type]
+    with pytest.raises(approvals.NotHeld, match="already withdrawn"):
+        approvals.decide(state, held.id, Decision.APPROVED, settings, T0 + timedelta(minutes=4), by="Alice")
+
+
 def test_without_a_timeout_a_held_message_waits() -> None:
     """A P1 (no approval_timeout) keeps its held message, with no timer."""
     state, _, _ = run(None, ev("declared", 0, severity="P1"), 0)
