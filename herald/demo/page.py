@@ -72,7 +72,7 @@ UI: dict[Locale, dict[str, str]] = {
 }
 #: How the page names each message (a message it does not know keeps its own name).
 MESSAGES: dict[Locale, dict[str, str]] = {
-    Locale.FR: {"announcement": "annonce", "update": "update", "resolution": "résolution", "rollback": "rollback",
+    Locale.FR: {"announcement": "annonce", "update": "mise à jour", "resolution": "résolution", "rollback": "rollback",
                 "cancellation": "annulation", "reminder": "rappel", "escalation": "escalade",
                 "guardrail": "garde-fou", "postmortem": "post-mortem", "assignment": "affectation",
                 "review_request": "demande de review", "deploy_request": "demande de déploiement",

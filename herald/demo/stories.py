@@ -33,7 +33,7 @@ P0 = Story("p0", Text("Un P0 de bout en bout", "A P0 from start to finish"),
                  "team": {"coordinator": "Alice"}, "eta": Minutes(50)},)),
     Step("triage", Text("Triage", "Triage"), Text(
         "Triage : le problème est reproduit et l'équipe assignée (Bob développe, Chloé relit, Dan déploie) ; "
-        "chacun est prévenu de son rôle, et l'update part à tous.",
+        "chacun est prévenu de son rôle, et la mise à jour part à tous.",
         "Triage: the problem is reproduced and the team assigned (Bob fixes, Chloé reviews, Dan deploys); "
         "each hears of their role, and the update goes out to all."), minute=6,
         events=({"type": "updated", "phase": "triage", "team": TEAM,
@@ -161,12 +161,12 @@ ROLLBACK = Story("rollback", Text("Le rollback", "The rollback"),
 ))
 
 SILENCE = Story("silence", Text("Silence radio", "Radio silence"),
-                Text("Personne ne poste d'update : rappel au coordinateur, escalade, deadline menacée puis dépassée.",
+                Text("Personne ne poste de mise à jour : rappel au coordinateur, escalade, échéance menacée puis dépassée.",
                      "Nobody posts an update: a reminder to the coordinator, an escalation, the deadline at risk, "
                      "then breached."), (
     Step("declared", DECLARED, Text(
         "Les paiements par carte sont refusés. Alice déclare un P0, l'annonce part… puis plus personne ne poste "
-        "d'update.",
+        "de mise à jour.",
         "Card payments are declined. Alice declares a P0, the announcement goes out… then nobody posts an update."),
         events=({"type": "declared", "severity": "P0", "source": "demo",
                  "title": Text("Paiements par carte refusés", "Card payments declined"),
@@ -174,19 +174,19 @@ SILENCE = Story("silence", Text("Silence radio", "Radio silence"),
                  "users_affected": Text("tous les clients", "all customers"),
                  "team": {"coordinator": "Alice", "developer": "Bob"}, "eta": Minutes(45)},)),
     Step("reminder", Text("Rappel", "Reminder"), Text(
-        "Aucune update depuis la déclaration, la cadence P0 est dépassée : Herald rappelle à l'astreinte, et à Alice "
-        "en personne, qu'une update est due.",
+        "Aucune mise à jour depuis la déclaration, la cadence P0 est dépassée : Herald rappelle à l'astreinte, et à "
+        "Alice en personne, qu'une mise à jour est due.",
         "No update since the declaration, the P0 cadence is overdue: Herald reminds on-call, and Alice in person, "
         "that an update is due."), timer="reminder"),
     Step("unanswered", Text("Personne ne répond", "Nobody answers"), Text(
         "Toujours rien une période plus tard : « personne disponible », Herald escalade au management.",
         "Still nothing one period later: “nobody available”, Herald escalates to management."), timer="unanswered"),
-    Step("at-risk", Text("Deadline menacée", "Deadline at risk"), Text(
-        "La deadline d'une heure approche sans fix en vue : Herald escalade à nouveau, avec le temps restant.",
+    Step("at-risk", Text("Échéance menacée", "Deadline at risk"), Text(
+        "L'échéance d'une heure approche sans fix en vue : Herald escalade à nouveau, avec le temps restant.",
         "The one-hour deadline is near with no fix in sight: Herald escalates again, with the time left."),
         timer="at_risk"),
-    Step("breached", Text("Deadline dépassée", "Deadline breached"), Text(
-        "La deadline est dépassée : dernière escalade, et pour un P0 Herald propose le rollback (« P0 sans fix "
+    Step("breached", Text("Échéance dépassée", "Deadline breached"), Text(
+        "L'échéance est dépassée : dernière escalade, et pour un P0 Herald propose le rollback (« P0 sans fix "
         "possible rapide → rollback »).",
         "The deadline has passed: a last escalation, and for a P0 Herald proposes a rollback (“P0 with no quick fix "
         "→ rollback”)."), timer="breached"),
@@ -252,7 +252,7 @@ STORM = Story("storm", Text("La tempête d'alertes", "The alert storm"),
         "The replicas send the same group again and again: re-sends, nothing is pushed or sent."), minute=3,
         alerts=(Burst(instances=3, copies=20),)),
     Step("spreads", Text("La tempête s'étend", "The storm spreads"), Text(
-        "8 instances sont maintenant en erreur : le groupe a changé, une seule update le dit, quel que soit le "
+        "8 instances sont maintenant en erreur : le groupe a changé, une seule mise à jour le dit, quel que soit le "
         "nombre de webhooks.",
         "8 instances are failing now: the group changed, and one update says so, however many webhooks came."),
         minute=6, alerts=(Burst(instances=8, copies=10),)),
@@ -264,13 +264,13 @@ STORM = Story("storm", Text("La tempête d'alertes", "The alert storm"),
                                  "Likely cause: this morning's load balancer config; reverting it"),
                  "next_step": Text("Vérifier le taux d'erreur", "Check the error rate")},)),
     Step("recovery", Text("Rétablissement", "Recovery"), Text(
-        "Les alertes retombent et Alertmanager envoie « resolved ». Herald le dit dans une update sans clore : "
+        "Les alertes retombent et Alertmanager envoie « resolved ». Herald le dit dans une mise à jour sans clore : "
         "confirmer, c'est le rôle de la coordinatrice.",
         "The alerts clear and Alertmanager sends “resolved”. Herald says so in an update without closing: "
         "confirming is the coordinator's call."), minute=16, alerts=(Burst(instances=8, copies=4, status="resolved"),)),
     Step("resolved", RESOLUTION, Text(
         "Le retour arrière, relu et passé en smoke test, tient : Alice clôt. Un seul hotfix, une annonce, quelques "
-        "updates — pour des dizaines de webhooks.",
+        "mises à jour — pour des dizaines de webhooks.",
         "The revert, reviewed and smoke-tested, holds: Alice closes. One hotfix, one announcement, a few updates — "
         "for dozens of webhooks."), minute=20,
         events=({"type": "resolved", "checks": {"review": True, "smoke_test": True, "production": True,
