@@ -278,8 +278,14 @@ def render_md(draft: Postmortem, settings: Settings, locale: Locale | None = Non
     locale = locale or settings.locale
     zone = ZoneInfo(settings.timezone)
 
+    first_day = draft.declared_at.astimezone(zone).date() if draft.declared_at is not None else None
+
     def hhmm(value: datetime | None) -> str:
-        return value.astimezone(zone).strftime("%H:%M:%S") if value is not None else "—"
+        """The time, with the date when it is not the declaration's day (a reminder two days later)."""
+        if value is None:
+            return "—"
+        local = value.astimezone(zone)
+        return local.strftime("%H:%M:%S" if local.date() == first_day else "%Y-%m-%d %H:%M:%S")
 
     def full(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if value is not None else "—"

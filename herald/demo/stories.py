@@ -12,8 +12,9 @@ from herald.demo.story import Burst, Minutes, Step, Story, Text
 TEAM = {"coordinator": "Alice", "developer": "Bob", "reviewer": "Chloé", "devops": "Dan"}
 DEPLOY_STAGING = Text("Deploy staging", "Deploy to staging")
 DEPLOY_PRODUCTION = Text("Deploy production", "Deploy to production")
-#: The post-mortem is held two days after the resolution.
+#: The post-mortem is held two days after the resolution (minute 44 of the P0).
 TWO_DAYS = 2 * 24 * 60
+POSTMORTEM_AT = 44 + TWO_DAYS
 
 DECLARED = Text("Déclaration", "Declaration")
 RESOLUTION = Text("Résolution", "Resolution")
@@ -82,12 +83,46 @@ P0 = Story("p0", Text("Un P0 de bout en bout", "A P0 from start to finish"),
                                     "A configuration change set the payment client's timeout to 0"),
                  "fix": {"commit": "a1b2c3d", "description": Text("Timeout de 10 s restauré et vérifié au démarrage",
                                                                   "10 s timeout restored and checked at start-up")},
-                 "postmortem_at": Minutes(44 + TWO_DAYS)},)),
+                 "postmortem_at": Minutes(POSTMORTEM_AT)},)),
     Step("postmortem-reminder", Text("Rappel du post-mortem", "Post-mortem reminder"), Text(
         "Deux jours plus tard, avant le post-mortem, Herald le rappelle à l'équipe : root cause, pourquoi ce n'a pas "
         "été détecté avant, comment l'éviter, actions correctives.",
         "Two days later, before the post-mortem, Herald reminds the team: root cause, why it was not caught, how to "
         "avoid it, corrective actions."), timer="postmortem"),
+    Step("postmortem", Text("Post-mortem", "Post-mortem"), Text(
+        "Le post-mortem a lieu. Alice en poste les conclusions (root cause, pourquoi ce n'a pas été détecté avant, "
+        "comment l'éviter) et les actions correctives, chacune avec un responsable et un ticket : Herald les envoie à "
+        "l'équipe et aux parties prenantes, et le document de coordination se referme avec elles.",
+        "The post-mortem is held. Alice posts its findings (root cause, why it was not caught, how to avoid it) and "
+        "the corrective actions, each with an owner and a ticket: Herald sends them to the team and the stakeholders, "
+        "and the coordination document closes with them."), minute=POSTMORTEM_AT + 60,
+        events=({"type": "postmortem",
+                 "summary": Text("Paiement indisponible 44 min : un changement de configuration a mis à 0 le timeout du "
+                                 "client de paiement. Fix en production en 34 min, sans rollback.",
+                                 "Checkout down for 44 min: a configuration change set the payment client's timeout to "
+                                 "0. Fix in production in 34 min, no rollback."),
+                 "root_cause_analysis": Text("La nouvelle version de la bibliothèque de configuration a changé le sens "
+                                             "de 0 : « pas de limite » est devenu « expirer aussitôt ».",
+                                             "The new version of the configuration library changed what 0 means: "
+                                             "“no limit” became “expire at once”."),
+                 "why_not_caught": Text("Les tests d'intégration utilisent un bouchon du client de paiement qui ignore "
+                                        "le timeout, et le staging n'avait pas reçu la nouvelle configuration.",
+                                        "Integration tests use a payment client stub that ignores the timeout, and "
+                                        "staging had not received the new configuration."),
+                 "prevention": Text("Valider la configuration au démarrage ; tout changement de configuration passe par "
+                                    "le staging avant la production.",
+                                    "Validate the configuration at start-up; every configuration change goes through "
+                                    "staging before production."),
+                 "actions": [
+                     {"title": Text("Refuser un timeout nul au démarrage", "Refuse a zero timeout at start-up"),
+                      "owner": "Bob", "ticket": "PAY-311"},
+                     {"title": Text("Déployer la configuration en staging avant la production",
+                                    "Deploy configuration to staging before production"), "owner": "Dan",
+                      "ticket": "OPS-87"},
+                     {"title": Text("Test de bout en bout du paiement avec le vrai client",
+                                    "End-to-end checkout test with the real client"), "owner": "Chloé",
+                      "ticket": "QA-42"}],
+                 "follow_up": "PAY-310"},)),
 ))
 
 ROLLBACK = Story("rollback", Text("Le rollback", "The rollback"),

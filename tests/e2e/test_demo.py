@@ -265,11 +265,15 @@ def test_storm_is_one_hotfix(chromium: Any, demos: dict[str, Demo]) -> None:
 
 
 def test_p0_walks_the_playbook(chromium: Any, demos: dict[str, Demo], tmp_path: Path) -> None:
-    """The default story goes from announcement to post-mortem reminder; the language toggle shows the English renderings."""
+    """The default story goes from announcement to the post-mortem's report; the language toggle shows the English renderings."""
     page, steps = read_page(chromium, demos["p0"], viewport={"width": 1360, "height": 900})
     sent = [{f["message"] for f in s["families"]} for s in steps]
-    assert "announcement" in sent[0] and "resolution" in sent[-2] and "postmortem" in sent[-1]
-    assert all("update" in m for m in sent[1:-2])
+    assert "announcement" in sent[0] and "resolution" in sent[-3] and "postmortem" in sent[-2] and "postmortem" in sent[-1]
+    assert all("update" in m for m in sent[1:-3])
+    action = STORIES["p0"].steps[-1].events[0]["actions"][0]["ticket"]  # a corrective action of the post-mortem
+    report = families(steps, "postmortem")
+    assert report and all(action in (v["html"] or "") for f in report.values() for v in f["variants"])
+    assert action in page.inner_text("#postmortem") and action in page.inner_text("#final-document")
     assert not set().union(*sent) & {"reminder", "escalation", "guardrail", "rollback"}, "a clean P0 needs no nagging"
     email = families(steps, "declared")["announcement/email"]
     assert {v["locale"] for v in email["variants"]} == {"fr", "en"}
