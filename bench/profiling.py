@@ -1,12 +1,12 @@
 """Profile the daemon's ingest and the worker's delivery with pyinstrument (``pip install pyinstrument``).
 
     python bench/profiling.py [--events 4000] [--jobs 300] [--out DIR]
-    python bench/profiling.py --per-job [--jobs 300]     # worker CPU ms and Redis commands per job
+    python bench/profiling.py --per-job [--jobs 300] [--tree DIR]   # worker CPU ms and Redis commands per job
 
 ``--per-job`` runs the delivery without a profiler and reports what one job costs the worker: CPU
 time (user + system, from ``getrusage`` of the reaped ``hotfix worker --burst``: unlike wall time it
 barely moves when other processes load the machine) and Redis commands (MONITOR while it runs).
-Run it with ``PYTHONPATH`` pointing at two trees to compare them side by side.
+``--tree DIR`` runs another tree's Herald (e.g. ``git archive <commit>``): alternate the two in one sitting.
 
 Ingest: events are pushed first, then ``hotfix daemon`` runs under pyinstrument until
 the group's lag is 0 (then SIGINT, which the daemon takes as a clean stop). Delivery:
@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.latency import declared  # noqa: E402
-from bench.stack import BENCH_DB, bench_redis, drained, flush, herald, sinks, xadd_many  # noqa: E402
+from bench.stack import BENCH_DB, bench_redis, current_tree, drained, flush, herald, sinks, tree_of, use_tree, xadd_many  # noqa: E402
 from bench.throughput import QUIET, ingest_events, timed_drain  # noqa: E402
 from hotfix import keys  # noqa: E402
 from tests.fixtures.processes import wait_until  # noqa: E402
@@ -174,11 +174,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--count-commands", action="store_true", help="count Redis commands per event / per job")
     parser.add_argument("--per-job", action="store_true", help="worker CPU and Redis commands per delivery job")
+    parser.add_argument("--tree", type=Path, default=None, help="run the Herald processes of this tree (default: this one)")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="herald-profile-"))
     out.mkdir(parents=True, exist_ok=True)
     if args.per_job:
-        print(per_job(out, args.jobs).line())
+        tree = tree_of(args.tree.resolve(), str(args.tree)) if args.tree else current_tree()
+        with use_tree(tree):
+            print(f"{tree.path}: {per_job(out, args.jobs).line()}")
         return 0
     if args.count_commands:
         with counting() as ingest:
