@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from daemon.lifecycle import add_timeline_entry
+from daemon import timeline
 from hotfix.enums import Decision, MessageName, Status
 from hotfix.routing import PERSON_AUDIENCE, Delivery, expand, team_channels, to_person
 from hotfix.settings import Settings
@@ -272,7 +272,7 @@ def _decided(state: HotfixState, held: Held, decision: Decision, now: datetime, 
 
 def _timeline(state: HotfixState, entry: TimelineEntry) -> None:
     state.timeline = list(state.timeline)
-    add_timeline_entry(state, entry)
+    timeline.add_entry(state, entry)
 
 
 def _copy(state: HotfixState) -> HotfixState:

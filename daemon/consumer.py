@@ -33,6 +33,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from daemon import lanes, store
+from daemon.deadletters import Dead, entry_text, internal_reason, keep_dead
 from daemon.lifecycle import Outcome, Rules, Step, TooManyWaiting, apply
 from daemon.planner import plan, plan_fired
 from daemon.timers import fire, timer_names
@@ -46,8 +47,6 @@ from hotfix.state import HotfixState
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-#: A dead letter to write: (stream entry, reason, raw payload).
-Dead = tuple[lanes.Entry, str, str]
 #: A valid entry and its event.
 Item = tuple[lanes.Entry, Event]
 
@@ -248,7 +247,7 @@ class Daemon:
         """
         items: list[Item] = []
         dead: list[Dead] = []
-        raws = {entry.key: _raw(entry.fields) for entry in entries}
+        raws = {entry.key: entry_text(entry.fields) for entry in entries}
         for number, entry in enumerate(entries, 1):
             if lane_checks and number % lanes.LANE_EVERY == 0:
                 self._lane_now()
@@ -258,7 +257,7 @@ class Daemon:
                 dead.append((entry, exc.reason, exc.raw))
             except Exception as exc:  # a bug must cost one entry, never the daemon: keep it with the reason
                 log.exception("cannot read entry %s", entry.id)
-                dead.append((entry, _internal("validating", exc), raws[entry.key]))
+                dead.append((entry, internal_reason("validating", exc), raws[entry.key]))
         if dead:
             self.dead_letter(dead)
         return items, raws
@@ -285,7 +284,7 @@ class Daemon:
 
     def _dead_after_commit(self, entry: lanes.Entry, exc: Exception, raws: dict[str, str]) -> None:
         log.error("cannot commit entry %s", entry.id, exc_info=exc)
-        self.dead_letter([(entry, _internal("committing", exc), raws[entry.key])])
+        self.dead_letter([(entry, internal_reason("committing", exc), raws[entry.key])])
 
     def _commit(self, items: list[Item], raws: dict[str, str]) -> None:
         """Apply and plan every event, then commit states, jobs, timers, acks and this batch's poison together."""
@@ -309,7 +308,7 @@ class Daemon:
                     continue
                 except Exception as exc:  # pure code failed on this event: it alone is dead-lettered
                     log.exception("%s: cannot apply entry %s", event.ticket, entry.id)
-                    poisoned.append((entry, _internal("applying", exc), raws[entry.key]))
+                    poisoned.append((entry, internal_reason("applying", exc), raws[entry.key]))
                     continue
                 applied.extend(_log(steps))
                 if planned.state is not None:
@@ -340,12 +339,7 @@ class Daemon:
 
     def _dead_letter_into(self, pipe: Pipeline, dead: list[Dead], *, ack: bool = True) -> None:
         """Queue the dead letters (and, for stream entries, their acknowledgement) on ``pipe``."""
-        for entry, reason, raw in dead:
-            kept = {"id": entry.id, "error": reason, "raw": raw[:65536], "at": self.clock().isoformat()}
-            if entry.stream == keys.P0_STREAM:
-                kept["stream"] = entry.stream
-            pipe.xadd(keys.DEAD_LETTERS, kept, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
-            log.warning("dead-lettered entry %s: %s", entry.id, reason)
+        keep_dead(pipe, dead, self.clock())
         if ack:
             lanes.ack(pipe, [entry for entry, _reason, _raw in dead])
 
@@ -357,7 +351,7 @@ class Daemon:
         fired = 0
         names = timer_names(self.settings)
         for member, ticket, kind_name in store.due_timers(self.redis, now):
-            if kind_name not in names or not keys_ok(ticket):
+            if kind_name not in names or not keys.valid_ticket(ticket):
                 self.redis.zrem(keys.TIMERS, member)
                 continue
             try:
@@ -369,7 +363,7 @@ class Daemon:
                 pipe = self.redis.pipeline()
                 pipe.zrem(keys.TIMERS, member)
                 timer = lanes.Entry("", f"timer:{member}", {})
-                self._dead_letter_into(pipe, [(timer, _internal(f"firing timer {kind_name}", exc),
+                self._dead_letter_into(pipe, [(timer, internal_reason(f"firing timer {kind_name}", exc),
                                                json.dumps({"timer": member}))], ack=False)
                 pipe.execute()
                 metrics.events_dead_lettered.inc()
@@ -400,17 +394,6 @@ class Daemon:
         return 0
 
 
-def _raw(fields: dict[Any, Any]) -> str:
-    """The event text of a stream entry as it came (all its fields when it has no ``event``), for a dead letter."""
-    raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
-    return as_text(raw) if raw is not None else as_text(fields)
-
-
-def _internal(doing: str, exc: BaseException) -> str:
-    """The reason a dead letter gives for an unexpected exception."""
-    return f"internal error while {doing}: {type(exc).__name__}: {str(exc)[:500]}"
-
-
 def _log(steps: list[Step]) -> list[str]:
     """Log each step; return the types of the events applied."""
     applied = []
@@ -425,10 +408,3 @@ def _log(steps: list[Step]) -> list[str]:
             applied.append(step.event.type.value)
     return applied
 
-
-def keys_ok(ticket: str) -> bool:
-    try:
-        keys.hotfix(ticket)
-    except ValueError:
-        return False
-    return True

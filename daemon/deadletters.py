@@ -1,15 +1,52 @@
-"""Dead letters: invalid events, and deliveries that failed for good. Listed and replayed by the CLI."""
+"""Dead letters: invalid events, and deliveries that failed for good. Kept here, listed and replayed by the CLI.
+
+An event dead letter keeps the entry's id, the reason, its raw text (the first 64 KiB) and when; one of the P0
+lane also names its stream. The daemon writes them in the transaction that acknowledges the entry.
+"""
 from __future__ import annotations
 
+import logging
 import time
+from datetime import datetime
+from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
+from daemon.lanes import Entry
 from daemon.producer import push_raw
 from hotfix import keys
 from hotfix.connection import as_text
 from hotfix.jobs import JobPayload, JobSpec, enqueue
 from hotfix.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: A dead letter to write: (stream entry, reason, raw payload).
+Dead = tuple[Entry, str, str]
+#: The most event dead letters kept (older ones are trimmed).
+EVENT_DEAD_LETTERS_MAX = 100_000
+
+
+def keep_dead(pipe: Pipeline, dead: list[Dead], at: datetime) -> None:
+    """Queue on ``pipe`` one dead letter per entry: its id, the reason, its raw text and ``at``."""
+    for entry, reason, raw in dead:
+        kept = {"id": entry.id, "error": reason, "raw": raw[:65536], "at": at.isoformat()}
+        if entry.stream == keys.P0_STREAM:
+            kept["stream"] = entry.stream
+        pipe.xadd(keys.DEAD_LETTERS, kept, maxlen=EVENT_DEAD_LETTERS_MAX, approximate=True)  # type: ignore[arg-type]
+        log.warning("dead-lettered entry %s: %s", entry.id, reason)
+
+
+def entry_text(fields: dict[Any, Any]) -> str:
+    """The event text of a stream entry as it came (all its fields when it has no ``event``), for a dead letter."""
+    raw = fields.get(keys.EVENT_FIELD.encode(), fields.get(keys.EVENT_FIELD))
+    return as_text(raw) if raw is not None else as_text(fields)
+
+
+def internal_reason(doing: str, exc: BaseException) -> str:
+    """The reason a dead letter gives for an unexpected exception."""
+    return f"internal error while {doing}: {type(exc).__name__}: {str(exc)[:500]}"
 
 
 def _fields(fields: dict[bytes | str, bytes | str] | None) -> dict[str, str]:

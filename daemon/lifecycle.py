@@ -26,7 +26,6 @@ Rules it keeps:
 """
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from daemon import timeline
 from hotfix import dates
 from hotfix.enums import TERMINAL_STATUSES, EventType, Phase, Severity, Status
 from hotfix.events import (
@@ -49,9 +49,9 @@ from hotfix.events import (
     dump_event,
     load_event,
 )
-from hotfix.limits import SUMMARY_CHARS, WAITING_CHARS_MAX, WAITING_EVENTS_MAX, clip
+from hotfix.limits import WAITING_CHARS_MAX, WAITING_EVENTS_MAX
 from hotfix.settings import PLAYBOOK_DEADLINES
-from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Ack, Attempt, HotfixState, PostmortemRecord, TimelineEntry
+from hotfix.state import REQUIRED_BEFORE_PRODUCTION, Ack, Attempt, HotfixState, PostmortemRecord
 
 
 class TooManyWaiting(ValueError):
@@ -166,7 +166,7 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
     elif isinstance(event, PostmortemHeld) and before.status is not Status.CANCELLED:
         _record_postmortem(after, event)
     elif closed:
-        _add_timeline(after, event, late=True)
+        timeline.add_entry(after, timeline.event_entry(event, late=True))
         return Step(before, after, event, Outcome.LATE)
     elif isinstance(event, Updated):
         _merge(after, event, _fields_of_update(event))
@@ -199,7 +199,7 @@ def _apply_one(before: HotfixState, event: Event, rules: Rules) -> Step:
         after.last_update_at = max(filter(None, [after.last_update_at, event.when]))
     _note_requests(before, after, event.when)
     _acknowledge(after, event)
-    _add_timeline(after, event)
+    timeline.add_entry(after, timeline.event_entry(event))
     return Step(before, after, event, Outcome.APPLIED, reopened, guardrail)
 
 
@@ -373,51 +373,3 @@ def _acknowledge(after: HotfixState, event: Event) -> None:
     for check, done in checks.items():
         if done and event.by:
             after.checked_by[check] = Ack(by=event.by, at=event.when, via=event.source)
-
-
-def _add_timeline(after: HotfixState, event: Event, *, late: bool = False) -> None:
-    entry = TimelineEntry(at=event.when, type=event.type.value, id=event.event_id, summary=_summary(event),
-                          phase=getattr(event, "phase", None), late=late, by=event.by, what=_what(event))
-    add_timeline_entry(after, entry)
-
-
-def add_timeline_entry(state: HotfixState, entry: TimelineEntry) -> None:
-    """Insert an entry keeping the timeline in ``at`` order (stable for equal times)."""
-    times = [e.at for e in state.timeline]
-    state.timeline.insert(bisect.bisect_right(times, entry.at), entry)
-
-
-def _summary(event: Event) -> str:
-    """A one-line summary of the event for the timeline, cut to ``SUMMARY_CHARS``."""
-    return clip(_summary_text(event), SUMMARY_CHARS)
-
-
-def _what(event: Event) -> dict[str, Any]:
-    """The timeline line as data (``TimelineEntry.what``): people's text, and what an update set."""
-    if not isinstance(event, Updated):
-        text = _summary(event)
-        return {"text": text} if text else {}
-    what: dict[str, Any] = {
-        "text": clip(event.message, SUMMARY_CHARS) if event.message else None,
-        "phase": event.phase.value if event.phase else None,
-        "severity": event.severity.value if event.severity else None,
-        "team": event.team.roles() if event.team else None,
-        "checks": [check for check, done in (event.checks or {}).items() if done],
-    }
-    return {k: v for k, v in what.items() if v}
-
-
-def _summary_text(event: Event) -> str:
-    if isinstance(event, Declared):
-        return event.title
-    if isinstance(event, Updated):
-        parts = [event.message, f"phase → {event.phase.value}" if event.phase else None,
-                 f"severity → {event.severity.value}" if event.severity else None]
-        parts += [f"{role} → {holder}" for role, holder in (event.team.roles() if event.team else {}).items()]
-        parts += [f"✓ {check}" for check, done in (event.checks or {}).items() if done]
-        return " · ".join(p for p in parts if p)
-    if isinstance(event, Resolved):
-        return event.message or event.root_cause or ""
-    if isinstance(event, PostmortemHeld):
-        return event.summary or event.message or event.root_cause_analysis or ""
-    return getattr(event, "reason", None) or event.message or ""

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from daemon import timeline
 from daemon.approvals import TIMER as APPROVAL
 from daemon.approvals import Released, expire
-from daemon.lifecycle import add_timeline_entry
 from hotfix.durations import format_span
 from hotfix.enums import Channel, Locale, MessageName, Phase, Severity, Status
 from hotfix.routing import Delivery, expand, team_channels, to_person
@@ -162,7 +162,7 @@ def fire(state: HotfixState, name: str, now: datetime, settings: Settings) -> Fi
     if kind in (TimerKind.REMINDER, TimerKind.POSTMORTEM, TimerKind.POSTMORTEM_OVERDUE, TimerKind.TRIAGE_BOX,
                 TimerKind.DEPLOY_BOX):
         deliveries += _coordinator(state, settings, message, cause, notice)
-    add_timeline_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice),
+    timeline.add_entry(after, TimelineEntry(at=now, type=message.value, id=cause, summary=_summary(kind, notice),
                                             what=_what(kind, notice)))
     return Fired(after, deliveries, key)
 
@@ -207,7 +207,7 @@ def _remind_reviewer(state: HotfixState, after: HotfixState, now: datetime, sett
               "asked_at": asked.isoformat() if asked else None}
     channels = team_channels([*policy.announce, *state.announced_to], settings)
     deliveries = to_person(MessageName.REVIEW_REQUEST, name, settings, cause, channels=channels, notice=notice)
-    add_timeline_entry(after, TimelineEntry(at=now, type=MessageName.REVIEW_REQUEST.value, id=cause,
+    timeline.add_entry(after, TimelineEntry(at=now, type=MessageName.REVIEW_REQUEST.value, id=cause,
                                             summary=f"review still pending: {name} asked again",
                                             what={"notice": TimerKind.REVIEW_PENDING.value, "person": name}))
     return Fired(after, deliveries, key)
