@@ -164,7 +164,7 @@ def build_jobs(deliveries: Iterable[Delivery], state: HotfixState, event: dict[s
                 version=JOB_VERSION, job_key=jid, ticket=state.ticket, message=delivery.message, audience=delivery.audience,
                 channel=delivery.channel, recipients=batch, locale=_locale(settings, delivery),
                 severity=severity, cause=delivery.cause, after=waits, hotfix=snap, event=event_data,
-                notice=delivery.notice, created_at=now, person=delivery.person,
+                notice=clip_all(delivery.notice, JOB_TEXT_MAX), created_at=now, person=delivery.person,
             )))
     return specs
 

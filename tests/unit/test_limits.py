@@ -88,6 +88,28 @@ def test_a_job_carries_texts_cut_to_the_job_bound() -> None:
     assert len(snapshot(hotfix).impact or "") <= JOB_TEXT_MAX
 
 
+def test_an_approval_request_job_carries_the_held_message_cut_to_the_job_bound() -> None:
+    """Attack: a 1 MB update held for approval made each approval_request job carry it whole (1 MB per approver and
+    channel, where the update's own job carried 50 KB): the notice is cut to the job bound like the snapshot."""
+    from daemon.lifecycle import apply
+    from daemon.planner import plan
+    from hotfix.settings import Settings
+
+    settings = Settings(people={"Alice": {"email": "alice@corp.example"}},
+                        audiences={"oncall": {"emails": ["oncall@corp.example"]},
+                                   "customers": {"emails": ["status@customers.example"], "approval": ["Alice"]}},
+                        severity={"P0": {"resolve_within": "1h", "announce": ["oncall"], "updates": ["oncall", "customers"]}})
+    state = None
+    for i, fields in enumerate([{"type": "declared", "title": "Payments down", "severity": "P0"},
+                                {"type": "updated", "message": "x" * STORED_TEXT_MAX}]):
+        event = parse_event({**fields, "ticket": "BIG-1", "id": f"e{i}", "at": NOW.isoformat()}, now=NOW)
+        planned = plan(apply(state, event, NOW), settings, NOW)
+        state = planned.state
+    (request,) = [j.payload for j in planned.jobs if j.payload.message is MessageName.APPROVAL_REQUEST]
+    held = request.notice["approval"]["event"]["message"]  # type: ignore[index]
+    assert len(held) <= JOB_TEXT_MAX and len(repr(request.wire())) < 100_000  # was over 1,000,000
+
+
 @pytest.mark.parametrize("locale", list(Locale))
 @pytest.mark.parametrize("message", list(MessageName))
 def test_every_message_cuts_a_60kb_text_per_channel_with_the_marker(locale: Locale, message: MessageName) -> None:
