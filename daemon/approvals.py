@@ -219,9 +219,9 @@ def expire(state: HotfixState, audience: str, settings: Settings, now: datetime)
 
 
 def withdraw(state: HotfixState, status: Status, now: datetime) -> list[tuple[str, ...]]:
-    """At a step that closed the hotfix (``status``): withdraw every held message but the closing ones (a copy the caller owns; its lists are
-    replaced); the counters. An update held for customers would otherwise reach them after the resolution,
-    by an approver's click or unapproved by the timeout, saying the hotfix is still in progress."""
+    """At a step that closed the hotfix (``status``): withdraw every held message but the closing ones (``state`` is a
+    copy the caller owns; its lists are replaced); the counters. An update held for customers would otherwise reach
+    them after the resolution, by an approver's click or unapproved by the timeout, saying it is still in progress."""
     stale = [h for h in state.held if h.message not in _CLOSING]
     if not stale:
         return []
@@ -230,7 +230,8 @@ def withdraw(state: HotfixState, status: Status, now: datetime) -> list[tuple[st
     for held in stale:
         _decided(state, held, Decision.WITHDRAWN, now, reason=f"the hotfix was {closed} before a decision")
         _timeline(state, TimelineEntry(at=now, type="withdrawn", id=f"{held.id}:withdrawn", summary=(
-            f"{held.message.value} for {held.audience} withdrawn, never sent: the hotfix was {closed} before a decision")))
+            f"{held.message.value} for {held.audience} withdrawn, never sent: the hotfix was {closed} before a decision"),
+            what=_what(held, None, closed=closed)))
     return [("approvals", Decision.WITHDRAWN.value)] * len(stale)
 
 

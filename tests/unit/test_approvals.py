@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from daemon import approvals
+from daemon.document import document_md
 from daemon.lifecycle import apply
 from daemon.planner import plan, plan_fired, plan_released
 from daemon.timers import fire, schedule
-from hotfix.enums import Decision, MessageName
+from hotfix.enums import Decision, Locale, MessageName
 from hotfix.events import parse_event
 from hotfix.settings import Settings
 from hotfix.state import HotfixState
@@ -182,6 +183,9 @@ def test_closing_withdraws_what_was_held_of_the_hotfix_in_progress() -> None:
                                                            "the hotfix was resolved before a decision")
     assert [e.type for e in state.timeline][-2:] == ["resolved", "withdrawn"]
     assert "never sent" in state.timeline[-1].summary
+    now = T0 + timedelta(minutes=3)
+    assert "retiré, jamais envoyé : le hotfix a été résolu" in document_md(state, [], settings, now, Locale.FR)
+    assert "🚫 Withdrawn" in document_md(state, [], settings, now, Locale.EN)
     assert "approval:customers" not in schedule(state, settings.policy(state.severity))  # type: ignore[arg-type]
     with pytest.raises(approvals.NotHeld, match="already withdrawn"):
         approvals.decide(state, held.id, Decision.APPROVED, settings, T0 + timedelta(minutes=4), by="Alice")
