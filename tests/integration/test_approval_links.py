@@ -166,3 +166,28 @@ def test_forged_foreign_and_outdated_tokens_are_refused(redis: Redis, desk, make
     assert client.get(alien).status_code == 403
     assert client.post(good, data={"decision": "maybe"}).status_code == 422
     assert [h.id for h in store.load(redis, "INC-1").held] == [held.id]
+
+
+def test_concurrent_decisions_on_one_held_message_decide_once(redis: Redis, desk) -> None:
+    """Attack: Alice's and Bob's links posted 12 times at once, approve, edit and decline mixed: one decision, one
+    email to the customers, every other post told what became of it (409)."""
+    import threading
+
+    work, smtp, client, settings = desk
+    held_update(redis, work)
+    (held,) = store.load(redis, "INC-1").held
+    now = datetime.now(UTC)
+    paths = [approval_url(settings, ApprovalGrant(held=held.id, ticket="INC-1", by=who), now).removeprefix(PUBLIC)
+             for who in ("Alice", "Bob")]
+    forms = [{"decision": "approve"}, {"decision": "edit", "message": "Reworded"}, {"decision": "decline"}]
+    codes: list[int] = []
+    posts = [threading.Thread(target=lambda i=i: codes.append(client.post(paths[i % 2], data=forms[i % 3]).status_code))
+             for i in range(12)]
+    for thread in posts:
+        thread.start()
+    for thread in posts:
+        thread.join()
+    assert sorted(codes) == [200] + [409] * 11
+    work()
+    assert len(store.load(redis, "INC-1").decisions) == 1
+    assert len(mails_to(smtp, CUSTOMERS)) <= 1  # one approval sends once; a decline sends nothing
