@@ -184,7 +184,7 @@ def test_closing_withdraws_what_was_held_of_the_hotfix_in_progress() -> None:
     assert [e.type for e in state.timeline][-2:] == ["resolved", "withdrawn"]
     assert "never sent" in state.timeline[-1].summary
     now = T0 + timedelta(minutes=3)
-    assert "retiré, jamais envoyé : le hotfix a été résolu" in document_md(state, [], settings, now, Locale.FR)
+    assert "retirée, jamais envoyée : le hotfix a été résolu" in document_md(state, [], settings, now, Locale.FR)
     assert "🚫 Withdrawn" in document_md(state, [], settings, now, Locale.EN)
     assert "approval:customers" not in schedule(state, settings.policy(state.severity))  # type: ignore[arg-type]
     with pytest.raises(approvals.NotHeld, match="already withdrawn"):

@@ -116,3 +116,38 @@ def test_jira_updates_are_written_in_the_configured_locale() -> None:
     said = jira(cfg, JiraPayload.model_validate(jira_comment("Patch ready")), moved.state, T0, Locale.FR)
     assert moved.events[0].message == "Statut : To Do → In Progress\nAssigné à : Bob"
     assert said.events[0].message is not None and said.events[0].message.startswith("Commentaire de ")
+
+
+APPROVALS = Settings(
+    people={"Alice": {"email": "alice@corp.example"}},
+    audiences={"oncall": {"emails": ["oncall@corp.example"]},
+               "customers": {"emails": ["status@customers.example"], "approval": ["Alice"]}},
+    severity={"P0": {"resolve_within": "1h", "announce": ["oncall", "customers"], "updates": ["oncall", "customers"],
+                     "resolution": ["oncall"]}})
+
+
+def test_approval_steps_read_in_the_documents_language() -> None:
+    """Held, approved and withdrawn messages are told in French in a French document (and in English in English)."""
+    from daemon import approvals
+    from daemon.planner import plan
+    from hotfix.enums import Decision
+
+    state: HotfixState | None = None
+    for minutes, data in ((0, STORY[0][2] | {"type": "declared"}), (2, {"type": "updated", "message": "On it"}),
+                          (4, {"type": "updated", "message": "Still on it"}), (6, {"type": "resolved"})):
+        event = parse_event({"ticket": "INC-3", "id": f"a{minutes}", "at": (T0 + timedelta(minutes=minutes)).isoformat(),
+                             **data}, now=T0)
+        planned = plan(apply(state, event, T0 + timedelta(minutes=minutes)), APPROVALS, T0 + timedelta(minutes=minutes))
+        state = planned.state
+        if minutes == 0:
+            assert state is not None
+            state = approvals.decide(state, state.held[0].id, Decision.APPROVED, APPROVALS,
+                                     T0 + timedelta(minutes=1), by="Alice").state
+    assert state is not None
+    fr = document_md(state, [], APPROVALS, T0 + timedelta(minutes=10), Locale.FR)
+    en = document_md(state, [], APPROVALS, T0 + timedelta(minutes=10), Locale.EN)
+    assert "⏸️ Retenu : l'annonce pour customers retenue, à approuver par Alice" in fr
+    assert "✅ Approuvé : l'annonce pour customers approuvée par Alice" in fr
+    assert "✅ Approuvé : l'annonce pour customers approuvée par Alice |" in fr  # who decided, said once
+    assert "retirée, jamais envoyée : le hotfix a été résolu avant une décision |" in fr
+    assert "withdrawn, never sent: the hotfix was resolved before a decision |" in en
