@@ -13,6 +13,11 @@ time has passed and, for each, in this order:
 4. otherwise enqueues it again at the front of its queue, at once (not through RQ's scheduler, whose
    locks the dead worker may hold for a minute).
 
+It also looks at each queue's intermediate list (``workers.queue``: a job taken by a worker sits there
+until the worker registers it as running): an id that is there, not running, and was first seen more
+than ``TAKEN_GRACE`` seconds ago belonged to a worker that died between taking it and starting it; the
+sweeper whose ``LREM`` removes it puts the job back at the front of its queue.
+
 Nothing is told twice by this: a job run again sends only to recipients without a ``sent`` receipt
 (``workers.jobs``). Only a message in flight at the very moment of the kill (accepted by the server,
 its receipt not yet written) can go again, as with any crash.
@@ -39,6 +44,10 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY = 1.0
 #: A job abandoned this many times (it kills its worker) is failed instead of run again.
 MAX_ABANDONED = 5
+#: Seconds a job id may sit in an intermediate list, not running, before it is taken for a dead worker's.
+TAKEN_GRACE = 5.0
+#: How long the sweeper remembers when it first saw an id there (short: an id seen again later starts afresh).
+FIRST_SEEN_TTL = 60
 #: States in which a job is no longer running: nothing to recover.
 _ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.STOPPED,
           JobStatus.CANCELED, JobStatus.DEFERRED}
@@ -81,6 +90,40 @@ def sweep(redis: Redis, queue_name: str, now: float | None = None) -> list[str]:
     return requeued
 
 
+def sweep_taken(redis: Redis, queue_name: str, grace: float = TAKEN_GRACE) -> list[str]:
+    """Requeue the jobs of ``queue_name`` a worker took (intermediate list) but never started; the ids requeued."""
+    queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
+    taken = queue.intermediate_queue
+    waiting = taken.get_job_ids()
+    if not waiting:
+        return []
+    running = {as_text(m).split(":", 1)[0] for m in redis.zrange(queue.started_job_registry.key, 0, -1)}
+    requeued: list[str] = []
+    for job_id in waiting:
+        if job_id in running:
+            continue  # registered as running: its worker takes it out of the list in a moment
+        seen_key = taken.get_first_seen_key(job_id)
+        if redis.set(seen_key, time.time(), nx=True, ex=FIRST_SEEN_TTL):
+            continue  # first seen now: a live worker may be about to start it
+        first = redis.get(seen_key)
+        if first is None or time.time() - float(first) < grace:
+            continue
+        if not redis.lrem(taken.key, 1, job_id):
+            continue  # another sweeper took it
+        redis.delete(seen_key)
+        try:
+            job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+        except NoSuchJobError:
+            continue
+        if job.get_status(refresh=False) not in (JobStatus.QUEUED, None):
+            continue
+        queue.enqueue_job(job, at_front=True)
+        requeued.append(job.id)
+        log.warning("job %s (%s) was taken by a worker that never started it; queued again at the front of %s",
+                    job.id, job.description, queue_name)
+    return requeued
+
+
 def _forget_execution(redis: Redis, job: Job, member: str) -> None:
     """Drop the dead execution's own keys (its entry in the registry is already gone)."""
     try:
@@ -113,5 +156,6 @@ class Sweeper:
             for name in self.queues:
                 try:
                     sweep(self.redis, name)
+                    sweep_taken(self.redis, name)
                 except Exception as exc:  # noqa: BLE001 - Redis away for a moment: the next sweep tries again
                     log.warning("sweeping %s failed: %s: %s", name, type(exc).__name__, exc)

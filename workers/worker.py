@@ -9,6 +9,9 @@ Invariants kept here:
   whose entry expired back at the front of its queue. RQ's own handling of that registry (abandoned
   jobs failed, or retried through the scheduler, whose locks a dead worker holds for a minute) is
   not used. The job itself sends only to recipients without a ``sent`` receipt.
+- **A job taken is never lost.** Every take moves the job's id to its queue's intermediate list
+  (``workers.queue``); the worker removes it once the job is registered as running, and the sweeper puts
+  back one left there by a worker that died in between.
 - **P0 never waits behind P2 inside a process.** ``hotfix worker`` on several queues also runs
   ``p0_workers`` workers that take ``hotfix-p0`` only, in threads of the same process (one metrics
   registry, one template cache; each its own SMTP connection), so a P0 job never waits for the
@@ -32,6 +35,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker, WorkerStatus
 
 from hotfix import keys
+from workers.queue import HeraldQueue
 from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -64,8 +68,12 @@ class _Heartbeats(BaseWorker):
         """The job's StartedJobRegistry entry (and the worker's registration) lives this long without a beat."""
         return JOB_HEARTBEAT_TTL
 
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's, always taking the job out of its intermediate list (``workers.queue`` put it there)."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
+
     def clean_registries(self) -> None:
-        """RQ's maintenance, less the StartedJobRegistry: abandoned jobs are the sweeper's (``workers.sweeper``)."""
+        """RQ's maintenance, less the StartedJobRegistry and the intermediate lists: the sweeper's (``workers.sweeper``)."""
         for queue in self.queues:
             if queue.acquire_maintenance_lock():
                 try:
@@ -73,7 +81,6 @@ class _Heartbeats(BaseWorker):
                         registry(name=queue.name, connection=queue.connection, job_class=queue.job_class,
                                  serializer=queue.serializer).cleanup()
                     worker_registration.clean_worker_registry(queue)
-                    queue.intermediate_queue.cleanup(self, queue)
                 finally:
                     queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
         self.last_cleaned_at = _now()
@@ -146,6 +153,7 @@ def make_worker(redis: Redis, queues: list[str], *, fork: bool = False, name: st
     """An RQ worker on Herald's queues, most urgent first, with the JSON serializer and the short heartbeat."""
     cls: type[BaseWorker] = HeraldForkWorker if fork else HeraldWorker
     return cls(queues, connection=redis, serializer=JSONSerializer, name=name, job_monitoring_interval=JOB_HEARTBEAT,
+               queue_class=HeraldQueue,
                maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
 
 
@@ -159,7 +167,7 @@ def run(redis: Redis, queues: list[str], *, fork: bool = False, name: str | None
     """Work until stopped: the main worker, its P0 companions (not in burst mode) and the sweeper."""
     main = make_worker(redis, queues, fork=fork, name=name)
     count = 0 if burst else companions_for(queues, p0_workers)
-    companions = [P0Companion([keys.QUEUE_NAMES[0]], connection=redis, serializer=JSONSerializer,
+    companions = [P0Companion([keys.QUEUE_NAMES[0]], connection=redis, serializer=JSONSerializer, queue_class=HeraldQueue,
                               name=f"{main.name}-p0-{n + 1}", job_monitoring_interval=JOB_HEARTBEAT,
                               maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
                   for n in range(count)]

@@ -100,3 +100,42 @@ def test_the_sweeper_thread_runs_until_stopped(redis: Redis, queue: Queue) -> No
     finally:
         thread.stop()
     assert queue.job_ids == [dead.id]
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(redis: Redis, queue: Queue) -> None:
+    """An id left in the intermediate list, not running, past the grace, goes back to the front of its queue once."""
+    waiting = queue.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+    taken = queue.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+    redis.lrem(queue.key, 0, taken.id)
+    redis.rpush(queue.intermediate_queue.key, taken.id)  # what a take does; then its worker died
+    assert sweeper.sweep_taken(redis, queue.name, grace=0) == []  # first seen: maybe a live worker's
+    assert sweeper.sweep_taken(redis, queue.name, grace=0) == [taken.id]
+    assert sweeper.sweep_taken(redis, queue.name, grace=0) == []
+    assert queue.job_ids == [taken.id, waiting.id] and queue.intermediate_queue.get_job_ids() == []
+
+
+def test_a_running_job_in_the_intermediate_list_is_left_alone(redis: Redis, queue: Queue) -> None:
+    """An id still in the intermediate list while its job is registered as running is its worker's business."""
+    job = started(redis, queue, beat_until=time.time() + 60)
+    redis.rpush(queue.intermediate_queue.key, job.id)
+    for _ in range(3):
+        assert sweeper.sweep_taken(redis, queue.name, grace=0) == []
+    assert queue.intermediate_queue.get_job_ids() == [job.id]
+
+
+def test_every_take_goes_through_the_intermediate_list_and_leaves_it_when_run(redis: Redis) -> None:
+    """A worker on several queues takes jobs into their intermediate lists, most urgent first, and empties them."""
+    from workers.queue import HeraldQueue
+
+    p0 = HeraldQueue("hotfix-p0", connection=redis, serializer=JSONSerializer)
+    p2 = HeraldQueue("hotfix-p2", connection=redis, serializer=JSONSerializer)
+    low = p2.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+    high = p0.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+    job, taken_from = HeraldQueue.dequeue_any([p0, p2], None, connection=redis, serializer=JSONSerializer)
+    assert (job.id, taken_from.name) == (high.id, "hotfix-p0")
+    assert p0.intermediate_queue.get_job_ids() == [high.id] and p2.job_ids == [low.id]
+    redis.lrem(p0.intermediate_queue.key, 0, high.id)
+    redis.lpush(p0.key, high.id)
+    worker.make_worker(redis, ["hotfix-p0", "hotfix-p2"]).work(burst=True)
+    assert redis.get(RUNS) == b"2"
+    assert p0.intermediate_queue.get_job_ids() == [] and p2.intermediate_queue.get_job_ids() == []

@@ -1,0 +1,54 @@
+"""Herald's RQ queue: every dequeue moves the job's id to the queue's intermediate list, never just pops it.
+
+RQ pops a worker's job ids with ``BLPOP`` when the worker serves several queues (``BLMOVE`` to an
+intermediate list only for one queue). A worker killed while it waits in ``BLPOP`` can have Redis hand
+it, in the instant before Redis sees the dead connection, a job that then exists nowhere: no queue,
+no registry, never run. Here every take is an ``LMOVE`` / ``BLMOVE`` into ``rq:queue:<name>:intermediate``
+(RQ's own list), so the id always stays somewhere: the worker removes it once the job is registered as
+running (``workers.worker``), and the sweeper (``workers.sweeper``) puts back an id that stayed there
+longer than ``sweeper.TAKEN_GRACE`` without running.
+
+With several queues the wait blocks on the first (most urgent) only, ``MULTI_WAIT`` seconds at a time,
+looking at the others between waits: a P0 job is taken at once, a P1/P2 job by an idle worker within
+``MULTI_WAIT`` seconds.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import DequeueTimeout
+from rq.intermediate_queue import IntermediateQueue
+
+#: Seconds one blocking wait lasts on the first queue before the others are looked at again.
+MULTI_WAIT = 1
+
+
+class HeraldQueue(Queue):
+    """RQ's queue, taking every job through the queue's intermediate list."""
+
+    @classmethod
+    def lpop(cls, queue_keys: Sequence[str], timeout: int | None, connection: Redis | None = None) -> Any:
+        """The first job id of ``queue_keys`` (most urgent first), moved to its intermediate list; (key, id)."""
+        assert connection is not None
+        if len(queue_keys) == 1:
+            return cls.lmove(connection, queue_keys[0], timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for key in queue_keys:
+                found = connection.lmove(key, IntermediateQueue.get_intermediate_queue_key(key))
+                if found is not None:
+                    return key, found
+            if deadline is None:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DequeueTimeout(timeout, queue_keys)
+            first = queue_keys[0]
+            found = connection.blmove(first, IntermediateQueue.get_intermediate_queue_key(first),
+                                      max(1, min(MULTI_WAIT, int(left + 0.999))))
+            if found is not None:
+                return first, found
