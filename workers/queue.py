@@ -26,6 +26,16 @@ from rq.intermediate_queue import IntermediateQueue
 #: Seconds one blocking wait lasts on the first queue before the others are looked at again.
 MULTI_WAIT = 1
 
+# KEYS: the queues, most urgent first, each followed by its intermediate list. Moves the first id found; returns
+# {queue key, id}, or nil when every queue is empty: one round trip for any number of queues.
+_TAKE_FIRST = """
+for i = 1, #KEYS, 2 do
+  local id = redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'LEFT', 'RIGHT')
+  if id then return {KEYS[i], id} end
+end
+return nil
+"""
+
 
 class HeraldQueue(Queue):
     """RQ's queue, taking every job through the queue's intermediate list."""
@@ -37,11 +47,12 @@ class HeraldQueue(Queue):
         if len(queue_keys) == 1:
             return cls.lmove(connection, queue_keys[0], timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
+        take_first = connection.register_script(_TAKE_FIRST)
+        lists = [k for key in queue_keys for k in (key, IntermediateQueue.get_intermediate_queue_key(key))]
         while True:
-            for key in queue_keys:
-                found = connection.lmove(key, IntermediateQueue.get_intermediate_queue_key(key))
-                if found is not None:
-                    return key, found
+            found = take_first(keys=lists)
+            if found:
+                return found[0], found[1]
             if deadline is None:
                 return None
             left = deadline - time.monotonic()

@@ -134,8 +134,12 @@ def test_every_take_goes_through_the_intermediate_list_and_leaves_it_when_run(re
     job, taken_from = HeraldQueue.dequeue_any([p0, p2], None, connection=redis, serializer=JSONSerializer)
     assert (job.id, taken_from.name) == (high.id, "hotfix-p0")
     assert p0.intermediate_queue.get_job_ids() == [high.id] and p2.job_ids == [low.id]
-    redis.lrem(p0.intermediate_queue.key, 0, high.id)
-    redis.lpush(p0.key, high.id)
+    job, taken_from = HeraldQueue.dequeue_any([p0, p2], None, connection=redis, serializer=JSONSerializer)
+    assert (job.id, taken_from.name) == (low.id, "hotfix-p2") and p2.intermediate_queue.get_job_ids() == [low.id]
+    assert HeraldQueue.dequeue_any([p0, p2], None, connection=redis, serializer=JSONSerializer) is None
+    for queue, job_id in ((p0, high.id), (p2, low.id)):  # as if never taken: the worker below runs them
+        redis.lrem(queue.intermediate_queue.key, 0, job_id)
+        redis.lpush(queue.key, job_id)
     worker.make_worker(redis, ["hotfix-p0", "hotfix-p2"]).work(burst=True)
     assert redis.get(RUNS) == b"2"
     assert p0.intermediate_queue.get_job_ids() == [] and p2.intermediate_queue.get_job_ids() == []
