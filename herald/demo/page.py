@@ -152,8 +152,8 @@ def render(played: Played, stage: Stage) -> str:
     locale, zone = settings.locale, ZoneInfo(settings.timezone)
     scenes = [_scene(s, played, locale, zone) for s in played.scenes]
     step_of = {_key(r): scene.step.title(locale) for scene in played.scenes for r in scene.receipts}
-    receipts = [{**{k: r.get(k) for k in RECEIPT_KEYS}, "step": step_of.get(_key(r), ""), "time": _time(r.get("at"), zone)}
-                for r in played.receipts]
+    receipts = [{**{k: r.get(k) for k in RECEIPT_KEYS}, "step": step_of.get(_key(r), ""), "time": _time(r.get("at"), zone),
+                 "label": MESSAGES[locale].get(str(r.get("message")), r.get("message"))} for r in played.receipts]
     multilingual = any(f["multilingual"] for s in scenes for f in s["families"])
     return _environment(stage).get_template("story.html.j2").render(
         ui=UI[locale], lang=locale.value, story=played.story, title=played.story.title(locale),
