@@ -39,7 +39,7 @@ from daemon.intake.auth import bearer, same_secret
 from daemon.intake.errors import Rejected
 from daemon.views import list_row, most_urgent_first, show_data
 from hotfix import dates, keys, palette, postmortem
-from hotfix.durations import format_clock
+from hotfix.durations import format_clock, format_span
 from hotfix.enums import Locale, Phase
 from hotfix.limits import DOCUMENT_TEXT_CHARS, clip, truncation_marker
 from hotfix.service_settings import HttpSettings
@@ -234,6 +234,7 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
         "sla_fraction": max(0.0, min(1.0, left / total)) if left is not None and total else None,
         "overdue": left is not None and left < 0,
         "sla_text": _sla_text(left),
+        "sla_clock": format_clock(left) if left is not None else "",
         "deadline_local": _local(state.deadline, zone),
         "eta_local": _local(state.eta, zone),
         "declared_local": _local(state.declared_at, zone),
@@ -244,6 +245,7 @@ def hotfix_view(state: HotfixState, settings: Settings, now: datetime) -> dict[s
         "update_since_local": _local(since, zone),
         "update_age_s": age,
         "update_age_text": f"{format_clock(age)} ago" if age is not None else "—",
+        "update_age_clock": format_clock(age) if age is not None else "—",
         "update_every_s": int(every) if every else None,
         "update_overdue": age is not None and every is not None and age > every,
         "steps": [{"phase": p.value, "state": "done" if i < current or (i == current and p is Phase.RESOLVED)
@@ -264,7 +266,8 @@ def _load_with_receipts(redis: Redis, ticket: str) -> tuple[HotfixState, list[di
 
 def _timeline(state: HotfixState, zone: ZoneInfo) -> list[dict[str, Any]]:
     return [{"at": e.at.isoformat(), "at_local": _local(e.at, zone), "type": e.type, "id": e.id,
-             "summary": e.summary, "phase": e.phase.value if e.phase else "", "late": e.late, "by": e.by or ""}
+             "summary": e.summary, "phase": e.phase.value if e.phase else "", "late": e.late, "by": e.by or "",
+             "what": e.what}
             for e in sorted(state.timeline, key=lambda e: e.at)]
 
 
@@ -314,7 +317,9 @@ def page_environment(settings: Settings) -> SandboxedEnvironment:
                                   settings.templates_path(), SHIPPED_TEMPLATES]))  # the root: <locale>/_labels.j2
     env = environment(*folders, trim_blocks=True, lstrip_blocks=True)
     env.filters["clip"] = lambda value, ticket, limit=DOCUMENT_TEXT_CHARS: clip(
-        str(value), limit, truncation_marker("en", ticket))
+        str(value), limit, truncation_marker(settings.locale.value, ticket))
+    env.globals["locale"] = settings.locale.value  # the pages' words: <locale>/_status.j2
+    env.globals["span"] = lambda seconds: format_span(seconds, settings.locale)
     env.globals["palette"] = {**{s.value.lower(): palette.css(c) for s, c in palette.SEVERITY.items()},
                               "ok": palette.css(palette.GOOD)}
     try:

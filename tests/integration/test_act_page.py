@@ -279,9 +279,10 @@ def test_the_status_page_shows_who_is_on_it_and_who_ticked(desk: Desk) -> None:
                      follow_redirects=False)
     drain(desk.daemon)
     page = desk.client.get("/hotfix/INC-1", headers={"Authorization": "Bearer viewer"}).text
-    assert re.search(r'<span class="role">reviewer</span> Chloé <span class="muted on-it"[^>]*>on it since ', page)
-    assert 'review <span class="muted">by Chloé</span>' in page
-    assert '<span class="muted by">— by Chloé</span>' in page
+    assert re.search(r'<span class="role" data-role="reviewer">Reviewer</span> Chloé <span class="muted on-it"[^>]*>'
+                     r'en cours depuis ', page)  # the page speaks [locale] (fr)
+    assert 'Review faite <span class="muted">par Chloé</span>' in page
+    assert '<span class="muted by">— par Chloé</span>' in page
     shown = desk.client.get("/api/hotfixes/INC-1", headers={"Authorization": "Bearer viewer"}).json()
     assert shown["acks"]["reviewer"]["by"] == "Chloé" and shown["checked_by"]["review"]["by"] == "Chloé"
     assert "reviewer" in shown["on_it"]

@@ -232,7 +232,7 @@ def test_overdue_deadline_stale_update_and_stepper_are_drawn(redis: Redis, heral
     html = client.get("/", headers=BEARER).text
     late = html[html.index('data-ticket="INC-1"'):html.index('data-ticket="FRESH"')]
     fresh = html[html.index('data-ticket="FRESH"'):]
-    assert re.search(r'class="sla overdue"', late) and "overdue by 10m" in late
+    assert re.search(r'class="sla overdue"', late) and "dépassée de 10m" in late  # the configured locale (fr)
     assert 'class="age stale"' in late and "20m 0" in late
     assert 'class="sla overdue"' not in fresh and 'class="age stale"' not in fresh and "59m" in fresh
     assert re.findall(r'class="step (\w+)"', late) == ["done", "done", "current", "todo", "todo", "todo"]
@@ -280,7 +280,7 @@ def test_empty_list_and_pages_carry_no_external_asset(herald) -> None:
     """With nothing open the page says so; no page loads anything from elsewhere (it works offline)."""
     _settings, client = herald()
     response = client.get("/", headers=BEARER)
-    assert response.status_code == 200 and "No open hotfix" in response.text
+    assert response.status_code == 200 and "Aucun hotfix en cours" in response.text
     assert response.headers["cache-control"] == "no-store"
     assert not re.search(r'(src|href)="(https?:)?//', response.text)
     assert "<link" not in response.text
@@ -310,3 +310,19 @@ def test_a_state_stored_with_calendar_edge_dates_still_shows(redis: Redis, heral
         assert answer.status_code == 200, (path, answer.text[:300])
     assert "9999" in document_md(state, [], settings, now)
     assert show_data(state, [], now)["eta"].startswith("9999-12-31")
+
+
+def test_the_pages_speak_the_configured_locale(redis: Redis, herald, make_daemon) -> None:
+    """The status pages are worded in [locale]: French labels, phases, roles and timeline; English when set to en."""
+    settings, _ = herald()
+    push(redis, settings, make_daemon, ev("declared", ago_min=5, team={"coordinator": "Alice"}),
+         ev("updated", ago_min=2, phase="fix", message="Branch created", checks={"branch": True}))
+    for locale, words in (("fr", ['lang="fr"', "hotfixes en cours", "Coordinateur", "Temps restant", "lecture seule",
+                                  "🔄 Mise à jour : Branch created · phase → Fix", "Branche hotfix/TICKET-description créée",
+                                  'data-w-left="reste {}"', '<dd id="status" data-status="open">en cours']),
+                          ("en", ['lang="en"', "open hotfixes", "Coordinator", "Time left", "read-only",
+                                  "🔄 Update: Branch created · phase → Fix", 'data-w-left="{} left"'])):
+        _, client = herald(locale=locale)
+        html = client.get("/", headers=BEARER).text + client.get("/hotfix/INC-1", headers=BEARER).text
+        for word in words:
+            assert word in html, (locale, word)

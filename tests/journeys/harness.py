@@ -285,7 +285,7 @@ def _check_pages(views: Views) -> None:
     listed = f'data-ticket="{views.ticket}"' in views.index_page
     assert listed is (data["status"] == "open"), f"GET / lists {views.ticket}: {listed}, status {data['status']}"
     page = views.hotfix_page
-    assert f'<dd id="status">{data["status"]}</dd>' in page
+    assert f'<dd id="status" data-status="{data["status"]}">' in page
     assert data["severity"] in page and _html_text(data["title"][:60]) in page
     for d in data["deliveries"][:200]:
         assert _html_text(d["recipient"]) in page, f"the status page does not show the receipt for {d['recipient']}"

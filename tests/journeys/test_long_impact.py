@@ -44,7 +44,7 @@ def test_a_60kb_impact_is_announced_to_everyone(herald) -> None:
     assert cell.endswith("… (suite dans « Textes complets ») |") and len(cell) < 500
     assert "## Textes complets" in v.md["fr"] and "## Full texts" in v.md["en"]
     assert v.md["fr"].count("raise GatewayTimeout") > 100  # the document holds it (bounded), readable at the end
-    assert MARKER["en"] in html.unescape(v.hotfix_page)  # the status page shows 20,000 characters of it
+    assert MARKER["fr"] in html.unescape(v.hotfix_page)  # the status page (fr) shows 20,000 characters of it
 
     # a producer writes a 60 KB update straight to the stream: delivered, trimmed the same way
     stack.xadd({"type": "updated", "ticket": T, "message": TRACE, "phase": "fix"})

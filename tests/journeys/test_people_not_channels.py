@@ -113,7 +113,7 @@ def test_people_are_mentioned_prompted_and_act_from_a_link(herald, card_renderer
     assert at.endswith("par Chloé |") and v.line("en", "| Reviewer | Chloé | ✅ review done").endswith("by Chloé |")
     assert v.line("fr", "- [x] Review faite (").endswith(", par Chloé)")
     assert "— par Chloé |" in v.md["fr"]
-    assert '<span class="muted by">— by Chloé</span>' in v.hotfix_page and "on it since" in v.hotfix_page
+    assert '<span class="muted by">— par Chloé</span>' in v.hotfix_page and "en cours depuis" in v.hotfix_page
 
     # 4. links that must not work: one character changed, expired; nothing is pushed
     token = links[0].rsplit("/", 1)[1]
