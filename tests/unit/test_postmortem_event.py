@@ -196,7 +196,7 @@ def test_the_report_message_gives_answers_actions_and_follow_up(locale: Locale, 
 
 
 @pytest.mark.parametrize("locale,words", [(Locale.FR, ["POST-MORTEM EN RETARD", "était prévu le", "hotfix push postmortem"]),
-                                          (Locale.EN, ["POST-MORTEM OVERDUE", "was planned for", "hotfix push postmortem"])])
+                                          (Locale.EN, ["POST-MORTEM OVERDUE", "was scheduled for", "hotfix push postmortem"])])
 def test_the_overdue_reminder_says_so(locale: Locale, words: list[str]) -> None:
     """The overdue reminder says the post-mortem is late and how to record it."""
     state = run(ev("declared"), ev("resolved", 40))

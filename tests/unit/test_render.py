@@ -209,7 +209,7 @@ def test_en_is_the_english_version(renderer: Renderer) -> None:
     resolved = renderer.email(MessageName.RESOLUTION, Locale.EN, **render_inputs(MessageName.RESOLUTION)).text
     for wording in ("🚨 HOTFIX IN PROGRESS", "Problem:", "Severity: P0 — critical (< 1 h)", "Updates in this thread 👇"):
         assert wording in announce, wording
-    for wording in ("✅ RESOLVED", "Total duration: 23 min", "Fix: PR #4711", "Post-mortem planned"):
+    for wording in ("✅ RESOLVED", "Total duration: 23 min", "Fix: PR #4711", "Post-mortem scheduled"):
         assert wording in resolved, wording
     assert "Problème" not in announce
 
