@@ -34,7 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from hotfix import dates
 from hotfix.durations import format_span
-from hotfix.enums import TERMINAL_STATUSES, AudienceKind, DeliveryStatus, Locale, Status
+from hotfix.enums import TERMINAL_STATUSES, AudienceKind, DeliveryStatus, EventType, Locale, Status
 from hotfix.events import ROLES
 from hotfix.limits import DOCUMENT_CELL_CHARS, DOCUMENT_TEXT_CHARS, SUBJECT_CHARS, clip
 from hotfix.settings import Settings
@@ -193,6 +193,8 @@ class Document:
     postmortem_by_policy: bool
     full_texts: list[FullText] = field(default_factory=list)
     postmortem: PostmortemSection | None = None
+    #: A ``postmortem`` event came before the resolution (or a rollback) and waits for it (``state.pending``).
+    postmortem_waiting: bool = False
 
 
 def _snippet(value: str | None, limit: int = DOCUMENT_CELL_CHARS) -> Snippet:
@@ -321,6 +323,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
         postmortem_by_policy=state.postmortem_by_policy,
         full_texts=full,
         postmortem=_postmortem(state.postmortem, texts),
+        postmortem_waiting=any(p.get("type") == EventType.POSTMORTEM.value for p in state.pending),
     )
 
 

@@ -230,3 +230,12 @@ def test_the_document_before_the_postmortem_lists_its_questions() -> None:
     section = md[md.index("## Post-mortem"):md.index("## Follow-up")]
     assert "_Pas encore tenu (prévu le " in section and section.count("- [ ] ") == 4
     assert "- [ ] Ticket de suivi créé" in md
+
+
+def test_a_postmortem_waiting_for_the_resolution_is_said_in_the_document() -> None:
+    """A postmortem event pushed while the hotfix is open is not lost: the document says it waits for the resolution."""
+    state = run(ev("declared"), ev("postmortem", 20, **REPORT))
+    assert "_Un compte rendu de post-mortem a été reçu : il sera appliqué à la résolution" in \
+        document_md(state, [], SETTINGS, T0 + timedelta(minutes=30), Locale.FR)
+    resolved = apply(state, ev("resolved", 40), T0, RULES)[-1].after
+    assert "a été reçu" not in document_md(resolved, [], SETTINGS, T0 + timedelta(minutes=50), Locale.FR)
