@@ -122,10 +122,7 @@ def per_job(out: Path, jobs: int) -> PerJob:
     redis = bench_redis()
     flush(redis)
     with sinks() as s:
-        config: dict[str, Any] = {
-            "teams": {"hook": {"url": s.teams.url("/hook"), "rate": 100000.0}},
-            "audiences": {"p0": {"teams": ["hook"], "emails": ["oncall@bench.test"]}},
-            "severity": {"P0": {"announce": ["p0"], "updates": ["p0"], "resolution": ["p0"]}}}
+        config = _one_hook(s)
         with herald(s, out / "per-job-run", config) as h:
             daemon = h.daemon()
             wait_until(lambda: bool(redis.exists(keys.EVENTS_STREAM)), timeout=30, message="the consumer group")
@@ -142,14 +139,18 @@ def per_job(out: Path, jobs: int) -> PerJob:
     return PerJob(done, wall - idle_wall, cpu - idle_cpu, +commands)
 
 
+def _one_hook(s: Any) -> dict[str, Any]:
+    """P0 to one unthrottled Teams hook and one inbox of the sinks ``s``: the per-job profiles' configuration."""
+    return {"teams": {"hook": {"url": s.teams.url("/hook"), "rate": 100000.0}},
+            "audiences": {"p0": {"teams": ["hook"], "emails": ["oncall@bench.test"]}},
+            "severity": {"P0": {"announce": ["p0"], "updates": ["p0"], "resolution": ["p0"]}}}
+
+
 def profile_delivery(out: Path, jobs: int, fork: bool = False, profile: bool = True) -> float:
     redis = bench_redis()
     flush(redis)
     with sinks() as s:
-        config: dict[str, Any] = {
-            "teams": {"hook": {"url": s.teams.url("/hook"), "rate": 100000.0}},
-            "audiences": {"p0": {"teams": ["hook"], "emails": ["oncall@bench.test"]}},
-            "severity": {"P0": {"announce": ["p0"], "updates": ["p0"], "resolution": ["p0"]}}}
+        config = _one_hook(s)
         with herald(s, out / "delivery-run", config) as h:
             daemon = h.daemon()
             wait_until(lambda: bool(redis.exists(keys.EVENTS_STREAM)), timeout=30, message="the consumer group")
