@@ -18,9 +18,11 @@ written in one Lua script (atomic), so workers' clocks need not agree.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable
 
 from redis import Redis
@@ -37,7 +39,9 @@ WINDOW_MARGIN = 1.02
 P0_RESERVE = 1
 
 # KEYS[1] the log (a sorted set of grant times in µs); ARGV: limit for this request (the webhook's, less
-# the P0 reserve for a request that is not urgent), window (µs), take (1/0), a unique member.
+# the P0 reserve for a request that is not urgent), window (µs), take (1/0), a member unique to this call.
+# The member is never built from ``now``: Lua prints numbers with 14 digits, so two grants within 100 µs
+# would share one member and the second would replace the first (one request too many reaching Teams).
 # Returns the seconds to wait before a slot is free for this request, as a string ("0" when one was taken).
 _WINDOW_LUA = """
 local limit = tonumber(ARGV[1])
@@ -48,7 +52,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if count < limit then
   if tonumber(ARGV[3]) == 1 then
-    redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. now)
+    redis.call('ZADD', KEYS[1], now, ARGV[4])
     redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
   end
   return '0'
@@ -76,16 +80,21 @@ class Throttle:
         #: How many slots of a window a request that is not urgent may take.
         self.shared = self.limit - P0_RESERVE if self.limit > P0_RESERVE else self.limit
         self._script = redis.register_script(_WINDOW_LUA)
-        self._member = f"{id(self):x}"
+        self._member = uuid.uuid4().hex  # unique across processes and machines, unlike id(self)
+        self._calls = itertools.count()
 
     @classmethod
     def for_channel(cls, redis: Redis, channel: str, rate: float = TEAMS_RATE, burst: int | None = None) -> Throttle:
         """The throttle of the Teams channel named ``channel`` in the configuration."""
         return cls(redis, keys.throttle(channel), rate, burst)
 
+    def script_args(self, take: bool, urgent: bool) -> list[int | str]:
+        """The window script's arguments for one call (each call gets a member of its own)."""
+        member = f"{self._member}:{next(self._calls)}"
+        return [self.limit if urgent else self.shared, int(self.window * 1_000_000), 1 if take else 0, member]
+
     def _call(self, take: bool, urgent: bool) -> float:
-        args = [self.limit if urgent else self.shared, int(self.window * 1_000_000), 1 if take else 0, self._member]
-        raw = self._script(keys=[self.key], args=args)
+        raw = self._script(keys=[self.key], args=self.script_args(take, urgent))
         return float(as_text(raw))
 
     def try_acquire(self, *, urgent: bool = True) -> float:

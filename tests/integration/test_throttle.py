@@ -74,6 +74,18 @@ def test_p2_cards_leave_a_slot_to_p0(redis: Redis) -> None:
     assert throttle.try_acquire(urgent=True) > 0
 
 
+def test_every_grant_takes_its_own_slot(redis: Redis) -> None:
+    """Grants microseconds apart (one pipeline) are each counted: none replaces another in the log."""
+    throttle = Throttle(redis, keys.throttle("eng"), rate=50)
+    throttle.window = 600.0
+    pipe = redis.pipeline(transaction=False)
+    for _ in range(50):
+        throttle._script(keys=[throttle.key], args=throttle.script_args(take=True, urgent=True), client=pipe)
+    assert [float(w) for w in pipe.execute()] == [0.0] * 50
+    assert redis.zcard(throttle.key) == 50
+    assert throttle.try_acquire() > 0
+
+
 def test_a_limit_of_one_has_no_reserve(redis: Redis) -> None:
     """A webhook limited to one request a window keeps no slot aside: a P2 card may still use it."""
     throttle = Throttle(redis, keys.throttle("eng"), rate=1)
