@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from daemon import store
-from daemon.document import document_md
 from daemon.producer import push as push_events
 from daemon.views import list_row, most_urgent_first, show_data
 from herald.app import (
@@ -254,6 +253,8 @@ def show(ticket: str, config: ConfigOpt = None, format_: FormatOpt = Format.MD, 
     if format_ is Format.JSON:
         emit_json(show_data(hotfix.state, hotfix.receipts, now()))
     else:
+        from daemon.document import document_md  # Jinja: a daemon (this module) has no use for it
+
         typer.echo(document_md(hotfix.state, hotfix.receipts, hotfix.settings, now(), locale))
 
 

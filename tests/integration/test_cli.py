@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from herald.cli import app
 from hotfix import keys
 from tests.fixtures.herald import BASE_CONFIG, T0, drain, event, make_daemon, make_settings, merge, pushed, xadd  # noqa: F401
-from tests.fixtures.processes import to_toml
+from tests.fixtures.processes import hotfix_process, imported_modules, to_toml, wait_until  # noqa: F401
 
 runner = CliRunner()
 
@@ -217,3 +217,18 @@ def test_preview_names_the_cases_and_refuses_an_unknown_one() -> None:
     assert listed.exit_code == 0 and listed.output.split() == ["before", "overdue", "report"]
     bad = runner.invoke(app, ["preview", "postmortem", "--case", "nope"])
     assert bad.exit_code == 2 and "unknown case 'nope' for postmortem (one of before, overdue, report)" in bad.output
+
+
+#: Top-level packages a daemon has no use for: the delivery side, the demo's, the HTTP intake's.
+NOT_A_DAEMONS = {"workers", "fastapi", "starlette", "uvicorn", "aiosmtplib", "pymsteams", "jinja2"}
+
+
+def test_hotfix_daemon_carries_neither_the_workers_nor_the_demo(redis: Redis, config: Path, hotfix_process) -> None:
+    """A daemon that applies an event imports daemon/ and none of workers/, the demo, the intake's web stack."""
+    daemon = hotfix_process("daemon", "--config", str(config), env={"PYTHONPROFILEIMPORTTIME": "1"})
+    xadd(redis, event("declared"))
+    wait_until(lambda: redis.exists(keys.hotfix("INC-1")), timeout=60, message="the daemon applied the event")
+    daemon.stop()
+    modules = imported_modules(daemon.output())
+    assert "daemon.consumer" in modules
+    assert [m for m in modules if m.split(".")[0] in NOT_A_DAEMONS or m.startswith("herald.demo")] == []

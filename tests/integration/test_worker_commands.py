@@ -1,7 +1,6 @@
 """``hotfix worker``: on a worker-only host it delivers and loads nothing of ``daemon/``; its P0 companion."""
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,13 +8,8 @@ from pathlib import Path
 from redis import Redis
 
 from tests.fixtures.herald import BASE_CONFIG, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
-from tests.fixtures.processes import hotfix_process, to_toml, wait_until  # noqa: F401
+from tests.fixtures.processes import hotfix_process, imported_modules, to_toml, wait_until  # noqa: F401
 from tests.fixtures.teams_server import Reply, teams_server  # noqa: F401
-
-
-def imported_modules(stderr: str) -> list[str]:
-    """The modules ``python -X importtime`` reports as imported (its lines may interleave with log lines)."""
-    return re.findall(r"import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)", stderr)
 
 
 def test_hotfix_worker_imports_nothing_from_daemon(tmp_path: Path, redis: Redis, redis_url: str,
