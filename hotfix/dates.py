@@ -47,18 +47,25 @@ def problems(model: BaseModel, now: datetime, window: timedelta = WINDOW) -> lis
 
 
 def _dates(value: Any, path: str) -> Iterator[tuple[str, datetime]]:
-    if isinstance(value, datetime):
-        yield path, value
-    elif isinstance(value, BaseModel):
-        extra = value.model_extra or {}
-        for name in [*type(value).model_fields, *extra]:
-            yield from _dates(getattr(value, name, None), f"{path}.{name}" if path else name)
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _dates(item, f"{path}.{index}")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _dates(item, f"{path}.{key}")
+    """Every datetime inside ``value`` with its path, in field order; iterative (an event is walked on every read)."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        path, value = stack.pop()
+        if value is None or isinstance(value, (str, int, float)):  # most fields: nothing inside
+            continue
+        if isinstance(value, datetime):
+            yield path, value
+            continue
+        if isinstance(value, BaseModel):
+            children: Any = [*value.__dict__.items(), *(value.model_extra or {}).items()]
+        elif isinstance(value, (list, tuple)):
+            children = enumerate(value)
+        elif isinstance(value, dict):
+            children = value.items()
+        else:
+            continue
+        prefix = f"{path}." if path else ""
+        stack.extend(reversed([(f"{prefix}{name}", item) for name, item in children]))
 
 
 def parse(value: Any) -> datetime | None:

@@ -228,10 +228,10 @@ class HotfixState(BaseModel):
         Entries themselves (timeline entries, events) are shared: they are never changed in place.
         """
         update: dict[str, Any] = {}
-        for name, value in self:
-            if isinstance(value, list):
+        for name, value in self.__dict__.items():  # the fields' values, without pydantic's iterator (the hot path)
+            if type(value) is list:
                 update[name] = list(value)
-            elif isinstance(value, dict):
+            elif type(value) is dict:
                 update[name] = {k: _shallow(v) for k, v in value.items()}
         return self.model_copy(update=update)
 
