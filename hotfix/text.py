@@ -2,7 +2,10 @@
 
 Invariant: ``printable`` keeps tabs and line breaks (``\\r\\n`` and ``\\r`` become ``\\n``) and drops every
 other C0/C1 control character and DEL — NUL included, which some mail servers and Teams reject and
-which hides text in some viewers. Events are cleaned where they enter (``parse_event``), messages and
+which hides text in some viewers — and the bidirectional embeddings, overrides and isolates
+(U+202A-U+202E, U+2066-U+2069), which can make a title read backwards or spill its direction into the
+rest of a subject line, a card or a page ("Trojan Source"). The marks U+200E/U+200F/U+061C, which have no
+such reach, and the joiners of emoji sequences stay. Events are cleaned where they enter (``parse_event``), messages and
 pages again where they are written (the templates' ``finalize`` and the render context), so that a
 state stored before this rule is cleaned on its way out too.
 """
@@ -15,12 +18,12 @@ from markupsafe import Markup
 
 T = TypeVar("T")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _RETURN = re.compile(r"\r\n?")
 
 
 def printable(text: str) -> str:
-    """``text`` without control characters (tabs and line breaks kept, every line break as ``\\n``)."""
+    """``text`` without control characters nor bidi overrides (tabs and line breaks kept, every line break as ``\\n``)."""
     if text.isprintable():  # the common case, at C speed
         return text
     cleaned = _CONTROL.sub("", _RETURN.sub("\n", text))

@@ -17,16 +17,19 @@ from hotfix.text import printable, printable_all
 from workers.render import Renderer
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
-#: Every C0 control but tab and line feed, DEL, and the C1 controls.
-CONTROLS = "".join(chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), 127, *range(128, 160)])
-_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Every C0 control but tab and line feed, DEL, the C1 controls, and the bidi embeddings, overrides and isolates.
+CONTROLS = "".join(chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), 127, *range(128, 160),
+                                    *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("a\x00b", "ab"), ("l1\r\nl2\rl3", "l1\nl2\nl3"), ("tab\there\n", "tab\there\n"), ("é 🚨 ✅", "é 🚨 ✅"),
-    ("\x1b[31mred\x1b[0m", "[31mred[0m"), (CONTROLS + "x", "x")])
+    ("\x1b[31mred\x1b[0m", "[31mred[0m"), (CONTROLS + "x", "x"),
+    ("invoice\u202etxt.exe", "invoicetxt.exe"), ("\u2067שלום\u2069 ok", "שלום ok"),
+    ("👩\u200d💻 \u200fא\u200e", "👩\u200d💻 \u200fא\u200e")])
 def test_printable_keeps_text_and_line_breaks_only(text: str, expected: str) -> None:
-    """NUL, escapes, DEL and C1 controls go; tabs and line breaks stay (``\\r\\n`` as ``\\n``)."""
+    """NUL, escapes, DEL, C1 controls and bidi overrides go; tabs, line breaks, joiners and direction marks stay."""
     assert printable(text) == expected
 
 
