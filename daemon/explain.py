@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hotfix.connection import safe_url
 from hotfix.durations import format_duration
 from hotfix.enums import AudienceKind, MessageName, Severity
 from hotfix.settings import Settings
@@ -21,7 +22,7 @@ def _channels(settings: Settings, audience: str) -> str:
         configured = settings.teams[channel].url is not None
         parts.append(f"Teams {channel}" + ("" if configured else " (outbox)"))
     count = len(found.emails) + (1 if found.emails_file else 0)
-    if count:
+    if count or found.self_service:
         via = "SMTP" if settings.smtp.host else "outbox"
         parts.append(f"email {', '.join(found.emails) or ''}{' + ' + str(found.emails_file) if found.emails_file else ''} ({via})")
     locale = (found.locale or settings.locale).value
@@ -87,6 +88,7 @@ def summary(settings: Settings) -> dict[str, Any]:
     teams = ", ".join(f"{n} ({c.format.value}{'' if c.url else ', outbox'})" for n, c in settings.teams.items())
     text = [
         "configuration OK",
+        f"  Redis: {safe_url(settings.redis.url)}",
         f"  locale {settings.locale.value}, time zone {settings.timezone}",
         f"  Teams channels: {teams or 'none'}",
         f"  SMTP: {settings.smtp.host + ':' + str(settings.smtp.port) if settings.smtp.host else 'not configured (outbox)'}",
@@ -105,5 +107,5 @@ def summary(settings: Settings) -> dict[str, Any]:
     missing = [s.value for s in Severity if s not in settings.severity]
     if missing:
         text.append(f"  note: no policy for {', '.join(missing)}: those hotfixes are tracked but nobody is told")
-    return {"ok": True, "text": "\n".join(text), "audiences": sorted(settings.audiences),
+    return {"ok": True, "text": "\n".join(text), "redis": safe_url(settings.redis.url), "audiences": sorted(settings.audiences),
             "teams": sorted(settings.teams), "severities": [s.value for s in settings.severity]}

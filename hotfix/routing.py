@@ -45,7 +45,7 @@ def expand(message: MessageName, audiences: Iterable[str], settings: Settings, c
             continue
         for channel in audience.teams:
             out.append(Delivery(message, name, Channel.TEAMS, cause, channel, notice))
-        if audience.emails or audience.emails_file:
+        if audience.emails or audience.emails_file or audience.self_service:  # joiners alone make a list too
             out.append(Delivery(message, name, Channel.EMAIL, cause, None, notice))
     return out
 

@@ -122,3 +122,21 @@ def test_the_book_reads_again_only_after_a_change(fake_redis: fakeredis.FakeRedi
     assert book.get("customers") == {}
     book.refresh()
     assert set(book.get("customers")) == {"bob@customers.example"}
+
+
+def test_a_self_service_audience_with_no_configured_address_reaches_who_joined() -> None:
+    """An audience made only of people who joined on their own gets an email job for them, and none while it is empty."""
+    from hotfix.enums import Channel, MessageName, Severity
+    from hotfix.jobs import build_jobs
+    from hotfix.routing import expand
+    from hotfix.state import HotfixState
+
+    now = datetime.now(timezone.utc)
+    settings = Settings(audiences={"watchers": {"self_service": True}})
+    state = HotfixState(ticket="INC-1", declared=True, severity=Severity.P2, declared_at=now)
+    deliveries = expand(MessageName.UPDATE, ["watchers"], settings, "ev-1")
+    assert [(d.audience, d.channel) for d in deliveries] == [("watchers", Channel.EMAIL)]
+    joined = {"eve@corp.example": subscribers.Entry(state=SubscriptionState.SUBSCRIBED, origin=Origin.SELF, at=now)}
+    [job] = build_jobs(deliveries, state, None, settings, now, changes=lambda audience: joined)
+    assert job.payload.recipients == ["eve@corp.example"]
+    assert build_jobs(deliveries, state, None, settings, now) == []
