@@ -64,6 +64,18 @@ def test_check_config_names_bad_keys(tmp_path: Path) -> None:
     assert str(bad) in result.output and "audiences.a.teams: unknown Teams channel 'nope'" in result.output
 
 
+def test_check_config_names_its_redis_without_the_password(tmp_path: Path) -> None:
+    """check-config says which Redis the processes will use, its password masked (text and JSON)."""
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(merge(BASE_CONFIG, {"redis": {"url": "redis://herald:s3cr3t-pw@redis.internal:6380/4"}})))
+    text = runner.invoke(app, ["check-config", "--config", str(path)])
+    data = runner.invoke(app, ["check-config", "--format", "json", "--config", str(path)])
+    assert text.exit_code == data.exit_code == 0, text.output
+    assert "Redis: redis://herald:***@redis.internal:6380/4" in text.output
+    assert json.loads(data.output)["redis"] == "redis://herald:***@redis.internal:6380/4"
+    assert "s3cr3t-pw" not in text.output + data.output
+
+
 def test_check_config_explains_a_policy(config: Path) -> None:
     """--explain P0 says who hears the announcement and what happens at the deadline."""
     result = runner.invoke(app, ["check-config", "--explain", "P0", "--config", str(config)])
