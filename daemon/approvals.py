@@ -198,7 +198,7 @@ def decide(state: HotfixState, held_id_: str, decision: Decision, settings: Sett
     _timeline(after, TimelineEntry(at=now, type="approved", id=f"{held.id}:approved",
                                    summary=f"{held.message.value} for {held.audience} {verb} by {by}", by=by,
                                    what=_what(held, by, edited=bool(clean))))
-    return _release(after, held, settings, clean, [("approvals", decision.value)],
+    return _release(after, held, settings, clean, [("approvals", decision.value)], verb,
                     f"{held.id} {verb}: {held.message.value} sent to {held.audience}")
 
 
@@ -214,7 +214,7 @@ def expire(state: HotfixState, audience: str, settings: Settings, now: datetime)
     _timeline(after, TimelineEntry(at=now, type="approval_timeout", id=f"{held.id}:timeout", summary=(
         f"{held.message.value} for {held.audience} sent UNAPPROVED: nobody decided within the approval timeout"),
         what=_what(held, None)))
-    return _release(after, held, settings, {}, [("approvals", Decision.TIMEOUT.value)],
+    return _release(after, held, settings, {}, [("approvals", Decision.TIMEOUT.value)], "timed out",
                     f"{held.id} sent unapproved after the timeout")
 
 
@@ -257,10 +257,12 @@ def check_edits(held: Held, edits: Mapping[str, str]) -> dict[str, str]:
 
 
 def _release(after: HotfixState, held: Held, settings: Settings, edits: dict[str, str], counts: list[tuple[str, ...]],
-             answer: str) -> Released:
+             decided: str, answer: str) -> Released:
     event = {**(held.event or {}), **edits} if held.event is not None or edits else None
     view = after.model_copy(update={k: v for k, v in edits.items() if k in HotfixState.model_fields})
     deliveries = expand(held.message, [held.audience], settings, f"approval:{held.id}", held.notice)
+    if not deliveries:  # the audience left the configuration (or lost its channels) while the message was held
+        answer = f"{held.id} {decided}, but nothing was sent: audience {held.audience!r} has no channel in the configuration now"
     return Released(after, deliveries, event, view, counts, answer)
 
 

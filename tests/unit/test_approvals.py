@@ -100,6 +100,17 @@ def test_approving_releases_the_latest_state_once() -> None:
         approvals.decide(released.state, held.id, Decision.APPROVED, SETTINGS, T0 + timedelta(minutes=4), by="Bob")
 
 
+def test_approving_for_an_audience_gone_from_the_configuration_says_nothing_was_sent() -> None:
+    """An audience removed from the configuration while its message was held: the approval is recorded, nothing is
+    sent, and the answer says so instead of "sent"."""
+    state, _, _ = run(declared(), ev("updated", 2, message="Fix in review"), 2)
+    held = state.held[0]
+    gone = SETTINGS.model_copy(update={"audiences": {"oncall": SETTINGS.audiences["oncall"]}})
+    released = approvals.decide(state, held.id, Decision.APPROVED, gone, T0 + timedelta(minutes=3), by="Alice")
+    assert released.deliveries == [] and released.state.decisions[-1].decision is Decision.APPROVED
+    assert "nothing was sent" in released.answer and "'customers'" in released.answer and " sent to " not in released.answer
+
+
 def test_an_approver_edits_the_free_text() -> None:
     """Edited wording goes out in the event and the hotfix the message is rendered from; the record says edited."""
     state, _, _ = run(declared(), ev("updated", 2, message="Payment client timeout set to 0 by Bob"), 2)
