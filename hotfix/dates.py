@@ -46,13 +46,15 @@ def problems(model: BaseModel, now: datetime, window: timedelta = WINDOW) -> lis
             if (problem := window_problem(value, now, window))]
 
 
+#: Values with nothing inside (``bool`` is an ``int``; ``str`` enums are ``str``).
+_SCALARS = (str, int, float)
+
+
 def _dates(value: Any, path: str) -> Iterator[tuple[str, datetime]]:
     """Every datetime inside ``value`` with its path, in field order; iterative (an event is walked on every read)."""
     stack: list[tuple[str, Any]] = [(path, value)]
     while stack:
         path, value = stack.pop()
-        if value is None or isinstance(value, (str, int, float)):  # most fields: nothing inside
-            continue
         if isinstance(value, datetime):
             yield path, value
             continue
@@ -65,7 +67,8 @@ def _dates(value: Any, path: str) -> Iterator[tuple[str, datetime]]:
         else:
             continue
         prefix = f"{path}." if path else ""
-        stack.extend(reversed([(f"{prefix}{name}", item) for name, item in children]))
+        stack.extend(reversed([(f"{prefix}{name}", item) for name, item in children
+                               if item is not None and not isinstance(item, _SCALARS)]))  # most fields: nothing inside
 
 
 def parse(value: Any) -> datetime | None:

@@ -6,6 +6,9 @@ service was restored at the old closing time, so its deadline never escalates af
 """
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -228,11 +231,13 @@ class HotfixState(BaseModel):
         Entries themselves (timeline entries, events) are shared: they are never changed in place.
         """
         update: dict[str, Any] = {}
-        for name, value in self.__dict__.items():  # the fields' values, without pydantic's iterator (the hot path)
+        values = self.__dict__  # the fields' values, without pydantic's iterator (the hot path)
+        for name, deep in _containers(type(self)):
+            value = values[name]
             if type(value) is list:
                 update[name] = list(value)
             elif type(value) is dict:
-                update[name] = {k: _shallow(v) for k, v in value.items()}
+                update[name] = {k: _shallow(v) for k, v in value.items()} if deep else dict(value)
         return self.model_copy(update=update)
 
     def missing_verification(self) -> list[str]:
@@ -264,6 +269,37 @@ class HotfixState(BaseModel):
         if since is not None and (ack.last or ack.at) < since:
             return None
         return ack
+
+
+@functools.cache
+def _containers(model: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
+    """(name, holds containers) of every field of ``model`` that may hold a list or a dict, from its annotation."""
+    found = []
+    for name, info in model.model_fields.items():
+        kinds = _kinds(info.annotation)
+        if kinds & {list, dict, Any}:
+            values = [arg for kind in _args(info.annotation) if typing.get_origin(kind) is dict
+                      for arg in typing.get_args(kind)[1:]]
+            found.append((name, Any in kinds or any(_kinds(v) & {list, dict, Any} for v in values)))
+    return tuple(found)
+
+
+def _args(annotation: Any) -> list[Any]:
+    """The members of a union (``X | None``), or the annotation itself."""
+    origin = typing.get_origin(annotation)
+    return list(typing.get_args(annotation)) if origin in (typing.Union, types.UnionType) else [annotation]
+
+
+def _kinds(annotation: Any) -> set[Any]:
+    """The containers (list, dict) an annotation allows; ``Any`` for one that allows anything."""
+    out: set[Any] = set()
+    for member in _args(annotation):
+        origin = typing.get_origin(member) or member
+        if member is Any:
+            out.add(Any)
+        elif origin in (list, dict):
+            out.add(origin)
+    return out
 
 
 def _shallow(value: Any) -> Any:
