@@ -58,8 +58,8 @@ class Team(BaseModel):
 
     def roles(self) -> dict[str, str]:
         """Every role that has a person, the four known ones first."""
-        out = {k: v for k, v in self.model_dump().items() if isinstance(v, str) and v}
-        return out
+        values = {**self.__dict__, **(self.model_extra or {})}  # what model_dump gives, without its cost (hot path)
+        return {k: v for k, v in values.items() if isinstance(v, str) and v}
 
 
 class Fix(BaseModel):
