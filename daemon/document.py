@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Environment
 
 from hotfix import dates
 from hotfix.durations import format_span
@@ -328,7 +328,7 @@ def build(state: HotfixState, receipts: list[dict[str, Any]], settings: Settings
 
 
 @functools.lru_cache(maxsize=8)
-def _environment(templates: Path) -> SandboxedEnvironment:
+def _environment(templates: Path) -> Environment:
     """The document's template environment for a templates folder: built once (Jinja still reloads edited files)."""
     env = environment(templates, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["cell"] = lambda v: str(v if v not in (None, "") else "—").replace("|", "\\|").replace("\n", " ")

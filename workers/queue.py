@@ -10,18 +10,23 @@ longer than ``sweeper.TAKEN_GRACE`` without running.
 
 With several queues the wait blocks on the first (most urgent) only, ``MULTI_WAIT`` seconds at a time,
 looking at the others between waits: a P0 job is taken at once, a P1/P2 job by an idle worker within
-``MULTI_WAIT`` seconds.
+``MULTI_WAIT`` seconds. A worker whose process runs a P0 companion (``CoveredQueue``) blocks on the next
+queue instead: the companion waits on ``hotfix-p0``, so the two jobs of one P0 (its card and its email)
+go to two processes' companions and never share one interpreter lock, and a P1 job is taken at once. Such a
+worker still takes P0 jobs first whenever it looks (``_TAKE_FIRST``).
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from redis import Redis
 from rq import Queue
 from rq.exceptions import DequeueTimeout
 from rq.intermediate_queue import IntermediateQueue
+
+from hotfix import keys
 
 #: Seconds one blocking wait lasts on the first queue before the others are looked at again.
 MULTI_WAIT = 1
@@ -39,6 +44,9 @@ return nil
 
 class HeraldQueue(Queue):
     """RQ's queue, taking every job through the queue's intermediate list."""
+
+    #: Whether the blocking wait leaves ``hotfix-p0`` to a P0 companion of the same process.
+    p0_covered: ClassVar[bool] = False
 
     @classmethod
     def lpop(cls, queue_keys: Sequence[str], timeout: int | None, connection: Redis | None = None) -> Any:
@@ -58,8 +66,25 @@ class HeraldQueue(Queue):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise DequeueTimeout(timeout, queue_keys)
-            first = queue_keys[0]
+            first = cls.waits_on(queue_keys)
             found = connection.blmove(first, IntermediateQueue.get_intermediate_queue_key(first),
                                       max(1, min(MULTI_WAIT, int(left + 0.999))))
             if found is not None:
                 return first, found
+
+    @classmethod
+    def waits_on(cls, queue_keys: Sequence[str]) -> str:
+        """The queue a blocking wait blocks on: the most urgent, or the next when a companion has ``hotfix-p0``."""
+        if cls.p0_covered and len(queue_keys) > 1 and queue_keys[0] == P0_QUEUE_KEY:
+            return queue_keys[1]
+        return queue_keys[0]
+
+
+#: RQ's key of the P0 queue.
+P0_QUEUE_KEY = Queue.redis_queue_namespace_prefix + keys.QUEUE_NAMES[0]
+
+
+class CoveredQueue(HeraldQueue):
+    """The queues of a worker whose process runs a P0 companion: its blocking wait is not on ``hotfix-p0``."""
+
+    p0_covered = True

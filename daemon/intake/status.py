@@ -27,8 +27,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from jinja2 import TemplateNotFound
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Environment, TemplateNotFound
 from redis import Redis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
@@ -94,7 +93,7 @@ class StatusPages:
 
     settings: Settings
     redis: Redis
-    env: SandboxedEnvironment
+    env: Environment
     zone: ZoneInfo
 
     @classmethod
@@ -127,7 +126,7 @@ async def hotfix_page(request: Request, ticket: str) -> Response:
 
 
 def render_hotfix_page(settings: Settings, state: HotfixState, receipts: list[dict[str, Any]], now: datetime, *,
-                       refresh: int = REFRESH_SECONDS, nonce: str = "", env: SandboxedEnvironment | None = None) -> str:
+                       refresh: int = REFRESH_SECONDS, nonce: str = "", env: Environment | None = None) -> str:
     """The status page of one hotfix (``GET /hotfix/TICKET``) as HTML: pure, from the state and its receipts."""
     zone = ZoneInfo(settings.timezone)
     return (env or page_environment(settings)).get_template("hotfix.html.j2").render(
@@ -308,7 +307,7 @@ def _csp(nonce: str) -> dict[str, str]:
         "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")}
 
 
-def page_environment(settings: Settings) -> SandboxedEnvironment:
+def page_environment(settings: Settings) -> Environment:
     """Templates of ``<templates_dir>/status`` first (an operator's copy), then the shipped ones; autoescaped.
 
     The templates' root folders come last, so a page can import a locale's labels (``fr/_labels.j2``).

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Environment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -103,7 +103,7 @@ def offset(minutes: float, locale: Locale) -> str:
     return f"+{rest // 60} h {rest % 60:02d}"
 
 
-def _environment(stage: Stage) -> SandboxedEnvironment:
+def _environment(stage: Stage) -> Environment:
     """Herald's template environment on ``<templates_dir>/demo`` (an operator's copy), then the shipped one."""
     env = environment(stage.settings.templates_path() / "demo", SHIPPED_TEMPLATES / "demo",
                       trim_blocks=True, lstrip_blocks=True)

@@ -143,3 +143,35 @@ def test_every_take_goes_through_the_intermediate_list_and_leaves_it_when_run(re
     worker.make_worker(redis, ["hotfix-p0", "hotfix-p2"]).work(burst=True)
     assert redis.get(RUNS) == b"2"
     assert p0.intermediate_queue.get_job_ids() == [] and p2.intermediate_queue.get_job_ids() == []
+
+
+@pytest.mark.parametrize(("covered", "queues", "blocks_on"), [
+    (False, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], "hotfix-p0"),
+    (True, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], "hotfix-p1"),
+    (True, ["hotfix-p0"], "hotfix-p0"),          # a P0-only worker always waits on P0
+    (True, ["hotfix-p1", "hotfix-p2"], "hotfix-p1"),
+])
+def test_a_worker_with_a_p0_companion_waits_on_the_next_queue(redis: Redis, covered: bool, queues: list[str],
+                                                               blocks_on: str) -> None:
+    """The blocking wait of a worker whose companion waits on P0 is on the next queue; it still takes P0 first."""
+    from workers.queue import CoveredQueue, HeraldQueue
+
+    cls = CoveredQueue if covered else HeraldQueue
+    made = [cls(name, connection=redis, serializer=JSONSerializer) for name in queues]
+    blocked: list[str] = []
+    spy = redis.blmove
+
+    def blmove(first: str, *args: object, **kwargs: object) -> object:
+        blocked.append(first)
+        made[-1].enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))  # something to take after the wait
+        return spy(first, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(redis, "blmove", blmove)
+        taken = cls.dequeue_any(made, 5, connection=redis, serializer=JSONSerializer)
+    assert taken is not None and blocked and blocked[0] == f"rq:queue:{blocks_on}"
+    if len(queues) > 1:
+        urgent = made[0].enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+        made[-1].enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+        job, _queue = cls.dequeue_any(made, 5, connection=redis, serializer=JSONSerializer)
+        assert job.id == urgent.id  # the most urgent job first, whatever the wait is on

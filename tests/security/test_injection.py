@@ -13,6 +13,8 @@ from rq.serializers import JSONSerializer
 
 from hotfix import keys
 from hotfix.events import InvalidEvent, parse_event
+from hotfix.settings import SHIPPED_TEMPLATES
+from hotfix.templating import environment
 from tests.chaos.support import mail_parts, parse_mail
 from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
 from tests.fixtures.processes import run_hotfix, to_toml
@@ -97,12 +99,23 @@ def test_crlf_in_title_adds_no_email_header(pipeline: Any) -> None:
         assert b"\r\nBcc:" not in header_block and b"\nX-Evil:" not in header_block
 
 
-def test_templates_render_in_a_sandbox(tmp_path) -> None:
-    """The renderer is a Jinja2 sandbox: a template reaching for Python internals is stopped."""
+def test_an_operators_templates_render_in_a_sandbox(tmp_path) -> None:
+    """With an operator's templates folder the renderer is a Jinja2 sandbox: a template reaching for Python
+    internals is stopped, in the operator's folder as in the shipped ones it falls back to."""
+    (tmp_path / "fr").mkdir()
+    (tmp_path / "fr" / "announcement.subject.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
     renderer = Renderer(tmp_path, "Europe/Paris")
     assert isinstance(renderer.env, SandboxedEnvironment)
     with pytest.raises(SecurityError):
-        renderer.env.from_string("{{ ''.__class__.__mro__[1].__subclasses__() }}").render()
+        renderer.env.get_template("fr/announcement.subject.j2").render()
+    for operator in (tmp_path, tmp_path / "status"):  # every environment factory: a folder outside Herald's is sandboxed
+        assert isinstance(environment(operator, SHIPPED_TEMPLATES), SandboxedEnvironment)
+
+
+def test_herald_own_templates_alone_render_without_the_sandbox() -> None:
+    """Herald's own templates (no operator folder) are code of the package: rendered without the sandbox's checks."""
+    assert not isinstance(Renderer(SHIPPED_TEMPLATES, "Europe/Paris").env, SandboxedEnvironment)
+    assert not isinstance(environment(SHIPPED_TEMPLATES / "status", SHIPPED_TEMPLATES), SandboxedEnvironment)
 
 
 BAD_TICKETS = ["../x", "../../hotfix:state:A", "*", "a:b", "hotfix:open", "x" * 65, "ünïcødé", "a b", "", "a\nb",
