@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -42,12 +42,19 @@ def connect(settings: Settings, *, fail_fast: bool = False) -> Redis:
 
 
 def safe_url(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: fit for a log line or an error."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}"))
+    """``url`` with its passwords (if any) replaced by ``***``: fit for a log line or an error.
+
+    redis-py also reads a password from the query (``?password=``, the documented form for ``unix://``;
+    ``ssl_password``): every query parameter whose name says password is masked too.
+    """
+    base, sep, query = url.partition("?")
+    if query:
+        query = "&".join(f"{name}=***" if eq and "password" in unquote_plus(name).lower() else name + eq + value
+                         for name, eq, value in (pair.partition("=") for pair in query.split("&")))
+    parts = urlsplit(base)
+    if parts.password is not None:  # a netloc, so urlunsplit keeps the rest as it was
+        base = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"))
+    return base + sep + query
 
 
 def wait_for(redis: Redis, url: str, stop: threading.Event, *, most: float = 10.0) -> bool:

@@ -76,6 +76,22 @@ def test_check_config_names_its_redis_without_the_password(tmp_path: Path) -> No
     assert "s3cr3t-pw" not in text.output + data.output
 
 
+@pytest.mark.parametrize("url", [
+    "redis://redis.internal:6380/4?password=s3cr3t-pw",  # redis-py reads a password from the query too
+    "unix:///run/redis/redis.sock?db=4&password=s3cr3t-pw",  # redis-py's documented form for a socket
+    "rediss://herald@redis.internal:6380/4?ssl_password=s3cr3t-pw",
+])
+def test_check_config_masks_a_password_given_in_the_query(tmp_path: Path, url: str) -> None:
+    """check-config masks a Redis password written as a query parameter (``?password=``), as one in the user part."""
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(merge(BASE_CONFIG, {"redis": {"url": url}})))
+    text = runner.invoke(app, ["check-config", "--config", str(path)])
+    data = runner.invoke(app, ["check-config", "--format", "json", "--config", str(path)])
+    assert text.exit_code == data.exit_code == 0, text.output
+    assert "s3cr3t-pw" not in text.output + data.output
+    assert "password=***" in json.loads(data.output)["redis"]
+
+
 def test_check_config_explains_a_policy(config: Path) -> None:
     """--explain P0 says who hears the announcement and what happens at the deadline."""
     result = runner.invoke(app, ["check-config", "--explain", "P0", "--config", str(config)])
