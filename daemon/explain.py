@@ -26,7 +26,7 @@ def _channels(settings: Settings, audience: str) -> str:
         via = "SMTP" if settings.smtp.host else "outbox"
         parts.append(f"email {', '.join(found.emails) or ''}{' + ' + str(found.emails_file) if found.emails_file else ''} ({via})")
     locale = (found.locale or settings.locale).value
-    links = "action links" if found.kind is AudienceKind.TEAM else "no action links"
+    links = "action links" if found.kind is AudienceKind.TEAM and not found.self_service else "no action links"
     if found.self_service:
         parts.append("self-service" + (f" ({', '.join(found.allowed_domains)} only)" if found.allowed_domains else ""))
     if found.approval:

@@ -50,7 +50,8 @@ def grant_for(settings: Settings, *, ticket: str, audience: str, person: str | N
     """The grant of a message to ``audience`` (or to ``person`` in it), or None when it gets no link."""
     if not settings.http.links_enabled():
         return None
-    if audience in settings.audiences and settings.audience_kind(audience) is not AudienceKind.TEAM:
+    found = settings.audiences.get(audience)
+    if found is not None and (found.kind is not AudienceKind.TEAM or found.self_service):  # joiners are no responders
         return None
     if person:
         return Grant(ticket=ticket, by=person, person=True, role=role, locale=locale or settings.person_locale(person))

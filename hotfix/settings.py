@@ -56,7 +56,8 @@ class Audience(Section):
     locale: Locale | None = None
     digest: Duration | None = None
     kind: AudienceKind = Field(AudienceKind.TEAM, description="team, stakeholders or users: which line of the "
-                               "document's communication checklist its deliveries tick; only team gets action links")
+                               "document's communication checklist its deliveries tick; only team gets action links "
+                               "(never a self_service one)")
     self_service: bool = Field(False, description="people join (double opt-in) and leave (one-click) on their own")
     allowed_domains: list[str] = Field(default_factory=list, description="self-service: only addresses of these domains")
     approval: list[str] = Field(default_factory=list, description="people keys: its messages wait for one of them")

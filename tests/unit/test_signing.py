@@ -90,6 +90,16 @@ def test_links_only_for_responder_audiences(audience: str, kind: str | None, get
     assert (grant_for(settings, ticket="INC-1", audience=audience) is not None) is gets_link
 
 
+@pytest.mark.parametrize("audience", [{"self_service": True}, {"self_service": True, "emails": ["x@example.com"]},
+                                      {"self_service": True, "kind": "team", "allowed_domains": ["example.com"]}])
+def test_no_link_for_a_self_service_audience(audience: dict[str, object]) -> None:
+    """Whoever joined a self-service audience on their own is no responder: its messages carry no action link
+    (one could update or resolve the hotfix), whatever its kind (team by default)."""
+    settings = _settings(watchers=audience)
+    assert grant_for(settings, ticket="INC-1", audience="watchers") is None
+    assert grant_for(settings, ticket="INC-1", audience="oncall") is not None
+
+
 def test_a_person_grant_names_the_person_role_and_locale() -> None:
     """A prompt to a person grants them all actions on the ticket, for their role, in their locale."""
     grant = grant_for(_settings(), ticket="INC-1", audience="person:Chloé", person="Chloé", role="reviewer")
