@@ -6,6 +6,7 @@ service was restored at the old closing time, so its deadline never escalates af
 """
 from __future__ import annotations
 
+import enum
 import functools
 import types
 import typing
@@ -278,27 +279,38 @@ def _containers(model: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
     for name, info in model.model_fields.items():
         kinds = _kinds(info.annotation)
         if kinds & {list, dict, Any}:
-            values = [arg for kind in _args(info.annotation) if typing.get_origin(kind) is dict
-                      for arg in typing.get_args(kind)[1:]]
-            found.append((name, Any in kinds or any(_kinds(v) & {list, dict, Any} for v in values)))
+            members = _args(info.annotation)
+            values = [arg for kind in members if typing.get_origin(kind) is dict for arg in typing.get_args(kind)[1:]]
+            found.append((name, Any in kinds or dict in members  # a bare ``dict``: its values may be anything
+                          or any(_kinds(v) & {list, dict, Any} for v in values)))
     return tuple(found)
 
 
 def _args(annotation: Any) -> list[Any]:
-    """The members of a union (``X | None``), or the annotation itself."""
+    """The members of a union (``X | None``), or the annotation itself; ``Annotated`` unwrapped (pydantic leaves it
+    inside a union: ``Annotated[list[str], …] | None``)."""
     origin = typing.get_origin(annotation)
-    return list(typing.get_args(annotation)) if origin in (typing.Union, types.UnionType) else [annotation]
+    if origin is typing.Annotated:
+        return _args(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [member for arg in typing.get_args(annotation) for member in _args(arg)]
+    return [annotation]
+
+
+#: Annotations whose values are never a list or a dict (a model's own containers are never changed in place).
+_PLAIN = (str, int, float, datetime, timedelta, enum.Enum, BaseModel, type(None))
 
 
 def _kinds(annotation: Any) -> set[Any]:
-    """The containers (list, dict) an annotation allows; ``Any`` for one that allows anything."""
+    """The containers (list, dict) an annotation allows; ``Any`` for one that may be anything (``object``,
+    ``Sequence``, an alias…): only the plain values of ``_PLAIN`` are sure to hold none."""
     out: set[Any] = set()
     for member in _args(annotation):
         origin = typing.get_origin(member) or member
-        if member is Any:
-            out.add(Any)
-        elif origin in (list, dict):
+        if origin in (list, dict):
             out.add(origin)
+        elif not (isinstance(origin, type) and issubclass(origin, _PLAIN)):
+            out.add(Any)
     return out
 
 
