@@ -10,16 +10,17 @@ longer than ``sweeper.TAKEN_GRACE`` without running.
 
 With several queues the wait blocks on the first (most urgent) only, ``MULTI_WAIT`` seconds at a time,
 looking at the others between waits: a P0 job is taken at once, a P1/P2 job by an idle worker within
-``MULTI_WAIT`` seconds. A worker whose process runs a P0 companion (``CoveredQueue``) blocks on the next
-queue instead: the companion waits on ``hotfix-p0``, so the two jobs of one P0 (its card and its email)
-go to two processes' companions and never share one interpreter lock, and a P1 job is taken at once. Such a
-worker still takes P0 jobs first whenever it looks (``_TAKE_FIRST``).
+``MULTI_WAIT`` seconds. A worker whose process runs P0 companions (``covered_by``) blocks on the next
+queue instead while one of them is waiting on ``hotfix-p0``: the two jobs of one P0 (its card and its
+email) then go to two processes' companions and never share one interpreter lock, and a P1 job is taken
+at once. When every companion is busy it blocks on ``hotfix-p0`` again, and it always takes P0 jobs first
+whenever it looks (``_TAKE_FIRST``).
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from redis import Redis
 from rq import Queue
@@ -45,8 +46,10 @@ return nil
 class HeraldQueue(Queue):
     """RQ's queue, taking every job through the queue's intermediate list."""
 
-    #: Whether the blocking wait leaves ``hotfix-p0`` to a P0 companion of the same process.
-    p0_covered: ClassVar[bool] = False
+    @staticmethod
+    def p0_covered() -> bool:
+        """Whether a P0 companion of this process waits on ``hotfix-p0`` now (``covered_by``)."""
+        return False
 
     @classmethod
     def lpop(cls, queue_keys: Sequence[str], timeout: int | None, connection: Redis | None = None) -> Any:
@@ -74,8 +77,8 @@ class HeraldQueue(Queue):
 
     @classmethod
     def waits_on(cls, queue_keys: Sequence[str]) -> str:
-        """The queue a blocking wait blocks on: the most urgent, or the next when a companion has ``hotfix-p0``."""
-        if cls.p0_covered and len(queue_keys) > 1 and queue_keys[0] == P0_QUEUE_KEY:
+        """The queue a blocking wait blocks on: the most urgent, or the next while a companion waits on ``hotfix-p0``."""
+        if len(queue_keys) > 1 and queue_keys[0] == P0_QUEUE_KEY and cls.p0_covered():
             return queue_keys[1]
         return queue_keys[0]
 
@@ -84,7 +87,6 @@ class HeraldQueue(Queue):
 P0_QUEUE_KEY = Queue.redis_queue_namespace_prefix + keys.QUEUE_NAMES[0]
 
 
-class CoveredQueue(HeraldQueue):
-    """The queues of a worker whose process runs a P0 companion: its blocking wait is not on ``hotfix-p0``."""
-
-    p0_covered = True
+def covered_by(waiting: Callable[[], bool]) -> type[HeraldQueue]:
+    """The queue class of a worker whose process runs P0 companions; ``waiting``: whether one of them waits for a job."""
+    return type("CoveredQueue", (HeraldQueue,), {"p0_covered": staticmethod(waiting)})

@@ -15,16 +15,16 @@ Invariants kept here:
 - **P0 never waits behind P2 inside a process.** ``hotfix worker`` on several queues also runs
   ``p0_workers`` workers that take ``hotfix-p0`` only, in threads of the same process (one metrics
   registry, one template cache; each its own SMTP connection), so a P0 job never waits for the
-  P1/P2 job in hand; they stop with the main worker, after their job in hand. The main worker then blocks
-  on the next queue, not on ``hotfix-p0`` (``workers.queue.CoveredQueue``): the card and the email of one P0
-  go to two processes' companions instead of two threads sharing one interpreter lock (Teams p50 at 3/s
-  14.6 → 11.0 ms, p99 76 → 19 ms in ``bench/``).
+  P1/P2 job in hand; they stop with the main worker, after their job in hand. While a companion waits for
+  a job, the main worker blocks on the next queue, not on ``hotfix-p0`` (``workers.queue.covered_by``): the
+  card and the email of one P0 go to two processes' companions instead of two threads sharing one
+  interpreter lock (Teams p50 at 3/s 14.6 → 11.0 ms, p99 76 → 19 ms in ``bench/``).
 """
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,7 +38,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker, WorkerStatus
 
 from hotfix import keys
-from workers.queue import CoveredQueue, HeraldQueue
+from workers.queue import HeraldQueue, covered_by
 from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,10 @@ class P0Companion(HeraldWorker):
         """Finish the job in hand, then stop."""
         self._stop_requested = True
 
+    def waiting(self) -> bool:
+        """Whether it waits for a job now (RQ's state, kept in this process: no Redis call)."""
+        return self.get_state() == WorkerStatus.IDLE and not self._stop_requested
+
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
         while not self._stop_requested:
             found = super().dequeue_job_and_maintain_ttl(COMPANION_IDLE, max_idle_time=COMPANION_IDLE)
@@ -153,14 +157,15 @@ class P0Companion(HeraldWorker):
 
 
 def make_worker(redis: Redis, queues: list[str], *, fork: bool = False, name: str | None = None,
-                covered: bool = False) -> BaseWorker:
+                companion_waiting: Callable[[], bool] | None = None) -> BaseWorker:
     """An RQ worker on Herald's queues, most urgent first, with the JSON serializer and the short heartbeat.
 
-    ``covered``: P0 companions of the same process wait on ``hotfix-p0`` (``workers.queue.CoveredQueue``).
+    ``companion_waiting``: whether a P0 companion of the same process waits on ``hotfix-p0`` now
+    (``workers.queue.covered_by``).
     """
     cls: type[BaseWorker] = HeraldForkWorker if fork else HeraldWorker
     return cls(queues, connection=redis, serializer=JSONSerializer, name=name, job_monitoring_interval=JOB_HEARTBEAT,
-               queue_class=CoveredQueue if covered else HeraldQueue,
+               queue_class=covered_by(companion_waiting) if companion_waiting else HeraldQueue,
                maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
 
 
@@ -173,8 +178,10 @@ def run(redis: Redis, queues: list[str], *, fork: bool = False, name: str | None
         p0_workers: int = 1, logging_level: str = "INFO") -> None:
     """Work until stopped: the main worker, its P0 companions (not in burst mode) and the sweeper."""
     count = 0 if burst else companions_for(queues, p0_workers)
-    main = make_worker(redis, queues, fork=fork, name=name, covered=count > 0)
-    companions = [P0Companion([keys.QUEUE_NAMES[0]], connection=redis, serializer=JSONSerializer, queue_class=HeraldQueue,
+    companions: list[P0Companion] = []
+    main = make_worker(redis, queues, fork=fork, name=name,
+                       companion_waiting=(lambda: any(c.waiting() for c in companions)) if count else None)
+    companions += [P0Companion([keys.QUEUE_NAMES[0]], connection=redis, serializer=JSONSerializer, queue_class=HeraldQueue,
                               name=f"{main.name}-p0-{n + 1}", job_monitoring_interval=JOB_HEARTBEAT,
                               maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
                   for n in range(count)]

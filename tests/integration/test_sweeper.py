@@ -145,18 +145,19 @@ def test_every_take_goes_through_the_intermediate_list_and_leaves_it_when_run(re
     assert p0.intermediate_queue.get_job_ids() == [] and p2.intermediate_queue.get_job_ids() == []
 
 
-@pytest.mark.parametrize(("covered", "queues", "blocks_on"), [
-    (False, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], "hotfix-p0"),
-    (True, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], "hotfix-p1"),
-    (True, ["hotfix-p0"], "hotfix-p0"),          # a P0-only worker always waits on P0
+@pytest.mark.parametrize(("companion_waits", "queues", "blocks_on"), [
+    (None, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], "hotfix-p0"),   # no companion
+    (True, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], "hotfix-p1"),   # the companion waits on P0
+    (False, ["hotfix-p0", "hotfix-p1", "hotfix-p2"], "hotfix-p0"),  # every companion busy: P0 is waited on again
+    (True, ["hotfix-p0"], "hotfix-p0"),                             # a P0-only worker always waits on P0
     (True, ["hotfix-p1", "hotfix-p2"], "hotfix-p1"),
 ])
-def test_a_worker_with_a_p0_companion_waits_on_the_next_queue(redis: Redis, covered: bool, queues: list[str],
-                                                               blocks_on: str) -> None:
+def test_a_worker_with_a_waiting_p0_companion_waits_on_the_next_queue(redis: Redis, companion_waits: bool | None,
+                                                                       queues: list[str], blocks_on: str) -> None:
     """The blocking wait of a worker whose companion waits on P0 is on the next queue; it still takes P0 first."""
-    from workers.queue import CoveredQueue, HeraldQueue
+    from workers.queue import HeraldQueue, covered_by
 
-    cls = CoveredQueue if covered else HeraldQueue
+    cls = HeraldQueue if companion_waits is None else covered_by(lambda: bool(companion_waits))
     made = [cls(name, connection=redis, serializer=JSONSerializer) for name in queues]
     blocked: list[str] = []
     spy = redis.blmove

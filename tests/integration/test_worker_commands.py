@@ -67,3 +67,21 @@ def test_a_p0_only_worker_runs_no_companion(tmp_path: Path, redis: Redis, redis_
     names = sorted(n.decode().rsplit(":", 1)[-1] for n in redis.smembers("rq:workers"))
     assert sum(1 for n in names if "-p0-" in n) == 2
     assert redis.scard("rq:workers") == 4
+
+
+def test_a_companion_says_it_waits_only_while_idle_and_not_stopping(redis: Redis) -> None:
+    """The main worker leaves P0 to its companion only while the companion waits for a job (not busy, not stopping)."""
+    from rq.serializers import JSONSerializer
+    from rq.worker import WorkerStatus
+
+    from workers.queue import HeraldQueue
+    from workers.worker import P0Companion
+
+    companion = P0Companion(["hotfix-p0"], connection=redis, serializer=JSONSerializer, queue_class=HeraldQueue)
+    companion.set_state(WorkerStatus.IDLE)
+    assert companion.waiting()
+    companion.set_state(WorkerStatus.BUSY)
+    assert not companion.waiting()
+    companion.set_state(WorkerStatus.IDLE)
+    companion.stop()
+    assert not companion.waiting()
