@@ -115,13 +115,19 @@ def _sync_timers(pipe: Pipeline, before: HotfixState | None, after: HotfixState,
     """Add or move the timers ``after`` schedules and remove those it dropped (all names when ``before`` is None)."""
     due = _due(after, settings)
     was = _due(before, settings) if before is not None else None
+    moved: dict[str, float] = {}
+    dropped: list[str] = []
     for name in (timer_names(settings) if was is None else set(was) | set(due)):
         member = keys.timer_member(after.ticket, name)
         if name in due:
             if was is None or was.get(name) != due[name]:
-                pipe.zadd(keys.TIMERS, {member: due[name].timestamp()})
+                moved[member] = due[name].timestamp()
         elif was is None or name in was:
-            pipe.zrem(keys.TIMERS, member)
+            dropped.append(member)
+    if moved:  # one command each, not one per timer: a declaration sets or clears a dozen
+        pipe.zadd(keys.TIMERS, moved)
+    if dropped:
+        pipe.zrem(keys.TIMERS, *sorted(dropped))
 
 
 def commit(redis: Redis, tickets: list[str], decide: Callable[[dict[str, HotfixState | None]], list[Change]],

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,14 +59,24 @@ COMPANION_IDLE = 1
 class _Heartbeats(BaseWorker):
     """A short job heartbeat (``JOB_HEARTBEAT_TTL``), registries kept by Herald's sweeper, one round trip a beat."""
 
+    #: Until when (monotonic) the worker's registration is known to live, from the last heartbeat sent.
+    _registered_until = 0.0
+
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
-        """RQ's worker heartbeat (HSET and EXPIRE), in one round trip instead of two."""
+        """RQ's worker heartbeat (HSET and EXPIRE), in one round trip instead of two, and none at all when the last
+        one keeps the registration alive for more than ``worker_ttl`` still (RQ beats right before and right after
+        each take: on a P0's path that is a round trip for nothing)."""
+        ttl = timeout or self.worker_ttl + 60  # RQ's default
+        if pipeline is None and timeout is None and self._registered_until - time.monotonic() > self.worker_ttl:
+            return
         if pipeline is not None:
             super().heartbeat(timeout, pipeline)
+            self._registered_until = time.monotonic() + ttl  # the caller's pipeline carries it
             return
         with self.connection.pipeline(transaction=False) as pipe:
             super().heartbeat(timeout, pipe)
             pipe.execute()
+        self._registered_until = time.monotonic() + ttl
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         """The job's StartedJobRegistry entry (and the worker's registration) lives this long without a beat."""

@@ -85,3 +85,18 @@ def test_a_companion_says_it_waits_only_while_idle_and_not_stopping(redis: Redis
     companion.set_state(WorkerStatus.IDLE)
     companion.stop()
     assert not companion.waiting()
+
+
+def test_a_worker_skips_a_heartbeat_only_while_its_registration_surely_lives(redis: Redis) -> None:
+    """A second default heartbeat right after one is skipped; after a short-lived one (a job's) it is sent."""
+    from workers.worker import make_worker
+
+    worker = make_worker(redis, ["hotfix-p0", "hotfix-p1"])
+    worker.heartbeat()
+    first = redis.hget(worker.key, "last_heartbeat")
+    worker.heartbeat()  # its registration lives ~95 s more: nothing to send
+    assert redis.hget(worker.key, "last_heartbeat") == first
+    worker.heartbeat(6)  # a job's short heartbeat (the registration now lives 6 s)
+    assert 0 < redis.ttl(worker.key) <= 6
+    worker.heartbeat()  # sent: the registration is long-lived again
+    assert redis.ttl(worker.key) > worker.worker_ttl
