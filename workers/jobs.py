@@ -13,6 +13,11 @@ dead-lettered, never retried), then in order:
    ``TransientError`` becomes a retry), or give up (receipt ``failed``, a delivery dead letter,
    and for P0 the policy's ``fallback`` audiences).
 
+``deliver_bundle(payloads)`` runs the payloads of a bundle (``hotfix.jobs``: many jobs of one commit on
+one queue) one after another through the same steps; a message that must come back is queued again
+alone (``hotfix.jobs.enqueue_later``) instead of holding the bundle, and a bundle run again after a crash
+sends only what its receipts do not record.
+
 Counters live in the RQ job's meta (``Tally``), saved whenever the job comes back: ``attempts``
 (runs that sent), ``order_waits`` and ``holds`` (waits), ``given_up`` (recipients failed for
 good). RQ's own retry count is never read. A replay is a new job, so it starts afresh; a run cut
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -35,7 +41,7 @@ from rq.job import Job
 from hotfix import communication, keys, metrics, subscribers
 from hotfix.actions import act_url, grant_for
 from hotfix.enums import Channel, DeliveryStatus, MessageName, Severity
-from hotfix.jobs import JobPayload, build_jobs, delivery_id, enqueue
+from hotfix.jobs import JobPayload, build_jobs, delivery_id, enqueue, enqueue_later
 from hotfix.routing import expand
 from hotfix.settings import Settings
 from workers import approval, postmortem_draft, receipts, retry, unsubscribe
@@ -79,21 +85,43 @@ class Tally:
             job.save_meta()  # type: ignore[no-untyped-call]
 
 
+#: How a run that must come back comes back: (the job, its tally, the decision) → what the run returns.
+ComeBack = Callable[[JobPayload, Tally, RetryDecision], Any]
+
+
 def deliver(payload: dict[str, Any]) -> Any:
     """Deliver one job's message; return a summary, or ``Retry`` when it must come back."""
     rq_job = get_current_job()
+    return _deliver(payload, rq_job, Tally.of(rq_job), lambda _job, tally, decision: _come_back(rq_job, tally, decision))
+
+
+def deliver_bundle(payloads: list[Any]) -> Any:
+    """Deliver a bundle's messages in turn (``hotfix.jobs.BUNDLE_FUNCTION``), each as if it were its own job; one that
+    must come back is queued again alone (its tally in its meta), so the others are not held up or sent twice."""
+    rq_job = get_current_job()
+    rt = current()
+    redis: Redis = rq_job.connection if rq_job is not None else rt.redis  # type: ignore[assignment]
+
+    def alone(job: JobPayload, tally: Tally, decision: RetryDecision) -> str:
+        enqueue_later(redis, job, rt.settings, decision.delay, asdict(tally))
+        return f"back alone in {decision.delay:.1f}s"
+
+    return [_deliver(payload, rq_job, Tally(), alone) for payload in payloads]
+
+
+def _deliver(payload: Any, rq_job: Job | None, tally: Tally, come_back: ComeBack) -> Any:
+    """One message: parse, wait or send, record (``tally``: what earlier runs of it counted)."""
     rt = current()
     redis: Redis = rq_job.connection if rq_job is not None else rt.redis  # type: ignore[assignment]
     try:
         job = JobPayload.model_validate(payload)
     except ValidationError as exc:
         return _invalid(redis, rq_job, payload, exc)
-    tally = Tally.of(rq_job)
 
     seen = _look(redis, job)
     hold = _hold(job, tally, rq_job is not None, seen)
     if hold is not None:
-        return _come_back(rq_job, tally, retry.decide(hold, tally.attempts, job.severity, rt.settings.worker))
+        return come_back(job, tally, retry.decide(hold, tally.attempts, job.severity, rt.settings.worker))
 
     done = seen.sent
     pending = [r for r in job.recipients if r not in done and r not in tally.given_up]
@@ -109,8 +137,8 @@ def deliver(payload: dict[str, Any]) -> Any:
     if throttled is not None and rq_job is not None and tally.holds < MAX_HOLDS:  # nothing sent: a wait, not an attempt
         tally.attempts -= 1
         tally.holds += 1
-        return _come_back(rq_job, tally, retry.decide(throttled, tally.attempts, job.severity, rt.settings.worker))
-    return _settle(rt, redis, rq_job, job, tally, outcomes, via)
+        return come_back(job, tally, retry.decide(throttled, tally.attempts, job.severity, rt.settings.worker))
+    return _settle(rt, redis, come_back, job, tally, outcomes, via)
 
 
 @dataclass(frozen=True)
@@ -201,7 +229,7 @@ def _act_url(settings: Settings, job: JobPayload, now: datetime) -> str | None:
     return act_url(settings, grant, now) if grant is not None else None
 
 
-def _settle(rt: Runtime, redis: Redis, rq_job: Job | None, job: JobPayload, tally: Tally, outcomes: Outcomes,
+def _settle(rt: Runtime, redis: Redis, come_back: ComeBack, job: JobPayload, tally: Tally, outcomes: Outcomes,
             via: str) -> Any:
     """Record every outcome and act on the verdicts: done, or come back for those that may still succeed."""
     attempt = tally.attempts
@@ -220,7 +248,7 @@ def _settle(rt: Runtime, redis: Redis, rq_job: Job | None, job: JobPayload, tall
     log.info("%s: %d sent, %d retrying, %d failed", job.describe(), sent, len(decisions) - sent - len(dead), len(dead))
     if following.verdict is Verdict.RETRY:
         tally.given_up += [r for r, _ in dead]
-        return _come_back(rq_job, tally, following)
+        return come_back(job, tally, following)
     receipts.mark_done(redis, job.job_key)
     return {"sent": sent, "failed": len(dead)}
 

@@ -1,6 +1,7 @@
 """Events to inboxes: daemon and worker on the real Redis, a real SMTP server and a local Teams stand-in."""
 from __future__ import annotations
 
+import re
 import time
 from email import message_from_bytes, policy
 
@@ -264,3 +265,58 @@ def test_a_recipient_given_up_on_is_not_tried_again_with_its_retrying_batch(
     receipts = {d["recipient"]: (d["status"], d["attempt"]) for d in store.receipts(redis, "INC-1")}
     assert receipts == {"gone@example.com": ("failed", 1), "slow@example.com": ("sent", 2)}
     assert [d["recipient"] for d in list_dead(redis, keys.DELIVERY_DEAD_LETTERS)] == ["gone@example.com"]
+
+
+def test_a_storm_goes_in_bundles_and_each_recipient_hears_each_hotfix_once(redis: Redis, herald) -> None:
+    """Many P0s in one commit are queued as bundles of jobs; each message reaches each recipient once, and a bundle
+    run again (a worker that died) sends nothing twice."""
+    from rq import Queue
+
+    from hotfix.jobs import BUNDLE_FUNCTION, BUNDLE_SIZE
+    from workers.jobs import deliver_bundle
+
+    _daemon, work, smtp, teams = herald
+    tickets = [f"STORM-{n}" for n in range(6)]
+    xadd(redis, *[event("declared", ticket=t) for t in tickets])
+    work()
+    q = Queue("hotfix-p0", connection=redis, serializer=JSONSerializer)
+    bundles = [q.fetch_job(j) for j in q.finished_job_registry.get_job_ids()]
+    members = [p for b in bundles for p in b.kwargs["payloads"]]
+    assert {b.func_name for b in bundles} == {BUNDLE_FUNCTION} and len(bundles) >= 2
+    assert len(bundles) == -(-len(members) // BUNDLE_SIZE) and {p["ticket"] for p in members} == set(tickets)
+    heard = [(r, t) for m in smtp.messages for r in m.rcpt_tos for t in tickets if t in m.data.decode(errors="replace")]
+    assert len(heard) == len(set(heard))  # nobody told twice
+    told = {t: sorted(r for r, about in heard if about == t) for t in tickets}
+    assert told[tickets[0]] and all(told[t] == told[tickets[0]] for t in tickets)  # everyone told of every hotfix
+    cards = [re.findall(r"STORM-\d", c.raw.decode())[0] for c in teams.requests("/engineering")]
+    assert sorted(cards) == tickets
+    sent, cards = len(smtp.messages), len(teams.requests("/engineering"))
+    assert deliver_bundle(bundles[0].kwargs["payloads"]) == ["already sent"] * len(bundles[0].kwargs["payloads"])
+    assert (len(smtp.messages), len(teams.requests("/engineering"))) == (sent, cards)
+
+
+def test_a_bundled_message_that_must_wait_comes_back_alone(redis: Redis, make_settings, make_daemon,
+                                                            teams_server) -> None:
+    """In a bundle, the cards held off after their webhook failed are queued again alone, each with its own tally,
+    while the bundle goes on: one card tried, none lost."""
+    from rq import Queue
+
+    from hotfix.jobs import BUNDLE_FROM, JOB_FUNCTION
+
+    teams_server.script("/hang", [Reply.hanging(5.0)])
+    settings = make_settings(teams={"engineering": {"url": teams_server.url("/hang"), "timeout": "1s"}},
+                             audiences={"oncall": {"emails": []}, "stakeholders": {"emails": []},
+                                        "management": {"emails": []}})
+    runtime.configure(settings, redis)
+    daemon = make_daemon(settings)
+    tickets = [f"HANG-{n}" for n in range(BUNDLE_FROM)]
+    xadd(redis, *[event("declared", ticket=t) for t in tickets])
+    drain(daemon)
+    q = Queue("hotfix-p0", connection=redis, serializer=JSONSerializer)
+    [bundle] = [q.fetch_job(j) for j in q.job_ids]
+    SimpleWorker(list(keys.QUEUE_NAMES), connection=redis, serializer=JSONSerializer).work(burst=True)
+    assert len(teams_server.requests("/hang")) == 1
+    alone = [q.fetch_job(j) for j in q.scheduled_job_registry.get_job_ids()]
+    assert {j.func_name for j in alone} == {JOB_FUNCTION} and len(alone) == len(tickets)
+    assert {j.id for j in alone} == {p["job_key"] for p in bundle.kwargs["payloads"]}
+    assert sorted(j.meta.get("holds", 0) for j in alone) == [0] + [1] * (len(tickets) - 1)
