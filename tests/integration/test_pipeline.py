@@ -22,7 +22,7 @@ from workers import runtime
 def herald(redis: Redis, make_settings, make_daemon, smtp_server, teams_server):
     """A configured daemon, a worker runner, the SMTP server and the Teams stand-in."""
     smtp = smtp_server()
-    teams_server.script("/engineering", [Reply.accepted()] * 50)
+    teams_server.script("/engineering", [Reply.accepted()] * 100)
     settings = make_settings(smtp=smtp.settings().model_dump(), teams={"engineering": {"url": teams_server.url("/engineering")}})
     runtime.configure(settings, redis)
     daemon = make_daemon(settings)
@@ -276,7 +276,7 @@ def test_a_storm_goes_in_bundles_and_each_recipient_hears_each_hotfix_once(redis
     from workers.jobs import deliver_bundle
 
     _daemon, work, smtp, teams = herald
-    tickets = [f"STORM-{n}" for n in range(6)]
+    tickets = [f"STORM-{n:02d}" for n in range(BUNDLE_SIZE // 2)]  # a few jobs each: more than one bundle
     xadd(redis, *[event("declared", ticket=t) for t in tickets])
     work()
     q = Queue("hotfix-p0", connection=redis, serializer=JSONSerializer)
@@ -288,7 +288,7 @@ def test_a_storm_goes_in_bundles_and_each_recipient_hears_each_hotfix_once(redis
     assert len(heard) == len(set(heard))  # nobody told twice
     told = {t: sorted(r for r, about in heard if about == t) for t in tickets}
     assert told[tickets[0]] and all(told[t] == told[tickets[0]] for t in tickets)  # everyone told of every hotfix
-    cards = [re.findall(r"STORM-\d", c.raw.decode())[0] for c in teams.requests("/engineering")]
+    cards = [re.findall(r"STORM-\d\d", c.raw.decode())[0] for c in teams.requests("/engineering")]
     assert sorted(cards) == tickets
     sent, cards = len(smtp.messages), len(teams.requests("/engineering"))
     assert deliver_bundle(bundles[0].kwargs["payloads"]) == ["already sent"] * len(bundles[0].kwargs["payloads"])
