@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -109,6 +110,15 @@ def deliver_bundle(payloads: list[Any]) -> Any:
     return [_deliver(payload, rq_job, Tally(), alone) for payload in payloads]
 
 
+#: The job key of the message this thread is delivering (a bundle's RQ job delivers several in turn).
+_delivering: ContextVar[str | None] = ContextVar("delivering", default=None)
+
+
+def current_job_key() -> str | None:
+    """The job key of the message being delivered here, the one its receipts name (None outside a delivery)."""
+    return _delivering.get()
+
+
 def _deliver(payload: Any, rq_job: Job | None, tally: Tally, come_back: ComeBack) -> Any:
     """One message: parse, wait or send, record (``tally``: what earlier runs of it counted)."""
     rt = current()
@@ -117,7 +127,14 @@ def _deliver(payload: Any, rq_job: Job | None, tally: Tally, come_back: ComeBack
         job = JobPayload.model_validate(payload)
     except ValidationError as exc:
         return _invalid(redis, rq_job, payload, exc)
+    token = _delivering.set(job.job_key)
+    try:
+        return _run(rt, redis, rq_job, job, tally, come_back)
+    finally:
+        _delivering.reset(token)
 
+
+def _run(rt: Runtime, redis: Redis, rq_job: Job | None, job: JobPayload, tally: Tally, come_back: ComeBack) -> Any:
     seen = _look(redis, job)
     hold = _hold(job, tally, rq_job is not None, seen)
     if hold is not None:

@@ -1,8 +1,8 @@
 """What each recipient saw: the renderings of the story's jobs, folded into the distinct messages of a step.
 
 ``CapturingRenderer`` is the workers' renderer plus a memory: every rendering is kept under its
-RQ job id (one job = one message to one audience on one channel), so the page shows exactly what
-was sent, on whatever channel it went. ``distinct`` turns a step's delivery receipts into the
+job key (the one its receipts name: one message to one audience on one channel, even inside a
+bundle), so the page shows exactly what was sent, on whatever channel it went. ``distinct`` turns a step's delivery receipts into the
 messages they carried: recipients who got the same rendering share one entry, so each distinct
 message appears once, with everyone who received it.
 """
@@ -18,6 +18,7 @@ from hotfix.enums import Channel, Locale, MessageName
 from hotfix.state import HotfixState
 from workers.cards import card_to_html
 from workers.content import EmailContent, TeamsContent
+from workers.jobs import current_job_key
 from workers.render import Renderer
 
 
@@ -59,8 +60,9 @@ class CapturingRenderer(Renderer):
 
     def _keep(self, rendering: Rendering) -> None:
         job = get_current_job()
-        if job is not None:  # the last rendering of a retried job is the one that was sent
-            self.renderings[job.id] = rendering
+        key = current_job_key() or (job.id if job is not None else None)  # a bundle's job delivers several
+        if key is not None:  # the last rendering of a retried job is the one that was sent
+            self.renderings[key] = rendering
 
 
 def _headline(text: str) -> str:

@@ -13,14 +13,8 @@ from daemon import store
 from hotfix import jobs as dispatch
 from hotfix import keys
 from hotfix.enums import Status
-from tests.fixtures.herald import drain, event, make_daemon, make_settings, xadd  # noqa: F401
+from tests.fixtures.herald import drain, event, make_daemon, make_settings, queued, xadd  # noqa: F401
 from tests.fixtures.processes import wait_until
-
-
-def queued(redis: Redis, name: str = "hotfix-p0") -> list[dict]:
-    """The payloads waiting in one RQ queue."""
-    q = Queue(name, connection=redis, serializer=JSONSerializer)
-    return [job.kwargs["payload"] for job in q.get_jobs()]
 
 
 def test_declaration_stores_state_and_enqueues_announcements(redis: Redis, make_daemon) -> None:

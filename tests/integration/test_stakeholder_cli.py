@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from herald.cli import app
 from hotfix import keys
-from tests.fixtures.herald import BASE_CONFIG, T0, drain, event, make_daemon, make_settings, merge, xadd  # noqa: F401
+from tests.fixtures.herald import BASE_CONFIG, T0, drain, event, make_daemon, make_settings, merge, queued, xadd  # noqa: F401
 from tests.fixtures.processes import to_toml
 
 runner = CliRunner()
@@ -54,13 +54,6 @@ def test_postmortem_json_and_markdown(redis: Redis, config: Path, make_daemon, m
     assert "## Pourquoi pas détecté avant ?" in cli(config, "postmortem", "INC-1")
     assert "## Why wasn't it caught before?" in cli(config, "postmortem", "INC-1", "--locale", "en")
     assert "no hotfix 'NOPE'" in cli(config, "postmortem", "NOPE", code=1)
-
-
-def queued(redis: Redis) -> list[dict[str, Any]]:
-    from rq import Queue
-    from rq.serializers import JSONSerializer
-
-    return [job.kwargs["payload"] for job in Queue("hotfix-p0", connection=redis, serializer=JSONSerializer).get_jobs()]
 
 
 @pytest.fixture

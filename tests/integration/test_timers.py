@@ -13,7 +13,7 @@ from daemon import store
 from daemon.consumer import Daemon
 from daemon.timers import timer_names
 from hotfix import keys
-from tests.fixtures.herald import CHECKED, event, make_daemon, make_settings, xadd  # noqa: F401
+from tests.fixtures.herald import CHECKED, event, make_daemon, make_settings, queued, xadd  # noqa: F401
 
 #: The story's start: now (the daemons' clock is frozen and moved by hand from there).
 T = datetime.now(timezone.utc).replace(microsecond=0)
@@ -34,10 +34,8 @@ NO_TIME_BOXES = {"triage_within": "0s", "deploy_within": "0s"}
 
 
 def jobs(redis: Redis) -> list[dict]:
-    out = []
-    for name in keys.QUEUE_NAMES:
-        out += [j.kwargs["payload"] for j in Queue(name, connection=redis, serializer=JSONSerializer).get_jobs()]
-    return out
+    """The payloads waiting in every queue, bundles unpacked."""
+    return queued(redis, *keys.QUEUE_NAMES)
 
 
 def at(seconds: float) -> str:
