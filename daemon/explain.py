@@ -21,10 +21,10 @@ def _channels(settings: Settings, audience: str) -> str:
     for channel in found.teams:
         configured = settings.teams[channel].url is not None
         parts.append(f"Teams {channel}" + ("" if configured else " (outbox)"))
-    count = len(found.emails) + (1 if found.emails_file else 0)
-    if count or found.self_service:
-        via = "SMTP" if settings.smtp.host else "outbox"
-        parts.append(f"email {', '.join(found.emails) or ''}{' + ' + str(found.emails_file) if found.emails_file else ''} ({via})")
+    sources = [text for text in (", ".join(found.emails), str(found.emails_file or ""),
+                                 "whoever joined" if found.self_service else "") if text]
+    if sources:
+        parts.append(f"email {' + '.join(sources)} ({'SMTP' if settings.smtp.host else 'outbox'})")
     locale = (found.locale or settings.locale).value
     links = "action links" if found.kind is AudienceKind.TEAM and not found.self_service else "no action links"
     if found.self_service:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from hotfix.state import BOOKKEEPING, HotfixState
+from hotfix.text import printable
 
 
 def most_urgent_first(states: Iterable[HotfixState]) -> list[HotfixState]:
@@ -15,17 +16,18 @@ def most_urgent_first(states: Iterable[HotfixState]) -> list[HotfixState]:
 
 
 def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:
-    """One open hotfix as ``hotfix list --format json`` shows it."""
+    """One open hotfix as ``hotfix list --format json`` shows it (texts ``printable``: a state stored before that rule
+    must not write escapes or bidi overrides to a terminal)."""
     left = state.time_left(now)
     return {
         "ticket": state.ticket, "severity": state.severity.value if state.severity else None,
-        "status": state.status.value, "phase": state.phase.value, "title": state.title,
+        "status": state.status.value, "phase": state.phase.value, "title": printable(state.title),
         "deadline": state.deadline.isoformat() if state.deadline else None,
         "time_left_s": int(left.total_seconds()) if left is not None else None,
         "eta": state.eta.isoformat() if state.eta else None,
         "last_update_at": state.last_update_at.isoformat() if state.last_update_at else None,
         "rollbacks": state.rollbacks, "service_restored": state.service_restored,
-        "coordinator": state.team.coordinator, "declared_at": state.declared_at.isoformat() if state.declared_at else None,
+        "coordinator": printable(state.team.coordinator) if state.team.coordinator else None, "declared_at": state.declared_at.isoformat() if state.declared_at else None,
     }
 
 

@@ -77,7 +77,9 @@ def first_announcement(redis: Redis, ticket: str, declaration: str, severity: st
     announcement); True when this call counted it."""
     if not redis.set(keys.announced(ticket, declaration), "1", nx=True, ex=ANNOUNCED_TTL):
         return False
-    observe_time_to_announce(redis, severity, seconds)
+    pipe = redis.pipeline(transaction=False)  # the bucket and the sum in one round trip
+    observe_time_to_announce(pipe, severity, seconds)
+    pipe.execute()
     return True
 
 

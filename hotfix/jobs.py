@@ -10,12 +10,12 @@ jobs inside the transaction that records their event as applied, so a redelivere
 enqueues nothing new; replays and fallbacks enqueue with RQ's ``unique=True``. Jobs name
 their function by dotted path, so the daemon never imports the workers.
 
-A commit that queues ``BUNDLE_FROM`` jobs or more on one queue (an alert storm, a fan-out to a large
-audience) queues them as bundles of up to ``BUNDLE_SIZE``: one RQ job (``BUNDLE_FUNCTION``) whose worker
+A commit that queues many jobs on one queue — ``BUNDLE_FROM`` or more (a fan-out to a large audience), or
+``BUNDLE_FROM_SEVERAL`` or more for several hotfixes (an alert storm) — queues them as bundles of up to ``BUNDLE_SIZE``: one RQ job (``BUNDLE_FUNCTION``) whose worker
 runs each payload in turn, exactly as it would run it alone, so RQ's own cost (some 60 Redis commands and
 3 ms) is paid once per bundle. A message of a bundle that must come back (a hold, a retry) is queued again
-alone (``enqueue_later``). Fewer jobs on a queue — a P0 read on its own, as it usually is — are never
-bundled: its card and its email go to two workers at once.
+alone (``enqueue_later``). The jobs of one hotfix's message — a P0 read on its own, as it usually is — are
+not bundled: its card and its email go to two workers at once.
 """
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ RESULT_TTL = 7 * 86400
 BUNDLE_FUNCTION = "workers.jobs.deliver_bundle"
 #: From this many jobs on one queue in one commit, they are queued in bundles.
 BUNDLE_FROM = 8
+#: From this many, when they concern several hotfixes (a storm: the daemon reads a few alerts at a time).
+BUNDLE_FROM_SEVERAL = 4
 #: Jobs in one bundle, at most.
 BUNDLE_SIZE = 32
 #: RQ's own retries, for a job that crashed or whose worker died (the job decides delivery retries itself;
@@ -206,7 +208,8 @@ def enqueue_in(pipe: Pipeline, redis: Redis, specs: Iterable[JobSpec], settings:
     for spec in specs:
         by_queue.setdefault(spec.queue, []).append(spec)
     for name, group in by_queue.items():
-        if len(group) < BUNDLE_FROM:
+        several = len({spec.payload.ticket for spec in group}) > 1
+        if len(group) < (BUNDLE_FROM_SEVERAL if several else BUNDLE_FROM):
             datas = [_job_data(spec, timeout) for spec in group]
         else:
             datas = [_bundle_data(group[i:i + BUNDLE_SIZE], timeout) for i in range(0, len(group), BUNDLE_SIZE)]

@@ -12,6 +12,7 @@ from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -314,6 +315,7 @@ class Settings(BaseSettings):
         out += [t.get_secret_value() for t in self.http.tokens.values()]
         out += [c.url.get_secret_value() for c in self.teams.values() if c.url is not None]
         out.append(addresses.parse_redis_url(self.redis.url).password or "")
+        out += [value for name, value in parse_qsl(urlsplit(self.redis.url).query) if "password" in name.lower()]
         return [s for s in out if s]
 
 

@@ -260,3 +260,18 @@ def test_hotfix_daemon_carries_neither_the_workers_nor_the_demo(redis: Redis, co
     modules = imported_modules(daemon.output())
     assert "daemon.consumer" in modules
     assert [m for m in modules if m.split(".")[0] in NOT_A_DAEMONS or m.startswith("herald.demo")] == []
+
+
+@pytest.mark.parametrize(("audience", "line"), [
+    ({"emails": ["a@corp.example", "b@corp.example"]}, "email a@corp.example, b@corp.example (outbox)"),
+    ({"self_service": True}, "email whoever joined (outbox); self-service"),
+    ({"emails": ["a@corp.example"], "self_service": True}, "email a@corp.example + whoever joined (outbox)"),
+])
+def test_check_config_explains_who_an_audiences_email_reaches(tmp_path: Path, audience: dict, line: str) -> None:
+    """--explain names an audience's addresses, and says a self-service one also reaches whoever joined."""
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(merge(BASE_CONFIG, {"audiences": {"watchers": audience},
+                                                "severity": {"P2": {"announce": ["watchers"]}}})))
+    result = runner.invoke(app, ["check-config", "--explain", "P2", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"watchers [fr]: {line}" in result.output

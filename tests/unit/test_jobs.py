@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from hotfix.enums import Channel, Locale, MessageName, Severity
-from hotfix.jobs import JOB_VERSION, JobPayload, build_jobs
+from hotfix.jobs import BUNDLE_FROM, BUNDLE_SIZE, JOB_VERSION, JobPayload, build_jobs
 from hotfix.routing import Delivery
 from hotfix.settings import Settings
 from hotfix.state import NOT_IN_JOBS, HotfixState, TimelineEntry
@@ -79,3 +79,31 @@ def test_a_bad_payload_names_the_field(field: str, value: object) -> None:
 def _minimal() -> dict[str, object]:
     return {"job_key": "hf-abc", "ticket": "INC-7", "message": "update", "audience": "oncall", "channel": "email",
             "recipients": ["a@example.com"], "locale": "fr", "severity": "P2", "hotfix": {"ticket": "INC-7"}}
+
+
+@pytest.mark.parametrize(("tickets", "per_ticket", "queued"), [
+    (1, 2, ["job", "job"]),                    # one P0's card and email: two workers at once
+    (1, BUNDLE_FROM - 1, ["job"] * (BUNDLE_FROM - 1)),
+    (1, BUNDLE_FROM, ["bundle"]),              # a fan-out
+    (2, 2, ["bundle"]),                        # a storm read a few alerts at a time
+    (1, BUNDLE_SIZE + 1, ["bundle", "bundle"]),
+])
+def test_many_jobs_of_one_commit_go_in_bundles(fake_redis, tickets: int, per_ticket: int, queued: list[str]) -> None:
+    """A commit's jobs on one queue go alone when they are one hotfix's few, in bundles when many or several hotfixes'."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from hotfix.jobs import BUNDLE_FUNCTION, JOB_FUNCTION, JobSpec, enqueue_in
+
+    specs = [JobSpec(f"hf-{t}-{n}", "hotfix-p1", JobPayload.model_validate(
+                {**build_jobs([Delivery(MessageName.UPDATE, "eng", Channel.TEAMS, f"e{n}", "engineering")], _state(),
+                              None, SETTINGS, NOW)[0].payload.wire(), "ticket": f"INC-{t}", "job_key": f"hf-{t}-{n}"}))
+             for t in range(tickets) for n in range(per_ticket)]
+    pipe = fake_redis.pipeline()
+    enqueue_in(pipe, fake_redis, specs, SETTINGS)
+    pipe.execute()
+    jobs = Queue("hotfix-p1", connection=fake_redis, serializer=JSONSerializer).get_jobs()
+    kinds = {JOB_FUNCTION: "job", BUNDLE_FUNCTION: "bundle"}
+    assert [kinds[j.func_name] for j in jobs] == queued
+    carried = [p["job_key"] for j in jobs for p in (j.kwargs.get("payloads") or [j.kwargs["payload"]])]
+    assert carried == [s.job_id for s in specs]  # every job once, in order

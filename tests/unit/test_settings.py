@@ -9,6 +9,7 @@ import pytest
 from hotfix.config import ConfigError, load_settings
 from hotfix.durations import format_duration, parse_duration
 from hotfix.enums import Severity
+from hotfix.settings import Settings
 
 VALID = """
 [teams.engineering]
@@ -109,6 +110,13 @@ def test_secrets_never_in_repr_or_errors(tmp_path: Path) -> None:
         load_settings(bad)
     assert "hunter2-secret" not in str(caught.value)
     assert set(settings.secret_values()) == {"https://hooks.example/secret-webhook-path", "hunter2-secret"}
+
+
+@pytest.mark.parametrize("url", ["redis://:pw-in-netloc@127.0.0.1:6379/0", "unix:///run/redis.sock?db=0&password=pw-in-query",
+                                 "rediss://127.0.0.1:6380/0?ssl_password=pw-in-query"])
+def test_a_redis_password_counts_among_the_secrets_wherever_the_url_puts_it(url: str) -> None:
+    """The log filters and the leak tests know the Redis password, in the user part or in the query."""
+    assert any(secret.startswith("pw-in-") for secret in Settings(redis={"url": url}).secret_values())
 
 
 def test_emails_file_is_relative_to_the_config(tmp_path: Path) -> None:

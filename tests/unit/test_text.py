@@ -88,3 +88,13 @@ def test_the_document_writes_no_control_character(stored: HotfixState) -> None:
     """The coordination document of such a state is clean too (the templates' finalize)."""
     text = document_md(stored, [], Settings(), NOW)
     assert "Down" in text and not _ANY_CONTROL.search(text.replace("\n", "").replace("\t", ""))
+
+
+def test_the_list_row_of_a_state_stored_before_the_rule_is_clean(stored: HotfixState) -> None:
+    """``hotfix list`` (table and JSON) writes a stored title and coordinator without control or bidi characters."""
+    from daemon.views import list_row
+
+    raw = stored.model_copy(update={"title": "Down\u202e\x1b[2J", "team": stored.team.model_copy(
+        update={"coordinator": "Al\u2066ice\x00"})})
+    row = list_row(raw, NOW)
+    assert (row["title"], row["coordinator"]) == ("Down[2J", "Alice")
