@@ -27,7 +27,8 @@ def list_row(state: HotfixState, now: datetime) -> dict[str, Any]:
         "eta": state.eta.isoformat() if state.eta else None,
         "last_update_at": state.last_update_at.isoformat() if state.last_update_at else None,
         "rollbacks": state.rollbacks, "service_restored": state.service_restored,
-        "coordinator": printable(state.team.coordinator) if state.team.coordinator else None, "declared_at": state.declared_at.isoformat() if state.declared_at else None,
+        "coordinator": printable(state.team.coordinator) if state.team.coordinator else None,
+        "declared_at": state.declared_at.isoformat() if state.declared_at else None,
     }
 
 

@@ -11,8 +11,9 @@ enqueues nothing new; replays and fallbacks enqueue with RQ's ``unique=True``. J
 their function by dotted path, so the daemon never imports the workers.
 
 A commit that queues many jobs on one queue — ``BUNDLE_FROM`` or more (a fan-out to a large audience), or
-``BUNDLE_FROM_SEVERAL`` or more for several hotfixes (an alert storm) — queues them as bundles of up to ``BUNDLE_SIZE``: one RQ job (``BUNDLE_FUNCTION``) whose worker
-runs each payload in turn, exactly as it would run it alone, so RQ's own cost (some 60 Redis commands and
+``BUNDLE_FROM_SEVERAL`` or more for several hotfixes (an alert storm) — queues them as bundles of up to
+``BUNDLE_SIZE``: one RQ job (``BUNDLE_FUNCTION``) whose worker runs each payload in turn, exactly as it
+would run it alone, so RQ's own cost (some 60 Redis commands and
 3 ms) is paid once per bundle. A message of a bundle that must come back (a hold, a retry) is queued again
 alone (``enqueue_later``). The jobs of one hotfix's message — a P0 read on its own, as it usually is — are
 not bundled: its card and its email go to two workers at once.
