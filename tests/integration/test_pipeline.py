@@ -148,14 +148,19 @@ def test_failed_delivery_is_dead_lettered_and_replayable(redis: Redis, make_sett
     assert list_dead(redis, keys.DELIVERY_DEAD_LETTERS) == []
 
 
-def test_a_hanging_webhook_holds_one_worker_once(redis: Redis, make_settings, make_daemon, teams_server) -> None:
-    """After one card times out, other cards for that webhook hold off at once instead of each waiting the timeout."""
+def hanging_webhook_daemon(redis: Redis, make_settings, make_daemon, teams_server):
+    """A daemon whose P0 announcements are only cards, to a webhook that hangs (1 s timeout)."""
     teams_server.script("/hang", [Reply.hanging(5.0)])
     settings = make_settings(teams={"engineering": {"url": teams_server.url("/hang"), "timeout": "1s"}},
                              audiences={"oncall": {"emails": []}, "stakeholders": {"emails": []},
                                         "management": {"emails": []}})
     runtime.configure(settings, redis)
-    daemon = make_daemon(settings)
+    return make_daemon(settings)
+
+
+def test_a_hanging_webhook_holds_one_worker_once(redis: Redis, make_settings, make_daemon, teams_server) -> None:
+    """After one card times out, other cards for that webhook hold off at once instead of each waiting the timeout."""
+    daemon = hanging_webhook_daemon(redis, make_settings, make_daemon, teams_server)
     xadd(redis, event("declared", ticket="HANG-1"), event("declared", ticket="HANG-2"),
          event("declared", ticket="HANG-3"))
     drain(daemon)
@@ -303,12 +308,7 @@ def test_a_bundled_message_that_must_wait_comes_back_alone(redis: Redis, make_se
 
     from hotfix.jobs import BUNDLE_FROM, JOB_FUNCTION
 
-    teams_server.script("/hang", [Reply.hanging(5.0)])
-    settings = make_settings(teams={"engineering": {"url": teams_server.url("/hang"), "timeout": "1s"}},
-                             audiences={"oncall": {"emails": []}, "stakeholders": {"emails": []},
-                                        "management": {"emails": []}})
-    runtime.configure(settings, redis)
-    daemon = make_daemon(settings)
+    daemon = hanging_webhook_daemon(redis, make_settings, make_daemon, teams_server)
     tickets = [f"HANG-{n}" for n in range(BUNDLE_FROM)]
     xadd(redis, *[event("declared", ticket=t) for t in tickets])
     drain(daemon)
