@@ -237,6 +237,21 @@ def _bundle_data(group: list[JobSpec], timeout: int) -> Any:
         description=f"{len(group)} jobs: {group[0].payload.describe()}, …")
 
 
+def requeue_alone(redis: Redis, queue_name: str, payloads: list[Any], timeout: int) -> list[str]:
+    """Queue each payload of a bundle as its own job at the front of ``queue_name``, in the bundle's order (a
+    bundle whose worker died: a message that kills workers then costs only itself); their job ids."""
+    queue = _queue(redis, queue_name)
+    ids: list[str] = []
+    for raw in reversed(payloads):  # each at the front: the first ends up first
+        key = raw.get("job_key") if isinstance(raw, dict) else None
+        job = queue.create_job(JOB_FUNCTION, kwargs={"payload": raw}, job_id=key if isinstance(key, str) else None,
+                               timeout=timeout, result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, retry=CRASH_RETRY,
+                               description=f"{key} (from a bundle)")
+        queue.enqueue_job(job, at_front=True)
+        ids.append(job.id)
+    return ids[::-1]
+
+
 def enqueue_later(redis: Redis, payload: JobPayload, settings: Settings, delay: float, meta: dict[str, Any]) -> None:
     """Queue one job of a bundle again, alone, in ``delay`` seconds, with what its run so far counted (``meta``)."""
     queue = _queue(redis, keys.queue_for(payload.severity.rank))

@@ -8,9 +8,11 @@ time has passed and, for each, in this order:
 1. removes the entry (``ZREM``): only the sweeper whose ``ZREM`` removed it goes on, so two sweepers
    never requeue one job twice;
 2. skips a job that is gone or already ended (finished, failed, scheduled, queued again);
-3. counts the abandonment in the job's meta (``abandoned``); past ``MAX_ABANDONED`` (a job that kills
+3. splits a bundle (``hotfix.jobs.BUNDLE_FUNCTION``) into its messages, each queued again alone at the front:
+   a message that kills its worker every time then fails alone, never its 31 neighbours;
+4. counts the abandonment in the job's meta (``abandoned``); past ``MAX_ABANDONED`` (a job that kills
    its worker every time) the job is failed into the FailedJobRegistry, like RQ does, instead of looping;
-4. otherwise enqueues it again at the front of its queue, at once (not through RQ's scheduler, whose
+5. otherwise enqueues it again at the front of its queue, at once (not through RQ's scheduler, whose
    locks the dead worker may hold for a minute).
 
 It also looks at each queue's intermediate list (``workers.queue``: a job taken by a worker sits there
@@ -37,6 +39,7 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from hotfix.connection import as_text
+from hotfix.jobs import BUNDLE_FUNCTION, requeue_alone
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,13 @@ def sweep(redis: Redis, queue_name: str, now: float | None = None) -> list[str]:
         _forget_execution(redis, job, member)
         status = job.get_status(refresh=False)
         if status in _ENDED:
+            continue
+        if job.func_name == BUNDLE_FUNCTION:
+            payloads = list(job.kwargs.get("payloads") or [])
+            requeued += requeue_alone(redis, queue_name, payloads, max(1, int(job.timeout or 120) // 2))
+            job.delete()
+            log.warning("bundle %s (%s): its worker stopped beating; its %d messages queued again alone at the front "
+                        "of %s", job.id, job.description, len(payloads), queue_name)
             continue
         job.meta["abandoned"] = int(job.meta.get("abandoned", 0)) + 1
         job.save_meta()  # type: ignore[no-untyped-call]

@@ -176,3 +176,23 @@ def test_a_worker_with_a_waiting_p0_companion_waits_on_the_next_queue(redis: Red
         made[-1].enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
         job, _queue = cls.dequeue_any(made, 5, connection=redis, serializer=JSONSerializer)
         assert job.id == urgent.id  # the most urgent job first, whatever the wait is on
+
+
+def test_a_bundle_whose_worker_died_is_split_into_its_messages(redis: Redis, queue: Queue) -> None:
+    """An abandoned bundle goes back as its messages, each alone at the front in the bundle's order: one that kills
+    its worker then fails alone; the bundle itself is gone."""
+    from hotfix.jobs import JOB_FUNCTION, bundle_id, requeue_alone
+
+    payloads = [{"job_key": f"hf-member-{n}", "ticket": "INC-1"} for n in range(3)]
+    waiting = queue.enqueue_call("tests.fixtures.rq_jobs.count_run", args=(RUNS,))
+    bundle = queue.enqueue_call("workers.jobs.deliver_bundle", kwargs={"payloads": payloads},
+                                job_id=bundle_id(p["job_key"] for p in payloads), timeout=120)
+    redis.lrem(queue.key, 0, bundle.id)
+    bundle.set_status(JobStatus.STARTED)
+    redis.zadd(StartedJobRegistry(queue.name, connection=redis).key, {f"{bundle.id}:exec-1": time.time() - 1})
+    assert sweep(redis, queue.name) == [p["job_key"] for p in payloads]
+    assert queue.job_ids == [*(p["job_key"] for p in payloads), waiting.id]
+    alone = [queue.fetch_job(p["job_key"]) for p in payloads]
+    assert [(j.func_name, j.kwargs["payload"]) for j in alone] == [(JOB_FUNCTION, p) for p in payloads]  # type: ignore[union-attr]
+    assert queue.fetch_job(bundle.id) is None and sweep(redis, queue.name) == []
+    assert requeue_alone(redis, queue.name, [{"no": "key"}], 60)  # a payload without a key still runs (and dead-letters)
