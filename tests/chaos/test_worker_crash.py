@@ -145,3 +145,32 @@ def test_worker_kills_recovered_in_real_time(tmp_path: Path, redis: Redis, redis
     record("worker_kill_real_time", kills=len(tickets), recovered=len(recovered_in), duplicates=duplicates(cards),
            recovery_seconds=recovered_in)
     assert cards == {t: 2 for t in tickets}  # each: the request in flight at its kill, then the rerun
+
+
+def test_a_worker_killed_inside_a_bundle_leaves_no_message_behind(tmp_path: Path, redis: Redis, redis_url: str,
+                                                                  teams_server, hotfix_process) -> None:
+    """`kill -9` of a worker in the middle of a bundle (a storm's jobs): the sweeper splits it, and its messages are
+    delivered alone by the survivors within 15 s, each once, the card in flight at the kill the only one repeated."""
+    from hotfix.jobs import BUNDLE_FROM_SEVERAL
+
+    config = write_config(tmp_path, teams_only_config(redis_url, tmp_path, teams_server.url("/engineering")))
+    victim = hotfix_process("worker", "--config", str(config))
+    workers_ready(redis, PER_PROCESS)
+    tickets = [f"BND-{n:03d}" for n in range(BUNDLE_FROM_SEVERAL + 2)]
+    teams_server.script("/engineering", [Reply.hanging(60)])
+    xadd(redis, *(event("declared", ticket=t, id=f"{t}-d") for t in tickets))  # before the daemon: one read, one bundle
+    hotfix_process("daemon", "--config", str(config), "--claim-idle", "1")
+    wait_until(lambda: len(teams_server.requests("/engineering")) == 1, timeout=30, message="the bundle's first card")
+    assert len(redis.keys("rq:job:hfb-*")) == 1  # the storm's jobs went as one bundle
+    for _ in range(2):
+        hotfix_process("worker", "--config", str(config))
+    workers_ready(redis, 3 * PER_PROCESS)
+    victim.kill()
+    killed_at = time.monotonic()
+    wait_until(lambda: all(sent_receipt(redis, t) for t in tickets), timeout=RECOVERY_DEADLINE,
+               message="every message of the bundle delivered")
+    record("worker_kill_bundle", kills=1, jobs=len(tickets), recovery_seconds=round(time.monotonic() - killed_at, 1))
+    cards = cards_per_ticket(teams_server, tickets)
+    in_flight = [t for t in tickets if cards[t] == 2]
+    assert len(in_flight) == 1 and all(cards[t] == 1 for t in tickets if t not in in_flight), cards
+    assert redis.keys("rq:job:hfb-*") == []  # split by the sweeper: its messages ran alone
