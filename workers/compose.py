@@ -5,9 +5,11 @@ import copy
 import hashlib
 import io
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
@@ -23,25 +25,71 @@ UNDISCLOSED = "undisclosed-recipients:;"
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 _DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _MSGID_RE = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+#: A header line up to this long is written as it is when its value is plain ASCII (RFC 5322's 78).
+SHORT_LINE = 78
+
+
+class _MadeOnce(HeaderRegistry):
+    """The standard header classes, each made once: ``HeaderRegistry`` builds a new class for every header
+    it is asked for (``type(...)``), a third of an email's composition before this (bench/ profile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+def _as_is(name: str, value: object) -> str | None:
+    """The header line of a short printable-ASCII unstructured value, which folding would write unchanged; else
+    None (an address or parameter header may be written otherwise than it reads: it is folded)."""
+    if type(value) is not str and not isinstance(value, UnstructuredHeader):  # a header object is a str too
+        return None
+    text = str(value)
+    if (text and text.isascii() and text.isprintable() and "=?" not in text and text == text.strip()
+            and "  " not in text and len(name) + 2 + len(text) <= SHORT_LINE):
+        return f"{name}: {text}"
+    return None
 
 
 class _SmtpPolicy(EmailPolicy):
-    """``email.policy.SMTP``, except that the ``UNFOLDED`` headers are written on one line (≤ 998 characters)."""
+    """``email.policy.SMTP``, except that the ``UNFOLDED`` headers are written on one line (≤ 998 characters)
+    and a short plain-ASCII header is written without the parse tree's refolding (same line, a tenth of the cost)."""
 
     def fold(self, name: str, value: str) -> str:
         if name.lower() in UNFOLDED:
             return f"{name}: {header_safe(str(value))}{self.linesep}"
+        line = _as_is(name, value)
+        if line is not None:
+            return line + self.linesep
         folded: str = super().fold(name, value)
         return folded
 
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in UNFOLDED:
             return self.fold(name, value).encode("ascii", "replace")
+        line = _as_is(name, value)
+        if line is not None:
+            return (line + self.linesep).encode("ascii")
         return super().fold_binary(name, value)
 
 
 #: The policy of every email Herald writes (CRLF line ends, as SMTP wants).
-SMTP_POLICY = _SmtpPolicy(linesep="\r\n")
+SMTP_POLICY = _SmtpPolicy(linesep="\r\n", header_factory=_MadeOnce())
+
+
+class _Generator(BytesGenerator):
+    """The standard generator, with a random boundary that is not checked against the body: the check compiles
+    one regular expression per message; 128 random bits do not occur in a rendered text."""
+
+    @classmethod
+    def _make_boundary(cls, text: str | None = None) -> str:
+        return f"==============={secrets.token_hex(16)}=="
 
 
 def flatten(message: EmailMessage, *, cte_type: str = "8bit") -> bytes:
@@ -49,13 +97,23 @@ def flatten(message: EmailMessage, *, cte_type: str = "8bit") -> bytes:
     copy_ = copy.copy(message)
     del copy_["Bcc"]
     with io.BytesIO() as out:
-        BytesGenerator(out, policy=SMTP_POLICY.clone(cte_type=cte_type)).flatten(copy_)
+        _Generator(out, policy=SMTP_POLICY.clone(cte_type=cte_type)).flatten(copy_)
         return out.getvalue()
 
 
 def header_safe(value: str) -> str:
     """``value`` with every line break turned into a space, so it cannot start a new header."""
     return " ".join(_LINE_BREAKS.sub(" ", value).split())
+
+
+def plain_header(message: EmailMessage, name: str, value: str) -> None:
+    """Set an unstructured header: a short plain-ASCII value is stored as it is (what parsing it into a header
+    object and folding it again would write), any other goes through the policy (RFC 2047, folding)."""
+    value = header_safe(value)
+    if _as_is(name, value) is not None:
+        message.set_raw(name, value)
+    else:
+        message[name] = value
 
 
 def sender_domain(sender: str) -> str:
@@ -102,18 +160,19 @@ def compose_email(
     message = EmailMessage(policy=SMTP_POLICY)
     message["From"] = header_safe(sender)
     message["To"] = header_safe(recipients[0]) if len(recipients) == 1 else UNDISCLOSED
-    message["Subject"] = header_safe(content.subject)
-    message["Date"] = format_datetime((now or datetime.now(UTC)).astimezone(UTC))
-    message["Message-ID"] = _message_id(message_id, "message_id")
+    plain_header(message, "Subject", content.subject)
+    plain_header(message, "Date", format_datetime((now or datetime.now(UTC)).astimezone(UTC)))
+    own_id = _message_id(message_id, "message_id")
+    plain_header(message, "Message-ID", own_id)
     if thread_id is not None:
         parent = _message_id(thread_id, "thread_id")
-        if parent != message["Message-ID"]:
-            message["In-Reply-To"] = parent
-            message["References"] = parent
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Auto-Response-Suppress"] = "All"
+        if parent != own_id:
+            plain_header(message, "In-Reply-To", parent)
+            plain_header(message, "References", parent)
+    plain_header(message, "Auto-Submitted", "auto-generated")
+    plain_header(message, "X-Auto-Response-Suppress", "All")
     if ticket is not None:  # None: not about a hotfix (a subscription confirmation)
-        message["X-Hotfix-Ticket"] = header_safe(ticket)
+        plain_header(message, "X-Hotfix-Ticket", ticket)
     for name, value in (headers or {}).items():  # e.g. List-Unsubscribe for a self-service audience
         message[name] = header_safe(value)
     message.set_content(content.text, subtype="plain", charset="utf-8")
@@ -121,5 +180,5 @@ def compose_email(
     for filename, text in attachments:  # e.g. the post-mortem draft, as Markdown: the message becomes multipart/mixed
         message.add_attachment(text, subtype="markdown", charset="utf-8", filename=header_safe(filename))
     # after the parts exist: making the message multipart moves Content-* headers into the first part
-    message["Content-Language"] = header_safe(locale)
+    plain_header(message, "Content-Language", locale)
     return message
