@@ -122,11 +122,22 @@ class Renderer:
             raise RenderError(f"template {exc.filename or name} line {exc.lineno}: {exc.message}") from None
 
     def preload(self) -> None:
-        """Compile every template of every message and locale now (fail at start, not mid-incident)."""
+        """Compile every template of every message and locale now (fail at start, not mid-incident), and every
+        partial they include (``_base/``, ``_macros.j2``…: compiled at the first message otherwise, ~150 ms)."""
         for locale in Locale:
             for message in MessageName:
                 for part in PARTS:
                     self.template(locale, message, part)
+        folders = {locale.value for locale in Locale} | {"_base"}  # not the status pages' or the demo's
+
+        def partial(name: str) -> bool:  # not the coordination document's (*.md.j2, its own environment)
+            return name.endswith(".j2") and not name.endswith(".md.j2") and name.split("/")[0] in folders
+
+        for name in self.env.list_templates(filter_func=partial):
+            try:
+                self.env.get_template(name)
+            except jinja2.TemplateError as exc:  # a stray file no message includes: its turn comes if one does
+                log.warning("template %s does not compile: %s", name, exc)
 
     def _render(self, locale: Locale, message: MessageName, part: str, context: dict[str, Any]) -> str:
         template = self.template(locale, message, part)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+import jinja2
 import jsonschema
 import pytest
 
@@ -18,7 +19,7 @@ from hotfix.state import HotfixState
 from tests.fixtures.clock import frozen_at
 from workers.cards import TEAMS_LIMIT_BYTES, card_problems, card_to_html, envelope_size
 from workers.render import Renderer, TemplateMissing
-from workers.samples import sample_digest, sample_event, sample_hotfix, sample_notice
+from workers.samples import sample_case, sample_digest, sample_event, sample_hotfix, sample_notice
 
 NOW = datetime(2026, 11, 25, 9, 40, tzinfo=timezone.utc)
 #: Every wall clock stands at NOW in each test: the dates written here hold on any day.
@@ -446,6 +447,26 @@ def test_templates_are_compiled_once(renderer: Renderer) -> None:
     renderer.preload()
     first = renderer.template(Locale.FR, MessageName.UPDATE, "card")
     assert renderer.template(Locale.FR, MessageName.UPDATE, "card") is first
+
+
+def test_after_preload_no_message_compiles_a_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preload compiles the partials too: rendering every message, both channels and locales, loads no template."""
+    renderer = Renderer(SHIPPED_TEMPLATES, "Europe/Paris")
+    renderer.preload()
+    loaded: list[str] = []
+    original = jinja2.BaseLoader.load
+
+    def load(self: jinja2.BaseLoader, env: jinja2.Environment, name: str, globals: Any = None) -> jinja2.Template:
+        loaded.append(name)
+        return original(self, env, name, globals)
+
+    monkeypatch.setattr(jinja2.BaseLoader, "load", load)
+    for message in MessageName:
+        hotfix, event, notice = sample_case(message, None, now=NOW)
+        for locale in Locale:
+            renderer.email(message, locale, hotfix, event=event, notice=notice, now=NOW)
+            renderer.teams(message, locale, hotfix, event=event, notice=notice, now=NOW)
+    assert loaded == []
 
 
 def test_naive_now_is_rejected(renderer: Renderer) -> None:
