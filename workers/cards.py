@@ -31,6 +31,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~])")
 #: ...and what starts a list, a numbered list or a heading at the beginning of a line.
 _MD_BULLET = re.compile(r"^(\s*)([-+#])", re.MULTILINE)
 _MD_NUMBERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+#: Whether a text has anything of the three above: most have not, and are returned after one search.
+_MD_ANY = re.compile(r"[\\`*_\[\]<>~]|^\s*[-+#]|^\s*\d+\.", re.MULTILINE)
 _TEXT_CUTS = (2000, 1000, 500, 250, 120)
 
 
@@ -42,7 +44,10 @@ def md_escape(value: Any) -> str:
     """
     if value is None:
         return ""
-    text = _MD_SPECIAL.sub(r"\\\1", str(value))
+    text = str(value)
+    if _MD_ANY.search(text) is None:
+        return text
+    text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _MD_BULLET.sub(r"\1\\\2", text)
     return _MD_NUMBERED.sub(r"\1\\.", text)
 

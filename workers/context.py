@@ -266,7 +266,7 @@ def build_context(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     limit, marker = channel_text_chars(channel), truncation_marker(locale.value, hotfix.ticket)
-    hotfix = _printable(hotfix.clipped(limit, marker))
+    hotfix = _for_templates(hotfix, limit, marker)
     event, notice = printable_all(clip_all(event, limit, marker)), printable_all(clip_all(notice, limit, marker))
     notice_data = with_keys(notice, NOTICE_KEYS)
     digest = [with_keys(e, EVENT_KEYS) for e in (notice_data.get("digest") or []) if isinstance(e, dict)]
@@ -291,11 +291,12 @@ def build_context(
     }
 
 
-def _printable(hotfix: HotfixState) -> HotfixState:
-    """The state without control characters in any text (one stored before ``parse_event`` cleaned them)."""
+def _for_templates(hotfix: HotfixState, limit: int, marker: str) -> HotfixState:
+    """The state with every text cut to ``limit`` (ended with ``marker``) and without control characters (one
+    stored before ``parse_event`` cleaned them): one dump for both, the state itself when nothing changes."""
     data = hotfix.model_dump(mode="json")
-    clean = printable_all(data)
-    return hotfix if clean == data else HotfixState.model_validate(clean)
+    ready = printable_all(clip_all(data, limit, marker))
+    return hotfix if ready == data else HotfixState.model_validate(ready)
 
 
 def format_time(value: Any, tz: ZoneInfo, now: datetime, locale: Locale, *, full: bool = False) -> str:

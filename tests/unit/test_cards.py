@@ -7,12 +7,26 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotfix.enums import Locale, MessageName
 from hotfix.settings import SHIPPED_TEMPLATES
 from tests.fixtures.clock import frozen_at
 from tests.unit.test_render import load_card_schema
-from workers.cards import MAX_ACTIONS, TEAMS_LIMIT_BYTES, cap_actions, card_to_html, envelope_size, markdown_to_html, md_escape, trim_card
+from workers.cards import (
+    _MD_BULLET,
+    _MD_NUMBERED,
+    _MD_SPECIAL,
+    MAX_ACTIONS,
+    TEAMS_LIMIT_BYTES,
+    cap_actions,
+    card_to_html,
+    envelope_size,
+    markdown_to_html,
+    md_escape,
+    trim_card,
+)
 from workers.render import Renderer
 from workers.samples import sample_digest, sample_hotfix
 
@@ -39,6 +53,14 @@ def big_card(rows: int = 1000, text_len: int = 150) -> dict[str, Any]:
                                             for i in range(rows // 2)]},
         ],
     }
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab 1.\n\t-+#*_`[]<>~\\()é")), max_size=40) | st.text(max_size=40))
+def test_md_escape_returns_text_without_markdown_as_is_and_escapes_the_rest_as_before(text: str) -> None:
+    """The one-search shortcut changes nothing: the result is the three substitutions' result, for any text."""
+    reference = _MD_NUMBERED.sub(r"\1\\.", _MD_BULLET.sub(r"\1\\\2", _MD_SPECIAL.sub(r"\\\1", text)))
+    assert md_escape(text) == reference
 
 
 def test_md_escape_makes_links_and_emphasis_literal() -> None:
