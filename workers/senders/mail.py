@@ -216,7 +216,7 @@ class MailSender:
     async def _transact(self, client: aiosmtplib.SMTP, message: EmailMessage, batch: list[str]) -> MailResult:
         """One message, one envelope with every recipient of the batch."""
         envelope_from = parseaddr(self.smtp.sender)[1] or self.smtp.sender
-        refusals, _ = await client.send_message(message, sender=envelope_from, recipients=batch)
+        refusals = await self._message(client, message, envelope_from, batch)
         refused = {rcpt: classify_smtp(reply.code, reply.message) for rcpt, reply in refusals.items()}
         accepted = [rcpt for rcpt in batch if rcpt not in refused]
         if not accepted:  # aiosmtplib raises in this case; kept as a guard
@@ -229,19 +229,13 @@ class MailSender:
     async def _transact_each(self, client: aiosmtplib.SMTP, messages: dict[str, EmailMessage]) -> MailResult:
         """One transaction per recipient, each with its own message."""
         envelope_from = parseaddr(self.smtp.sender)[1] or self.smtp.sender
-        eight_bit = client.supports_extension("8BITMIME")
-        options = ["BODY=8BITMIME"] if eight_bit else []
         result = MailResult()
         for recipient, message in messages.items():
             if not client.is_connected:
                 result.refused[recipient] = TransientError("SMTP connection lost before this recipient")
                 continue
             try:
-                if recipient.isascii() and envelope_from.isascii():  # our own flattening keeps List-Unsubscribe whole
-                    data = flatten(message, cte_type="8bit" if eight_bit else "7bit")
-                    refusals, _ = await client.sendmail(envelope_from, [recipient], data, mail_options=options)
-                else:
-                    refusals, _ = await client.send_message(message, sender=envelope_from, recipients=[recipient])
+                refusals = await self._message(client, message, envelope_from, [recipient])
             except Exception as exc:  # noqa: BLE001 - this recipient's outcome
                 result.refused[recipient] = classify_smtp_exception(exc, secrets=self._secrets)
                 continue
@@ -255,6 +249,21 @@ class MailSender:
         logger.info("mail to %d recipient(s) one by one: %d accepted, %d refused", len(messages),
                     len(result.accepted), len(result.refused))
         return result
+
+    @staticmethod
+    async def _message(client: aiosmtplib.SMTP, message: EmailMessage, envelope_from: str,
+                       recipients: list[str]) -> dict[str, aiosmtplib.SMTPResponse]:
+        """Send one message to ``recipients``; the refused ones. Flattened here (``workers.compose.flatten``: the
+        List-Unsubscribe header kept whole, a third cheaper than aiosmtplib's) unless an address needs SMTPUTF8,
+        which aiosmtplib's ``send_message`` negotiates."""
+        if envelope_from.isascii() and all(r.isascii() for r in recipients):
+            eight_bit = client.supports_extension("8BITMIME")
+            data = flatten(message, cte_type="8bit" if eight_bit else "7bit")
+            refusals, _ = await client.sendmail(envelope_from, recipients, data,
+                                                mail_options=["BODY=8BITMIME"] if eight_bit else [])
+        else:
+            refusals, _ = await client.send_message(message, sender=envelope_from, recipients=recipients)
+        return refusals
 
     def _failure(self, exc: Exception, count: int) -> DeliveryError:
         error = classify_smtp_exception(exc, secrets=self._secrets)
