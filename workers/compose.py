@@ -6,13 +6,15 @@ import hashlib
 import io
 import re
 import secrets
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
-from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import BaseHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
+from typing import Any
 
 from workers.content import EmailContent
 
@@ -25,8 +27,6 @@ UNDISCLOSED = "undisclosed-recipients:;"
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 _DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _MSGID_RE = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
-#: A header line up to this long is written as it is when its value is plain ASCII (RFC 5322's 78).
-SHORT_LINE = 78
 
 
 class _MadeOnce(HeaderRegistry):
@@ -35,7 +35,18 @@ class _MadeOnce(HeaderRegistry):
 
     def __init__(self) -> None:
         super().__init__()
+        # threading headers hold one msg-id here: never RFC 2047 encoded words, which clients do not decode there
+        self.map_to_type("in-reply-to", MessageIDHeader)
+        self.map_to_type("references", MessageIDHeader)
         self._made: dict[str, type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: type[Any]) -> None:
+        super().map_to_type(name, cls)
+        getattr(self, "_made", {}).pop(name.lower(), None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the made classes (built with ``type``, not importable by name): made again on use."""
+        return {**self.__dict__, "_made": {}}
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
@@ -45,14 +56,14 @@ class _MadeOnce(HeaderRegistry):
         return made
 
 
-def _as_is(name: str, value: object) -> str | None:
-    """The header line of a short printable-ASCII unstructured value, which folding would write unchanged; else
-    None (an address or parameter header may be written otherwise than it reads: it is folded)."""
+def _as_is(name: str, value: object, limit: int) -> str | None:
+    """The header line of a short (≤ ``limit``) printable-ASCII unstructured value, which folding would write
+    unchanged; else None (an address or parameter header may be written otherwise than it reads: it is folded)."""
     if type(value) is not str and not isinstance(value, UnstructuredHeader):  # a header object is a str too
         return None
     text = str(value)
     if (text and text.isascii() and text.isprintable() and "=?" not in text and text == text.strip()
-            and "  " not in text and len(name) + 2 + len(text) <= SHORT_LINE):
+            and "  " not in text and len(name) + 2 + len(text) <= limit):
         return f"{name}: {text}"
     return None
 
@@ -64,7 +75,7 @@ class _SmtpPolicy(EmailPolicy):
     def fold(self, name: str, value: str) -> str:
         if name.lower() in UNFOLDED:
             return f"{name}: {header_safe(str(value))}{self.linesep}"
-        line = _as_is(name, value)
+        line = _as_is(name, value, self.max_line_length or sys.maxsize)
         if line is not None:
             return line + self.linesep
         folded: str = super().fold(name, value)
@@ -73,7 +84,7 @@ class _SmtpPolicy(EmailPolicy):
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in UNFOLDED:
             return self.fold(name, value).encode("ascii", "replace")
-        line = _as_is(name, value)
+        line = _as_is(name, value, self.max_line_length or sys.maxsize)
         if line is not None:
             return (line + self.linesep).encode("ascii")
         return super().fold_binary(name, value)
@@ -110,7 +121,7 @@ def plain_header(message: EmailMessage, name: str, value: str) -> None:
     """Set an unstructured header: a short plain-ASCII value is stored as it is (what parsing it into a header
     object and folding it again would write), any other goes through the policy (RFC 2047, folding)."""
     value = header_safe(value)
-    if _as_is(name, value) is not None:
+    if _as_is(name, value, message.policy.max_line_length or sys.maxsize) is not None:
         message.set_raw(name, value)
     else:
         message[name] = value

@@ -130,13 +130,15 @@ class Renderer:
                     self.template(locale, message, part)
         folders = {locale.value for locale in Locale} | {"_base"}  # not the status pages' or the demo's
 
-        def partial(name: str) -> bool:  # not the coordination document's (*.md.j2, its own environment)
-            return name.endswith(".j2") and not name.endswith(".md.j2") and name.split("/")[0] in folders
+        def partial(name: str) -> bool:  # not the coordination document's (*.md.j2, its own environment), no dotfile
+            parts = name.split("/")
+            return (name.endswith(".j2") and not name.endswith(".md.j2") and parts[0] in folders
+                    and not parts[-1].startswith("."))
 
         for name in self.env.list_templates(filter_func=partial):
             try:
                 self.env.get_template(name)
-            except jinja2.TemplateError as exc:  # a stray file no message includes: its turn comes if one does
+            except (jinja2.TemplateError, UnicodeDecodeError, OSError) as exc:  # a stray file no message includes
                 log.warning("template %s does not compile: %s", name, exc)
 
     def _render(self, locale: Locale, message: MessageName, part: str, context: dict[str, Any]) -> str:
