@@ -9,7 +9,8 @@ time spent in each phase, the time to the first announcement, updates on time an
 Invariants, which the figures keep with the timeline they come from:
 
 - ``phases`` sums to ``duration_s``: the time from the declaration to the closing (to ``now`` while open),
-  split at every timeline entry that changed the phase (a rollback goes back to ``fix``);
+  split at every timeline entry that changed the phase (a rollback goes back to ``fix``), each stretch within a
+  second of its length (its rounded ends' difference);
 - ``updates_total`` is the number of ``updated`` entries of the timeline while the hotfix was open; one is
   late when more than ``update_every`` passed since the previous word (declaration, update or rollback);
 - ``time_to_announce_s`` runs from the declaration to the first announcement a receipt says was sent;
@@ -221,16 +222,23 @@ def _phases(state: HotfixState, end: datetime) -> list[PhaseSpan]:
     """The phases one after the other, from the declaration to ``end``; consecutive stretches of one phase merged."""
     if state.declared_at is None:
         return []
-    current, since = Phase.TRIAGE, state.declared_at
+    origin = state.declared_at
+    current, since = Phase.TRIAGE, origin
     spans: list[PhaseSpan] = []
+
+    def seconds(start: datetime, until: datetime) -> int:
+        """The stretch's whole seconds as the difference of its rounded ends (from the declaration): stretches laid end
+        to end sum to the rounded duration, each within a second of its length (five stretches of 0.8 s rounded one by
+        one gave 5 s for 4)."""
+        return _seconds(until - origin) - _seconds(start - origin)
 
     def close(until: datetime) -> None:
         if until > since:
             if spans and spans[-1].phase is current:
                 last = spans[-1]
-                spans[-1] = PhaseSpan(phase=current, start=last.start, end=until, seconds=_seconds(until - last.start))
+                spans[-1] = PhaseSpan(phase=current, start=last.start, end=until, seconds=seconds(last.start, until))
             else:
-                spans.append(PhaseSpan(phase=current, start=since, end=until, seconds=_seconds(until - since)))
+                spans.append(PhaseSpan(phase=current, start=since, end=until, seconds=seconds(since, until)))
 
     for entry in _open_entries(state):
         nxt = _phase_after(entry, current)
@@ -240,7 +248,7 @@ def _phases(state: HotfixState, end: datetime) -> list[PhaseSpan]:
             close(entry.at)
             current, since = nxt, max(since, entry.at)
     close(end)
-    # the rounding of each stretch must not break "phases sum to the duration"
+    # the stretches end at ``end`` unless the timeline runs past it: then the last one takes what is left
     total = _seconds(end - state.declared_at)
     if spans and sum(s.seconds for s in spans) != total:
         last = spans[-1]

@@ -131,9 +131,7 @@ def assert_draft_matches_the_record(draft: dict, data: dict) -> None:
             expected[phase] = expected.get(phase, 0) + (_at(entry["at"]) - since).total_seconds()
             phase, since = after, _at(entry["at"])
     assert list(draft["phases"]) == [p for p in expected if expected[p] > 0]  # triage, fix, review, staging, production
-    *first, last = draft["phases"]
-    assert all(abs(draft["phases"][p] - expected[p]) <= 0.5 for p in first)  # each rounded to the second
-    assert abs(draft["phases"][last] - expected[last]) <= 0.5 * len(draft["phases"])  # the last takes the roundings
+    assert all(abs(draft["phases"][p] - expected[p]) < 1 for p in draft["phases"])  # its rounded ends' difference
     assert sum(draft["phases"].values()) == draft["duration_s"]
     first = min(_at(d["at"]) for d in data["deliveries"] if d["message"] == "announcement" and d["status"] == "sent")
     assert draft["time_to_announce_s"] == round((first - start).total_seconds())

@@ -59,6 +59,20 @@ def test_phases_sum_to_the_duration_and_a_rollback_goes_back_to_fix() -> None:
     assert [g.check for g in draft.guardrails] == ["review", "smoke_test"]
 
 
+@pytest.mark.parametrize("stretch_s", [0.8, 0.5, 0.45, 1.49, 2.5, 59.6])
+def test_short_phases_still_sum_to_the_duration_each_within_a_second(stretch_s: float) -> None:
+    """Five phases of ``stretch_s`` each (a scripted journey's pace): their seconds sum to the rounded duration, and
+    each is within a second of its stretch (rounded one by one, 5 × 0.8 s gave 5 s for a 4 s hotfix)."""
+    minutes = stretch_s / 60
+    phases = ["fix", "review", "staging", "production"]
+    events = [ev("declared", 0)] + [ev("updated", minutes * (i + 1), phase=p) for i, p in enumerate(phases)]
+    state = story(*events, ev("resolved", minutes * 5))
+    draft = build(state, [], SETTINGS, T0 + timedelta(hours=2))
+    assert sum(draft.phases.values()) == draft.duration_s == round(stretch_s * 5)
+    assert list(draft.phases) == [p for p in ["triage", *phases] if p in draft.phases]
+    assert all(abs(seconds - stretch_s) < 1 for seconds in draft.phases.values())
+
+
 def test_updates_late_against_update_every_and_the_deadline_missed_by() -> None:
     """Gaps of 10, 30, 5, 5 (rollback), 5 min with update_every 15m: one late update; resolved 10 min late."""
     draft = build(story(*ROLLED_BACK_STORY), [], SETTINGS, T0 + timedelta(hours=2))
