@@ -247,12 +247,7 @@ def _phases(state: HotfixState, end: datetime) -> list[PhaseSpan]:
         if nxt is not current:
             close(entry.at)
             current, since = nxt, max(since, entry.at)
-    close(end)
-    # the stretches end at ``end`` unless the timeline runs past it: then the last one takes what is left
-    total = _seconds(end - state.declared_at)
-    if spans and sum(s.seconds for s in spans) != total:
-        last = spans[-1]
-        spans[-1] = last.model_copy(update={"seconds": max(0, total - sum(s.seconds for s in spans[:-1]))})
+    close(end)  # the stretches lie end to end from the declaration to ``end``: their seconds sum to the duration
     return spans
 
 

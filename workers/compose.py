@@ -35,14 +35,14 @@ class _MadeOnce(HeaderRegistry):
 
     def __init__(self) -> None:
         super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
         # threading headers hold one msg-id here: never RFC 2047 encoded words, which clients do not decode there
         self.map_to_type("in-reply-to", MessageIDHeader)
         self.map_to_type("references", MessageIDHeader)
-        self._made: dict[str, type[BaseHeader]] = {}
 
     def map_to_type(self, name: str, cls: type[Any]) -> None:
         super().map_to_type(name, cls)
-        getattr(self, "_made", {}).pop(name.lower(), None)
+        self._made.pop(name.lower(), None)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the made classes (built with ``type``, not importable by name): made again on use."""
