@@ -195,10 +195,11 @@ def decide(state: HotfixState, held_id_: str, decision: Decision, settings: Sett
     decision = Decision.EDITED if clean else Decision.APPROVED
     _decided(after, held, decision, now, by=by, edits=clean)
     verb = "approved with edits" if clean else "approved"
+    deliveries = _deliveries(held, settings)
     _timeline(after, TimelineEntry(at=now, type="approved", id=f"{held.id}:approved",
-                                   summary=f"{held.message.value} for {held.audience} {verb} by {by}", by=by,
-                                   what=_what(held, by, edited=bool(clean))))
-    return _release(after, held, settings, clean, [("approvals", decision.value)], verb,
+                                   summary=f"{held.message.value} for {held.audience} {verb} by {by}{_unsent(deliveries)}",
+                                   by=by, what=_what(held, by, edited=bool(clean), unsent=not deliveries)))
+    return _release(after, held, deliveries, clean, [("approvals", decision.value)], verb,
                     f"{held.id} {verb}: {held.message.value} sent to {held.audience}")
 
 
@@ -211,10 +212,12 @@ def expire(state: HotfixState, audience: str, settings: Settings, now: datetime)
     after = _copy(state)
     after.held = [h for h in after.held if h.id != held.id]
     _decided(after, held, Decision.TIMEOUT, now, reason="no approver decided in time")
+    deliveries = _deliveries(held, settings)
+    said = "sent UNAPPROVED" if deliveries else "timed out"
     _timeline(after, TimelineEntry(at=now, type="approval_timeout", id=f"{held.id}:timeout", summary=(
-        f"{held.message.value} for {held.audience} sent UNAPPROVED: nobody decided within the approval timeout"),
-        what=_what(held, None)))
-    return _release(after, held, settings, {}, [("approvals", Decision.TIMEOUT.value)], "timed out",
+        f"{held.message.value} for {held.audience} {said}: nobody decided within the approval timeout"
+        f"{_unsent(deliveries)}"), what=_what(held, None, unsent=not deliveries)))
+    return _release(after, held, deliveries, {}, [("approvals", Decision.TIMEOUT.value)], "timed out",
                     f"{held.id} sent unapproved after the timeout")
 
 
@@ -256,11 +259,20 @@ def check_edits(held: Held, edits: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _release(after: HotfixState, held: Held, settings: Settings, edits: dict[str, str], counts: list[tuple[str, ...]],
-             decided: str, answer: str) -> Released:
+def _deliveries(held: Held, settings: Settings) -> list[Delivery]:
+    """What releasing ``held`` sends now: nothing when its audience left the configuration (or lost its channels)."""
+    return expand(held.message, [held.audience], settings, f"approval:{held.id}", held.notice)
+
+
+def _unsent(deliveries: list[Delivery]) -> str:
+    """The end of a release's timeline summary: why nothing went out, when nothing did."""
+    return "" if deliveries else ", but nothing was sent: the audience has no channel in the configuration now"
+
+
+def _release(after: HotfixState, held: Held, deliveries: list[Delivery], edits: dict[str, str],
+             counts: list[tuple[str, ...]], decided: str, answer: str) -> Released:
     event = {**(held.event or {}), **edits} if held.event is not None or edits else None
     view = after.model_copy(update={k: v for k, v in edits.items() if k in HotfixState.model_fields})
-    deliveries = expand(held.message, [held.audience], settings, f"approval:{held.id}", held.notice)
     if not deliveries:  # the audience left the configuration (or lost its channels) while the message was held
         answer = f"{held.id} {decided}, but nothing was sent: audience {held.audience!r} has no channel in the configuration now"
     return Released(after, deliveries, event, view, counts, answer)

@@ -111,6 +111,34 @@ def test_approving_for_an_audience_gone_from_the_configuration_says_nothing_was_
     assert "nothing was sent" in released.answer and "'customers'" in released.answer and " sent to " not in released.answer
 
 
+#: What the record says when a released message reached nobody (its audience left the configuration meanwhile).
+NOTHING_SENT = {Locale.EN: "nothing was sent", Locale.FR: "rien n'a été envoyé"}
+NOT_SENT = {Locale.EN: "not sent: nobody decided in time", Locale.FR: "non envoyée : personne n'a décidé à temps"}
+
+
+@pytest.mark.parametrize("how", ["approved", "timeout"])
+def test_the_record_never_says_sent_when_the_audience_left_the_configuration(how: str) -> None:
+    """Approved or timed out after its audience left the configuration: nothing goes out, and the timeline and both
+    documents say so — no "sent UNAPPROVED" for a message nobody received."""
+    state, _, _ = run(declared(), ev("updated", 2, message="Fix in review"), 2)
+    gone = SETTINGS.model_copy(update={"audiences": {"oncall": SETTINGS.audiences["oncall"]}})
+    now = T0 + timedelta(minutes=6)
+    if how == "approved":
+        released = approvals.decide(state, state.held[0].id, Decision.APPROVED, gone, now, by="Alice")
+    else:
+        found = approvals.expire(state, "customers", gone, now)
+        assert found is not None
+        released = found
+    assert released.deliveries == []
+    entry = released.state.timeline[-1]
+    assert "nothing was sent" in entry.summary and "sent UNAPPROVED" not in entry.summary
+    for locale in Locale:
+        md = document_md(released.state, [], gone, now, locale)
+        wanted = NOTHING_SENT[locale] if how == "approved" else NOT_SENT[locale]
+        assert wanted in md, md
+        assert "sent UNAPPROVED" not in md and "SANS approbation : personne" not in md
+
+
 def test_an_approver_edits_the_free_text() -> None:
     """Edited wording goes out in the event and the hotfix the message is rendered from; the record says edited."""
     state, _, _ = run(declared(), ev("updated", 2, message="Payment client timeout set to 0 by Bob"), 2)
