@@ -12,7 +12,7 @@ when the form is posted, that the approver is still one of the audience's approv
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +25,10 @@ from hotfix.signing import configured_signer, page_url, read_claims
 PURPOSE = "approve"
 #: The page's path, before the token.
 PATH = "/approval/"
+#: How long an approval link lives when its held message has no ``approval_timeout``: the message waits for a
+#: decision (or the hotfix's closing), so the link must outlive ``[http] link_ttl`` (48 h: a weekend); the page
+#: refuses a message that is no longer held and an approver who no longer is one, whatever the link's age.
+WITHOUT_TIMEOUT = timedelta(days=30)
 
 
 class Choice(str, Enum):
@@ -46,17 +50,27 @@ class ApprovalGrant(BaseModel):
     locale: Locale = Locale.FR
 
 
-def approval_url(settings: Settings, grant: ApprovalGrant, now: datetime) -> str:
-    """``{public_url}/approval/{token}``, valid for ``[http] link_ttl`` from ``now``."""
-    token = configured_signer(settings).issue(PURPOSE, grant.model_dump(mode="json"), expires=now + settings.http.link_ttl)
+def expiry(settings: Settings, now: datetime, timeout_at: datetime | None) -> datetime:
+    """When a link asking about a held message stops working: as long as the message can wait for the decision
+    (until its ``timeout_at``, at most ``WITHOUT_TIMEOUT``; that when it has none), never before ``[http] link_ttl``."""
+    longest = now + WITHOUT_TIMEOUT
+    until = longest if timeout_at is None or timeout_at.tzinfo is None else min(timeout_at, longest)
+    return max(now + settings.http.link_ttl, until)
+
+
+def approval_url(settings: Settings, grant: ApprovalGrant, now: datetime, timeout_at: datetime | None = None) -> str:
+    """``{public_url}/approval/{token}``, valid from ``now`` until ``expiry``."""
+    token = configured_signer(settings).issue(PURPOSE, grant.model_dump(mode="json"),
+                                              expires=expiry(settings, now, timeout_at))
     return page_url(settings, PATH, token)
 
 
-def links(settings: Settings, grant: ApprovalGrant, now: datetime) -> dict[str, str]:
-    """The three links of an approval request (one token, the choice pre-selected), or none when links are off."""
+def links(settings: Settings, grant: ApprovalGrant, now: datetime, timeout_at: datetime | None = None) -> dict[str, str]:
+    """The three links of an approval request (one token, the choice pre-selected), or none when links are off;
+    ``timeout_at``: when the held message goes out unapproved (None: it waits for a decision)."""
     if not settings.http.links_enabled():
         return {}
-    url = approval_url(settings, grant, now)
+    url = approval_url(settings, grant, now, timeout_at)
     return {choice.value: f"{url}?do={choice.value}" for choice in Choice}
 
 

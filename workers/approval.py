@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from hotfix import dates
 from hotfix.approval_links import ApprovalGrant, links
 from hotfix.enums import Channel, Locale, MessageName
 from hotfix.jobs import JobPayload
@@ -42,7 +43,7 @@ def request_notice(settings: Settings, renderer: Renderer, job: JobPayload, now:
         return notice
     if job.channel is Channel.EMAIL:
         grant = ApprovalGrant(held=held_id, ticket=job.ticket, by=job.person, locale=job.locale)
-        notice["links"] = links(settings, grant, now)
+        notice["links"] = links(settings, grant, now, dates.parse(approval.get("timeout_at")))
     elif settings.http.links_enabled():  # a channel others read: whoever followed a link there would decide as them
         notice["links_by_email"] = True
     return notice
