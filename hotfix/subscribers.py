@@ -13,7 +13,9 @@ Invariants:
 - an ``unsubscribed`` entry wins over the configuration: the address gets nothing more of that
   audience, from the next message on — the daemon leaves it out when it builds jobs, and the worker
   checks again right before sending (a job built earlier, a message released from approval);
-- a ``pending`` address receives nothing until it confirms;
+- a ``pending`` address receives nothing until it confirms; a request left unconfirmed past its link's life
+  (``CONFIRM_TTL``) is forgotten at the audience's next request: a form-only address leaves the list, one of the
+  configuration goes back to ``unsubscribed`` (it had left before asking again);
 - ``recipients`` is pure: the stored entries are read once (``entries``) and passed in.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from redis import Redis
 from hotfix import keys
 from hotfix.connection import as_text
 from hotfix.settings import Settings
+from hotfix.subscription_links import CONFIRM_TTL
 
 log = logging.getLogger(__name__)
 
@@ -235,17 +238,41 @@ def request(redis: Redis, settings: Settings, audience: str, address: str, now: 
     pipe.expire(counter, 2 * 3600)
     if int(pipe.execute()[0]) > REQUESTS_PER_HOUR:
         raise TooManyRequests(f"{audience} took {REQUESTS_PER_HOUR} subscription requests this hour")
+    forget_unconfirmed(redis, audience, now)
     key = normalize(address)
     current = entries_of(redis, audience, [key]).get(key)
-    if current is None and key in {normalize(a) for a, _ in configured(settings, audience, reader)}:
+    listed = {normalize(a): o for a, o in configured(settings, audience, reader)}
+    if current is None and key in listed:
         return False
     if current is not None and current.state is SubscriptionState.SUBSCRIBED:
         return False
     if current is not None and current.state is SubscriptionState.PENDING and now - current.at < RESEND_AFTER:
         return False
-    origin = current.origin if current is not None and current.origin is not None else Origin.SELF
+    # a configured address says so (it left before asking again: ``forget_unconfirmed`` must not let it back in)
+    origin = listed.get(key) or (current.origin if current is not None and current.origin is not None else Origin.SELF)
     _write(redis, audience, key, Entry(state=SubscriptionState.PENDING, origin=origin, at=now))
     return True
+
+
+def forget_unconfirmed(redis: Redis, audience: str, now: datetime) -> int:
+    """Forget the audience's requests whose confirmation link expired (``CONFIRM_TTL`` after the last one sent): a
+    form-only address leaves the list, a configured one is ``unsubscribed`` again. How many; nothing else changes.
+    No link can confirm them any more, so no confirmation races this."""
+    stale = {address: entry for address, entry in entries(redis, audience).items()
+             if entry.state is SubscriptionState.PENDING and now - entry.at > CONFIRM_TTL}
+    if not stale:
+        return 0
+    pipe = redis.pipeline()
+    for address, entry in stale.items():
+        if entry.origin is Origin.SELF:
+            pipe.hdel(keys.subscribers(audience), address)
+        else:
+            back = Entry(state=SubscriptionState.UNSUBSCRIBED, origin=entry.origin, at=now, by="confirmation expired")
+            pipe.hset(keys.subscribers(audience), address, back.model_dump_json(exclude_none=True))
+    pipe.incr(keys.SUBSCRIBERS_VERSION)
+    pipe.execute()
+    log.info("%s: %d unconfirmed subscription request(s) forgotten", audience, len(stale))
+    return len(stale)
 
 
 class NotPending(LookupError):

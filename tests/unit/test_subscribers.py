@@ -10,6 +10,7 @@ import pytest
 from hotfix import subscribers
 from hotfix.settings import Settings
 from hotfix.subscribers import InvalidAddress, Origin, SubscriptionState
+from hotfix.subscription_links import CONFIRM_TTL
 
 NOW = datetime.now(timezone.utc)
 
@@ -140,3 +141,21 @@ def test_a_self_service_audience_with_no_configured_address_reaches_who_joined()
     [job] = build_jobs(deliveries, state, None, settings, now, changes=lambda audience: joined)
     assert job.payload.recipients == ["eve@corp.example"]
     assert build_jobs(deliveries, state, None, settings, now) == []
+
+
+def test_a_request_left_unconfirmed_past_its_link_is_forgotten(settings: Settings,
+                                                               fake_redis: fakeredis.FakeRedis) -> None:
+    """At the audience's next request, a form-only address whose confirmation link expired leaves the list and a
+    configured one that had left is unsubscribed again (never back in by the pruning); a fresh request stays."""
+    subscribers.unsubscribe(fake_redis, "customers", "BOB@customers.example", NOW)
+    assert subscribers.request(fake_redis, settings, "customers", "stale@customers.example", NOW, read)
+    assert subscribers.request(fake_redis, settings, "customers", "bob@customers.example", NOW, read)
+    later = NOW + CONFIRM_TTL + timedelta(minutes=1)
+    assert subscribers.request(fake_redis, settings, "customers", "fresh@customers.example", later, read)
+    stored = subscribers.entries(fake_redis, "customers")
+    assert "stale@customers.example" not in stored
+    assert stored["bob@customers.example"].state is SubscriptionState.UNSUBSCRIBED
+    assert stored["fresh@customers.example"].state is SubscriptionState.PENDING
+    assert "bob@customers.example" not in subscribers.recipients(settings, "customers", stored, read)
+    with pytest.raises(subscribers.NotPending):
+        subscribers.confirm(fake_redis, "customers", "stale@customers.example", later)
