@@ -254,12 +254,17 @@ def request(redis: Redis, settings: Settings, audience: str, address: str, now: 
     return True
 
 
+#: A request's confirmation link is minted by a worker after the request (a queue may be slow): its entry is kept
+#: this long past ``CONFIRM_TTL``, so that no link still valid finds its request forgotten.
+LINK_MINTED_WITHIN = timedelta(days=1)
+
+
 def forget_unconfirmed(redis: Redis, audience: str, now: datetime) -> int:
-    """Forget the audience's requests whose confirmation link expired (``CONFIRM_TTL`` after the last one sent): a
-    form-only address leaves the list, a configured one is ``unsubscribed`` again. How many; nothing else changes.
-    No link can confirm them any more, so no confirmation races this."""
+    """Forget the audience's requests whose confirmation link expired (``CONFIRM_TTL`` after the last one sent, and
+    ``LINK_MINTED_WITHIN``): a form-only address leaves the list, a configured one is ``unsubscribed`` again. How
+    many; nothing else changes. No link can confirm them any more, so no confirmation races this."""
     stale = {address: entry for address, entry in entries(redis, audience).items()
-             if entry.state is SubscriptionState.PENDING and now - entry.at > CONFIRM_TTL}
+             if entry.state is SubscriptionState.PENDING and now - entry.at > CONFIRM_TTL + LINK_MINTED_WITHIN}
     if not stale:
         return 0
     pipe = redis.pipeline()
