@@ -31,7 +31,7 @@ from hotfix.connection import as_text
 from hotfix.enums import EventType, Phase, Severity
 from hotfix.keys import TICKET_MAX, TICKET_PATTERN, TICKET_RULE
 from hotfix.limits import SHORT_TEXT_MAX, STORED_CUT, STORED_TEXT_MAX, clip
-from hotfix.text import printable_all
+from hotfix.text import printable, printable_all
 
 Ticket = Annotated[str, Field(pattern=TICKET_PATTERN, max_length=TICKET_MAX)]
 #: Free text (title, impact, messages…): never refused for its length, stored whole up to a bound.
@@ -215,6 +215,8 @@ class PostmortemHeld(_Event):
 
 Event = Annotated[Union[Declared, Updated, Resolved, RolledBack, Cancelled, PostmortemHeld], Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+#: The fields that name something (a hotfix, an event): a control or bidi character in them is refused, never removed.
+IDENTIFIERS = ("ticket", "id")
 #: The event types, for error messages.
 _TYPES = ", ".join(t.value for t in EventType)
 
@@ -266,6 +268,10 @@ def parse_event(raw: str | bytes | dict[str, Any], *, now: datetime | None = Non
             raise InvalidEvent(f"event: {exc}", text) from None
     if not isinstance(data, dict):
         raise InvalidEvent(f"event: expected a JSON object, got {_kind(data)}", text)
+    for name in IDENTIFIERS:  # an identifier is refused, not silently changed: INC\u202e-1 is not INC-1
+        value = data.get(name)
+        if isinstance(value, str) and printable(value) != value:
+            raise InvalidEvent(f"{name}: control or bidi characters are not allowed in an identifier", text)
     data = printable_all(data)  # no control character is ever stored (hotfix.text)
     if "type" not in data:
         raise InvalidEvent(f"type: missing (one of {_TYPES})", text)

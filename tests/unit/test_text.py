@@ -45,6 +45,18 @@ def test_an_event_is_stored_without_control_characters() -> None:
     assert (event.title, event.impact, event.team.coordinator if event.team else None) == ("Down", "line\nnext", "Alice")
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("ticket", "INC\u202e-1"), ("ticket", "INC-1\x00"), ("ticket", "\u2066INC-1\u2069"), ("ticket", "INC\x1b-1"),
+    ("id", "ev\u202e-1"), ("id", "ev-1\x7f"),
+])
+def test_an_identifier_with_a_control_or_bidi_character_is_refused_not_changed(field: str, value: str) -> None:
+    """A ticket or an event id names something: ``INC\\u202e-1`` is refused naming the field, never read as INC-1
+    (a text keeps being cleaned, above)."""
+    data = {"type": "declared", "ticket": "INC-1", "id": "ev-1", "title": "Down", "severity": "P0", field: value}
+    with pytest.raises(InvalidEvent, match=f"^{field}: control or bidi characters"):
+        parse_event(data, now=NOW)
+
+
 @pytest.mark.parametrize("ticket", [".", "..", "...", "." * 64])
 def test_dot_only_tickets_are_refused(ticket: str) -> None:
     """Repro 10: ``.``, ``..``, ``...`` name no hotfix (they are path names), at the door and in keys."""
