@@ -40,6 +40,7 @@ from rq.worker import BaseWorker, WorkerStatus
 
 from hotfix import keys
 from workers.queue import HeraldQueue, covered_by
+from workers.scheduling import SchedulerThread
 from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -200,13 +201,20 @@ def run(redis: Redis, queues: list[str], *, fork: bool = False, name: str | None
                for c in companions]
     sweeper = Sweeper(redis, list(keys.QUEUE_NAMES))
     sweeper.start()
+    # RQ's scheduler forks from this threaded process (it could hang for good, holding every retry): a thread here;
+    # a burst worker keeps RQ's one pass at start, which forks nothing
+    scheduler = None if burst else SchedulerThread(redis, list(keys.QUEUE_NAMES))
+    if scheduler is not None:
+        scheduler.start()
     for thread in threads:
         thread.start()
     try:
-        main.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+        main.work(burst=burst, with_scheduler=burst, logging_level=logging_level)
     finally:
         for companion in companions:
             companion.stop()
         for thread in threads:
             thread.join()
         sweeper.stop()
+        if scheduler is not None:
+            scheduler.stop()
