@@ -11,12 +11,12 @@ when free (``RETAKE_EVERY``: a dead holder's expire ~61 s after its last beat), 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 from redis import Redis
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+
+from workers.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -26,25 +26,20 @@ EVERY = 1.0
 RETAKE_EVERY = 10.0
 
 
-class SchedulerThread:
+class SchedulerThread(Periodic):
     """A daemon thread doing RQ's scheduling for ``queues`` every ``every`` seconds until ``stop``."""
+
+    name = "herald-scheduler"
 
     def __init__(self, redis: Redis, queues: list[str], every: float = EVERY) -> None:
         self.scheduler = RQScheduler(list(queues), connection=redis, serializer=JSONSerializer)
         self.queues = set(queues)
-        self.every = every
         self._next_take = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="herald-scheduler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__(every)
 
     def stop(self) -> None:
         """Stop after the pass in hand and release the locks held (another worker's thread takes them at once)."""
-        self._stop.set()
-        if self._thread.ident is not None:  # started
-            self._thread.join(timeout=self.every + 5)
+        super().stop()
         try:
             self.scheduler.release_locks()  # type: ignore[no-untyped-call]
         except Exception as exc:  # noqa: BLE001 - they expire on their own within a minute
@@ -59,10 +54,3 @@ class SchedulerThread:
         if scheduler.acquired_locks:
             scheduler.heartbeat()  # type: ignore[no-untyped-call]
             scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.turn(time.monotonic())
-            except Exception as exc:  # noqa: BLE001 - Redis away for a moment: the next pass tries again
-                log.warning("scheduling failed: %s: %s", type(exc).__name__, exc)

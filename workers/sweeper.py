@@ -27,7 +27,6 @@ its receipt not yet written) can go again, as with any crash.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from redis import Redis
@@ -40,6 +39,7 @@ from rq.serializers import JSONSerializer
 
 from hotfix.connection import as_text
 from hotfix.jobs import BUNDLE_FUNCTION, requeue_alone
+from workers.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -144,28 +144,21 @@ def _forget_execution(redis: Redis, job: Job, member: str) -> None:
         log.debug("job %s: execution keys not dropped (%s)", job.id, exc)
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """A daemon thread sweeping Herald's queues every ``SWEEP_EVERY`` seconds until ``stop``."""
+
+    name = "herald-sweeper"
 
     def __init__(self, redis: Redis, queues: list[str], every: float = SWEEP_EVERY) -> None:
         self.redis = redis
         self.queues = list(queues)
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="herald-sweeper", daemon=True)
+        super().__init__(every)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.every + 5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            for name in self.queues:
-                try:
-                    sweep(self.redis, name)
-                    sweep_taken(self.redis, name)
-                except Exception as exc:  # noqa: BLE001 - Redis away for a moment: the next sweep tries again
-                    log.warning("sweeping %s failed: %s: %s", name, type(exc).__name__, exc)
+    def turn(self, now: float) -> None:
+        """One sweep of every queue (one queue failing does not stop the others)."""
+        for name in self.queues:
+            try:
+                sweep(self.redis, name)
+                sweep_taken(self.redis, name)
+            except Exception as exc:  # noqa: BLE001 - Redis away for a moment: the next sweep tries again
+                log.warning("sweeping %s failed: %s: %s", name, type(exc).__name__, exc)
